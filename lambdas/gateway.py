@@ -1,0 +1,366 @@
+"""The one module that talks to S3. It owns boto3 and turns its errors into ours (lambdas/errors.py).
+
+Retries: the client uses botocore's "standard" retry mode (exponential backoff with full jitter, on
+throttling such as SlowDown, on 500/502/503/504, RequestTimeout and connection errors). What is still
+failing after ``max_attempts`` becomes a TransientError, which the state machine retries. Every call
+that copies bytes reports how many retries it took (``ResponseMetadata.RetryAttempts``) so results and
+reports can show them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import urllib.parse
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError, ConnectionError, ReadTimeoutError
+
+from lambdas import errors, limits
+from lambdas.models import SourceObject, SseConfig
+
+TRANSIENT_CODES = frozenset({
+    "SlowDown", "Throttling", "ThrottlingException", "RequestTimeout", "RequestTimeTooSkewed",
+    "InternalError", "ServiceUnavailable", "503", "500", "502", "504", "OperationAborted",
+})
+_OBJECT_ERRORS: dict[str, type[errors.ObjectError]] = {
+    "PreconditionFailed": errors.SourceChangedError,
+    "412": errors.SourceChangedError,
+    "AccessDenied": errors.AccessDeniedError,
+    "403": errors.AccessDeniedError,
+    "NoSuchKey": errors.NoSuchKeyError,
+    "404": errors.NoSuchKeyError,
+    "InvalidObjectState": errors.ObjectArchivedError,
+    "NoSuchBucket": errors.NoSuchBucketError,
+    "NoSuchUpload": errors.NoSuchUploadError,
+}
+
+
+def error_code(err: ClientError) -> str:
+    return str(err.response.get("Error", {}).get("Code", "")) or str(
+        err.response.get("ResponseMetadata", {}).get("HTTPStatusCode", ""))
+
+
+def translate(err: Exception, what: str) -> Exception:
+    """Our error for a boto3 error raised while doing ``what`` (e.g. "copy s3://b/k")."""
+    if isinstance(err, ClientError):
+        code = error_code(err)
+        message = err.response.get("Error", {}).get("Message", "") or str(err)
+        if code in TRANSIENT_CODES:
+            return errors.TransientError(f"{what}: {code} after retries: {message}")
+        cls = _OBJECT_ERRORS.get(code)
+        if cls is not None:
+            return cls(f"{what}: {code}: {message}")
+        failure = errors.ObjectError(f"{what}: {code}: {message}")
+        failure.code = code or "ClientError"
+        return failure
+    if isinstance(err, (ConnectionError, ReadTimeoutError, BotoCoreError)):
+        return errors.TransientError(f"{what}: {type(err).__name__}: {err}")
+    return err
+
+
+@dataclass(frozen=True)
+class ObjectHead:
+    """What HeadObject says about an object: everything a copy must carry over."""
+
+    size: int
+    etag: str
+    content_type: str = ""
+    cache_control: str = ""
+    content_disposition: str = ""
+    content_encoding: str = ""
+    content_language: str = ""
+    expires: str = ""
+    metadata: dict[str, str] = field(default_factory=dict)
+    storage_class: str = "STANDARD"
+    archive_status: str = ""
+    parts_count: int = 0  # > 0 when the object was uploaded in parts (asked with PartNumber=1)
+    first_part_size: int = 0  # size of part 1 when asked with PartNumber=1
+
+
+@dataclass(frozen=True)
+class PartInfo:
+    number: int
+    etag: str
+    size: int
+
+
+@dataclass(frozen=True)
+class UploadInfo:
+    key: str
+    upload_id: str
+    initiated: str
+
+
+def strip_etag(etag: str) -> str:
+    return etag.strip('"')
+
+
+def tagging_header(tags: dict[str, str]) -> str:
+    return urllib.parse.urlencode(sorted(tags.items()))
+
+
+def make_client(max_attempts: int = 10, max_pool_connections: int = 50) -> Any:
+    """An S3 client for AWS or, when AWS_ENDPOINT_URL(_S3) is set, for that endpoint (path-style)."""
+    endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+    config = Config(
+        retries={"mode": "standard", "max_attempts": max_attempts},
+        max_pool_connections=max_pool_connections,
+        s3={"addressing_style": "path"} if endpoint else {},
+    )
+    return boto3.session.Session().client("s3", config=config)
+
+
+class S3Gateway:
+    def __init__(self, client: Any) -> None:
+        self.client = client
+
+    # --- listing ------------------------------------------------------------------------------------
+    def list_objects(self, bucket: str, prefix: str) -> Iterator[SourceObject]:
+        """Every object under the prefix, page by page (ListObjectsV2 stops at 1,000 keys a page)."""
+        paginator = self.client.get_paginator("list_objects_v2")
+        try:
+            for page in paginator.paginate(Bucket=bucket, Prefix=prefix,
+                                           PaginationConfig={"PageSize": limits.LIST_PAGE_SIZE}):
+                for item in page.get("Contents", ()):
+                    modified = item.get("LastModified")
+                    yield SourceObject(
+                        bucket=bucket,
+                        key=item["Key"],
+                        size=int(item["Size"]),
+                        etag=strip_etag(item.get("ETag", "")),
+                        storage_class=item.get("StorageClass", "STANDARD") or "STANDARD",
+                        last_modified=modified.isoformat() if modified is not None else "",
+                    )
+        except ClientError as err:
+            if error_code(err) in {"NoSuchBucket", "AccessDenied", "403", "404"}:
+                raise errors.SourceNotFoundError(
+                    f"cannot list s3://{bucket}/{prefix}: {error_code(err)} (check the bucket name and "
+                    "that this stack may read it)") from err
+            raise translate(err, f"list s3://{bucket}/{prefix}") from err
+
+    def bucket_exists(self, bucket: str) -> bool:
+        try:
+            self.client.head_bucket(Bucket=bucket)
+            return True
+        except ClientError as err:
+            if error_code(err) in {"404", "NoSuchBucket", "403", "AccessDenied"}:
+                return False
+            raise translate(err, f"head bucket {bucket}") from err
+
+    # --- reading one object -------------------------------------------------------------------------
+    def head_object(self, bucket: str, key: str, if_match: str = "", part_number: int = 0) -> ObjectHead:
+        kwargs: dict[str, Any] = {"Bucket": bucket, "Key": key}
+        if if_match:
+            kwargs["IfMatch"] = if_match
+        if part_number:
+            kwargs["PartNumber"] = part_number
+        try:
+            resp = self.client.head_object(**kwargs)
+        except ClientError as err:
+            raise translate(err, f"head s3://{bucket}/{key}") from err
+        expires = resp.get("ExpiresString") or resp.get("Expires") or ""
+        parts = int(resp.get("PartsCount") or 0)
+        length = int(resp["ContentLength"])
+        return ObjectHead(
+            size=_total_size(resp) if part_number else length,
+            etag=strip_etag(resp.get("ETag", "")),
+            content_type=resp.get("ContentType", "") or "",
+            cache_control=resp.get("CacheControl", "") or "",
+            content_disposition=resp.get("ContentDisposition", "") or "",
+            content_encoding=resp.get("ContentEncoding", "") or "",
+            content_language=resp.get("ContentLanguage", "") or "",
+            expires=expires if isinstance(expires, str) else expires.isoformat(),
+            metadata=dict(resp.get("Metadata", {}) or {}),
+            storage_class=resp.get("StorageClass", "STANDARD") or "STANDARD",
+            archive_status=resp.get("ArchiveStatus", "") or "",
+            parts_count=parts,
+            first_part_size=length if part_number else 0,
+        )
+
+    def get_tags(self, bucket: str, key: str) -> dict[str, str]:
+        try:
+            resp = self.client.get_object_tagging(Bucket=bucket, Key=key)
+        except ClientError as err:
+            raise translate(err, f"get tags of s3://{bucket}/{key}") from err
+        return {t["Key"]: t["Value"] for t in resp.get("TagSet", ())}
+
+    def put_tags(self, bucket: str, key: str, tags: dict[str, str]) -> None:
+        try:
+            self.client.put_object_tagging(
+                Bucket=bucket, Key=key,
+                Tagging={"TagSet": [{"Key": k, "Value": v} for k, v in sorted(tags.items())]})
+        except ClientError as err:
+            raise translate(err, f"put tags on s3://{bucket}/{key}") from err
+
+    # --- copying ------------------------------------------------------------------------------------
+    def copy_object(self, src_bucket: str, src_key: str, etag: str, dst_bucket: str, dst_key: str,
+                    *, storage_class: str | None = None, sse: SseConfig | None = None,
+                    preserve_metadata: bool = True, preserve_tags: bool = True) -> tuple[str, int]:
+        """One CopyObject pinned to the planned ETag. Returns (target ETag, retries)."""
+        kwargs: dict[str, Any] = {
+            "Bucket": dst_bucket, "Key": dst_key,
+            "CopySource": {"Bucket": src_bucket, "Key": src_key},
+            "CopySourceIfMatch": _quoted(etag),
+            "MetadataDirective": "COPY" if preserve_metadata else "REPLACE",
+            "TaggingDirective": "COPY" if preserve_tags else "REPLACE",
+            **_storage_args(storage_class, sse),
+        }
+        if not preserve_tags:
+            kwargs["Tagging"] = ""
+        try:
+            resp = self.client.copy_object(**kwargs)
+        except ClientError as err:
+            raise translate(err, f"copy s3://{src_bucket}/{src_key} to s3://{dst_bucket}/{dst_key}") from err
+        except (ConnectionError, ReadTimeoutError, BotoCoreError) as err:
+            raise translate(err, f"copy s3://{src_bucket}/{src_key}") from err
+        result = resp.get("CopyObjectResult", {})
+        return strip_etag(result.get("ETag", "")), _retries(resp)
+
+    def create_multipart_upload(self, bucket: str, key: str, head: ObjectHead | None, tags: dict[str, str],
+                                *, storage_class: str | None = None, sse: SseConfig | None = None) -> str:
+        """Start an upload that carries the source's headers, metadata and (if they fit) tags."""
+        kwargs: dict[str, Any] = {"Bucket": bucket, "Key": key, **_storage_args(storage_class, sse)}
+        if head is not None:
+            kwargs.update(_header_args(head))
+        header = tagging_header(tags)
+        if tags and len(header.encode()) <= limits.MAX_TAGGING_HEADER_BYTES:
+            kwargs["Tagging"] = header
+        try:
+            resp = self.client.create_multipart_upload(**kwargs)
+        except ClientError as err:
+            raise translate(err, f"start upload of s3://{bucket}/{key}") from err
+        return str(resp["UploadId"])
+
+    def upload_part_copy(self, bucket: str, key: str, upload_id: str, part_number: int,
+                         src_bucket: str, src_key: str, etag: str, first: int, last: int) -> tuple[str, int]:
+        """Copy bytes first..last (zero-based, inclusive) of the source into part ``part_number``
+        (1-based), pinned to the planned ETag. Returns (part ETag, retries)."""
+        try:
+            resp = self.client.upload_part_copy(
+                Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=part_number,
+                CopySource={"Bucket": src_bucket, "Key": src_key},
+                CopySourceIfMatch=_quoted(etag), CopySourceRange=f"bytes={first}-{last}")
+        except ClientError as err:
+            raise translate(err, f"copy part {part_number} of s3://{src_bucket}/{src_key}") from err
+        except (ConnectionError, ReadTimeoutError, BotoCoreError) as err:
+            raise translate(err, f"copy part {part_number} of s3://{src_bucket}/{src_key}") from err
+        return strip_etag(resp["CopyPartResult"]["ETag"]), _retries(resp)
+
+    def list_parts(self, bucket: str, key: str, upload_id: str) -> list[PartInfo]:
+        parts: list[PartInfo] = []
+        try:
+            paginator = self.client.get_paginator("list_parts")
+            for page in paginator.paginate(Bucket=bucket, Key=key, UploadId=upload_id):
+                parts.extend(PartInfo(int(p["PartNumber"]), strip_etag(p["ETag"]), int(p["Size"]))
+                             for p in page.get("Parts", ()))
+        except ClientError as err:
+            raise translate(err, f"list parts of s3://{bucket}/{key}") from err
+        return sorted(parts, key=lambda p: p.number)
+
+    def complete_multipart_upload(self, bucket: str, key: str, upload_id: str,
+                                  parts: list[PartInfo]) -> str:
+        try:
+            resp = self.client.complete_multipart_upload(
+                Bucket=bucket, Key=key, UploadId=upload_id,
+                MultipartUpload={"Parts": [{"PartNumber": p.number, "ETag": _quoted(p.etag)}
+                                           for p in sorted(parts, key=lambda p: p.number)]})
+        except ClientError as err:
+            raise translate(err, f"complete upload of s3://{bucket}/{key}") from err
+        return strip_etag(resp.get("ETag", ""))
+
+    def abort_multipart_upload(self, bucket: str, key: str, upload_id: str) -> None:
+        """Abort; an upload that is already gone counts as aborted."""
+        try:
+            self.client.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
+        except ClientError as err:
+            if error_code(err) in {"NoSuchUpload", "404"}:
+                return
+            raise translate(err, f"abort upload of s3://{bucket}/{key}") from err
+
+    def list_multipart_uploads(self, bucket: str, prefix: str = "") -> list[UploadInfo]:
+        uploads: list[UploadInfo] = []
+        try:
+            paginator = self.client.get_paginator("list_multipart_uploads")
+            for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
+                uploads.extend(UploadInfo(u["Key"], u["UploadId"], str(u.get("Initiated", "")))
+                               for u in page.get("Uploads", ()))
+        except ClientError as err:
+            raise translate(err, f"list uploads in s3://{bucket}/{prefix}") from err
+        return uploads
+
+    # --- the manifest location ----------------------------------------------------------------------
+    def put_json(self, bucket: str, key: str, data: Any) -> None:
+        body = json.dumps(data, separators=(",", ":"), sort_keys=True).encode()
+        self.put_bytes(bucket, key, body, "application/json")
+
+    def put_bytes(self, bucket: str, key: str, body: bytes, content_type: str) -> None:
+        try:
+            self.client.put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type)
+        except ClientError as err:
+            raise _manifest_error(err, f"write s3://{bucket}/{key}") from err
+
+    def get_json(self, bucket: str, key: str) -> Any:
+        data = self.get_json_or_none(bucket, key)
+        if data is None:
+            raise errors.ManifestConflictError(f"s3://{bucket}/{key} does not exist")
+        return data
+
+    def get_json_or_none(self, bucket: str, key: str) -> Any:
+        try:
+            resp = self.client.get_object(Bucket=bucket, Key=key)
+        except ClientError as err:
+            if error_code(err) in {"NoSuchKey", "404"}:
+                return None
+            raise _manifest_error(err, f"read s3://{bucket}/{key}") from err
+        return json.loads(resp["Body"].read())
+
+
+def _manifest_error(err: ClientError, what: str) -> Exception:
+    translated = translate(err, what)
+    return translated if isinstance(translated, errors.TransientError) else err
+
+
+def _quoted(etag: str) -> str:
+    return f'"{strip_etag(etag)}"'
+
+
+def _retries(resp: dict[str, Any]) -> int:
+    return int(resp.get("ResponseMetadata", {}).get("RetryAttempts", 0))
+
+
+def _total_size(resp: dict[str, Any]) -> int:
+    """Whole-object size from a ranged/part HEAD: Content-Range is 'bytes 0-99/12345'."""
+    content_range = resp.get("ContentRange", "") or ""
+    if "/" in content_range:
+        return int(content_range.rsplit("/", 1)[1])
+    return int(resp["ContentLength"])
+
+
+def _storage_args(storage_class: str | None, sse: SseConfig | None) -> dict[str, Any]:
+    args: dict[str, Any] = {}
+    if storage_class:
+        args["StorageClass"] = storage_class
+    if sse is not None:
+        args["ServerSideEncryption"] = sse.algorithm
+        if sse.algorithm == "aws:kms" and sse.kms_key_id:
+            args["SSEKMSKeyId"] = sse.kms_key_id
+    return args
+
+
+def _header_args(head: ObjectHead) -> dict[str, Any]:
+    args: dict[str, Any] = {"Metadata": dict(head.metadata)}
+    pairs = (("ContentType", head.content_type), ("CacheControl", head.cache_control),
+             ("ContentDisposition", head.content_disposition), ("ContentEncoding", head.content_encoding),
+             ("ContentLanguage", head.content_language), ("Expires", head.expires))
+    args.update({name: value for name, value in pairs if value})
+    return args
+
+
+def gateway_from_settings(max_attempts: int, threads: int) -> S3Gateway:
+    """The gateway a handler uses: built per invocation, never at import time."""
+    return S3Gateway(make_client(max_attempts=max_attempts, max_pool_connections=max(10, threads * 2)))

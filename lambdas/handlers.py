@@ -1,0 +1,52 @@
+"""Lambda entry points: parse the event, call the core, serialise the result. Nothing else.
+
+Handler strings in the template: ``lambdas.handlers.plan``, ``.copy``, ``.finalize``, ``.clean_up``.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from lambdas import cleanup, finalizer, logs, planner, worker
+from lambdas.deadline import Deadline
+from lambdas.gateway import S3Gateway, gateway_from_settings
+from lambdas.models import PayloadTask, PlanPointer
+from lambdas.settings import Settings
+
+
+def _setup() -> tuple[Settings, S3Gateway]:
+    settings = Settings.from_environ()
+    return settings, gateway_from_settings(settings.s3_max_attempts, settings.worker_threads)
+
+
+def plan(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Event: ``{"run_id": <execution name>, "input": <execution input>}`` -> PlanPointer."""
+    logs.bind(run_id=event.get("run_id"))
+    settings, s3 = _setup()
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    return planner.plan_run(event.get("input"), str(event.get("run_id", "")), settings, s3, now).to_dict()
+
+
+def copy(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Event: PayloadTask -> PayloadTask (``done`` false: call again with this answer)."""
+    task = PayloadTask.from_event(event)
+    logs.bind(run_id=task.run_id, worker=task.worker, payload=task.payload)
+    settings, s3 = _setup()
+    deadline = Deadline(context.get_remaining_time_in_millis, settings.deadline_margin_seconds)
+    return worker.copy_payload(task, settings, s3, deadline).to_dict()
+
+
+def finalize(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Event: PlanPointer -> RunSummary; raises TooManyFailedObjectsError past max_failed_objects."""
+    pointer = PlanPointer.from_dict(event)
+    logs.bind(run_id=pointer.run_id)
+    settings, s3 = _setup()
+    return finalizer.finalize(pointer, settings, s3).to_dict()
+
+
+def clean_up(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Event: ``{"run_id": ..., "error": {"Error": ..., "Cause": ...}}`` -> what was aborted and written."""
+    logs.bind(run_id=event.get("run_id"))
+    settings, s3 = _setup()
+    return cleanup.clean_up(str(event["run_id"]), event.get("error") or {}, settings, s3)

@@ -1,0 +1,433 @@
+"""Typed contracts between the planner, the workers, the finalizer, the state machine and the CLI.
+
+Everything that crosses a process boundary (state payloads, files in the manifest location) is one of
+these frozen dataclasses, turned into JSON with ``to_dict`` and read back with ``from_dict``. State
+payloads carry pointers only (run id, manifest location, payload numbers); lists of objects live in S3.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Literal, TypeVar
+
+Overwrite = Literal["if-different", "always", "never"]
+CopyMethod = Literal["copy", "multipart", "chunk", "none"]
+ResultStatus = Literal["copied", "skipped", "failed", "planned"]
+
+T = TypeVar("T")
+
+
+def _plain(cls: type[T], data: dict[str, Any]) -> T:
+    """Build a flat dataclass from a dict, turning lists into tuples (JSON has no tuples)."""
+    names = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+    values = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items() if k in names}
+    return cls(**values)
+
+
+# --- The s3_copy_config, after validation (lambdas/config.py builds these) ----------------------------
+@dataclass(frozen=True)
+class SourceConfig:
+    bucket: str
+    prefix: str  # "" for the whole bucket; otherwise as given, without a leading "/"
+
+
+@dataclass(frozen=True)
+class SseConfig:
+    algorithm: Literal["AES256", "aws:kms"]
+    kms_key_id: str = ""
+
+
+@dataclass(frozen=True)
+class TargetConfig:
+    index: int  # position in target_s3_config, for messages and the report
+    bucket: str
+    prefix: str
+    file_types: tuple[str, ...]  # lower case, without the dot; ("*",) matches every key
+    include: tuple[str, ...] = ()  # glob patterns on the key relative to the source prefix
+    exclude: tuple[str, ...] = ()
+    min_size: int | None = None  # bytes, inclusive
+    max_size: int | None = None  # bytes, inclusive
+    flatten: bool = False  # keep only the base name of the key
+
+
+@dataclass(frozen=True)
+class CopyOptions:
+    overwrite: Overwrite = "if-different"
+    max_payload_size_mb: int | None = None  # None: the environment's default
+    max_objects_per_payload: int | None = None
+    storage_class: str | None = None  # None: S3's default (STANDARD) on the target
+    sse: SseConfig | None = None
+    preserve_metadata: bool = True
+    preserve_tags: bool = True
+    dry_run: bool = False
+    max_failed_objects: int = 0
+    report_unmatched: bool = False  # list unmatched objects in the report (always counted)
+
+
+@dataclass(frozen=True)
+class CopyConfig:
+    sources: tuple[SourceConfig, ...]
+    targets: tuple[TargetConfig, ...]
+    options: CopyOptions = field(default_factory=CopyOptions)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CopyConfig:
+        """Read back what ``to_dict`` wrote (already validated). User input goes through config.py."""
+        opts = dict(data.get("options", {}))
+        sse = opts.get("sse")
+        opts["sse"] = SseConfig(**sse) if sse else None
+        return cls(
+            sources=tuple(SourceConfig(**s) for s in data["sources"]),
+            targets=tuple(_plain(TargetConfig, t) for t in data["targets"]),
+            options=CopyOptions(**opts),
+        )
+
+
+# --- The listing -------------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class SourceObject:
+    bucket: str
+    key: str
+    size: int
+    etag: str  # as S3 returns it, with the quotes stripped
+    storage_class: str = "STANDARD"
+    last_modified: str = ""  # ISO 8601
+
+
+@dataclass(frozen=True, slots=True)
+class ExistingTarget:
+    """What the target listing says about an object that is already there (for overwrite decisions)."""
+
+    size: int
+    etag: str
+
+
+# --- The plan ----------------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class CopyTask:
+    """One unit of a worker's work: a whole object, or a range of parts of a split object.
+
+    ``method`` is "copy" (one CopyObject), "multipart" (the worker creates, copies and completes the
+    upload itself) or "chunk" (parts first_part..last_part of an upload the planner created and the
+    finalizer completes; the chunks of one object may belong to different workers).
+    """
+
+    task_id: str  # unique within the run: "c<copy_id>" or "c<copy_id>.p<first_part>"
+    copy_id: int  # one (source object, target) pair
+    source_bucket: str
+    source_key: str
+    size: int  # of the whole source object
+    etag: str  # of the source, pinned with CopySourceIfMatch
+    target_bucket: str
+    target_key: str
+    method: CopyMethod
+    part_size: int = 0  # chunk only (a multipart task picks its own)
+    first_part: int = 0  # chunk only, 1-based inclusive
+    last_part: int = 0  # chunk only, 1-based inclusive
+    upload_id: str = ""  # chunk only
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes this task copies."""
+        if self.method != "chunk":
+            return self.size
+        first = (self.first_part - 1) * self.part_size
+        last = min(self.last_part * self.part_size, self.size)
+        return last - first
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CopyTask:
+        return _plain(cls, data)
+
+
+@dataclass(frozen=True)
+class Payload:
+    """What one worker invocation chain copies, stored at ``manifest.payload_key``."""
+
+    payload_id: int
+    worker: int
+    tasks: tuple[CopyTask, ...]
+
+    @property
+    def nbytes(self) -> int:
+        return sum(t.nbytes for t in self.tasks)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"payload_id": self.payload_id, "worker": self.worker, "tasks": [t.to_dict() for t in self.tasks]}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Payload:
+        tasks = tuple(CopyTask.from_dict(t) for t in data["tasks"])
+        return cls(payload_id=data["payload_id"], worker=data["worker"], tasks=tasks)
+
+
+@dataclass(frozen=True, slots=True)
+class SplitCopy:
+    """An object copied in chunks by several tasks; the planner created the upload, the finalizer completes it."""
+
+    copy_id: int
+    source_bucket: str
+    source_key: str
+    size: int
+    etag: str
+    target_bucket: str
+    target_key: str
+    part_size: int
+    part_count: int
+    upload_id: str
+    tags: tuple[tuple[str, str], ...] = ()  # applied after completion when over the tagging header limit
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SplitCopy:
+        tags = tuple((str(k), str(v)) for k, v in data.get("tags", ()))
+        return _plain(cls, {**data, "tags": tags})
+
+
+@dataclass(frozen=True, slots=True)
+class SkippedObject:
+    """An object the plan does not copy, and why ("identical", "exists", "restore first", ...)."""
+
+    source_bucket: str
+    source_key: str
+    size: int
+    reason: str
+    target_bucket: str = ""
+    target_key: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SkippedObject:
+        return _plain(cls, data)
+
+
+@dataclass(frozen=True)
+class PlanTotals:
+    objects_listed: int = 0  # every key listed under the sources, folder markers included
+    copies: int = 0  # (object, target) pairs to copy
+    bytes: int = 0  # bytes to copy
+    skipped: int = 0
+    unmatched: int = 0  # objects no target's rule matched
+    payloads: int = 0
+    split_objects: int = 0
+    requests: int = 0  # S3 copy requests the plan will issue (CopyObject + UploadPartCopy + ...)
+    skipped_by_reason: tuple[tuple[str, int], ...] = ()
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """The plan's index, stored at ``manifest.index_key``; payloads and skipped objects are separate files."""
+
+    run_id: str
+    created_at: str
+    config: CopyConfig
+    workers: int
+    worker_payloads: tuple[tuple[int, ...], ...]  # worker index -> its payload ids, in order
+    splits: tuple[SplitCopy, ...]
+    totals: PlanTotals
+    worker_loads: tuple[int, ...] = ()  # cost-model load of each worker (for the balance figure)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "created_at": self.created_at,
+            "config": self.config.to_dict(),
+            "workers": self.workers,
+            "worker_payloads": [list(p) for p in self.worker_payloads],
+            "splits": [s.to_dict() for s in self.splits],
+            "totals": asdict(self.totals),
+            "worker_loads": list(self.worker_loads),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunPlan:
+        totals = dict(data["totals"])
+        totals["skipped_by_reason"] = tuple(tuple(p) for p in totals.get("skipped_by_reason", ()))
+        return cls(
+            run_id=data["run_id"],
+            created_at=data["created_at"],
+            config=CopyConfig.from_dict(data["config"]),
+            workers=data["workers"],
+            worker_payloads=tuple(tuple(p) for p in data["worker_payloads"]),
+            splits=tuple(SplitCopy.from_dict(s) for s in data["splits"]),
+            totals=PlanTotals(**totals),
+            worker_loads=tuple(data.get("worker_loads", ())),
+        )
+
+
+# --- State payloads (what the state machine passes between states) -----------------------------------
+@dataclass(frozen=True)
+class ManifestLocation:
+    bucket: str
+    prefix: str  # the run's folder, ending in "/": "<SFNCOPY_MANIFEST_PREFIX>runs/<run_id>/"
+
+    def uri(self, name: str = "") -> str:
+        return f"s3://{self.bucket}/{self.prefix}{name}"
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ManifestLocation:
+        return cls(bucket=data["bucket"], prefix=data["prefix"])
+
+
+@dataclass(frozen=True)
+class PlanPointer:
+    """The planner's answer, stored by the state machine at ``$.plan``. Pointers and counts only.
+
+    ``workers[i]["payloads"]`` is the list the i-th Parallel branch's Map iterates over.
+    """
+
+    run_id: str
+    manifest: ManifestLocation
+    dry_run: bool
+    workers: tuple[tuple[int, ...], ...]
+    copies: int
+    bytes: int
+    skipped: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "manifest": asdict(self.manifest),
+            "dry_run": self.dry_run,
+            "workers": [{"worker": i, "payloads": list(p)} for i, p in enumerate(self.workers)],
+            "copies": self.copies,
+            "bytes": self.bytes,
+            "skipped": self.skipped,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PlanPointer:
+        workers = tuple(tuple(w["payloads"]) for w in sorted(data["workers"], key=lambda w: w["worker"]))
+        return cls(
+            run_id=data["run_id"],
+            manifest=ManifestLocation.from_dict(data["manifest"]),
+            dry_run=bool(data["dry_run"]),
+            workers=workers,
+            copies=data["copies"],
+            bytes=data["bytes"],
+            skipped=data["skipped"],
+        )
+
+
+@dataclass(frozen=True)
+class PayloadTask:
+    """The worker's input, and (with ``done`` and counts updated) its output: the state machine calls the
+    worker again with its own answer while ``done`` is false. The checkpoint in S3 is the truth about
+    what is finished; ``cursor`` (tasks finished so far) is for progress and logs."""
+
+    run_id: str
+    manifest: ManifestLocation
+    worker: int
+    payload: int
+    cursor: int = 0
+    invocation: int = 0
+    done: bool = False
+    copied: int = 0
+    failed: int = 0
+    skipped: int = 0
+    bytes: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["manifest"] = asdict(self.manifest)
+        return data
+
+    @classmethod
+    def from_event(cls, event: dict[str, Any]) -> PayloadTask:
+        data = dict(event)
+        data["manifest"] = ManifestLocation.from_dict(data["manifest"])
+        return _plain(cls, data)
+
+
+# --- Results -----------------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class ObjectResult:
+    """The outcome of one task. The report joins chunk results into one row per copy."""
+
+    task_id: str
+    copy_id: int
+    source_bucket: str
+    source_key: str
+    target_bucket: str
+    target_key: str
+    bytes: int
+    status: ResultStatus
+    method: CopyMethod
+    parts: int = 0
+    attempts: int = 1  # requests sent for this task including S3 retries, over the part/object calls
+    retries: int = 0  # retries the SDK made (SlowDown, 5xx, resets)
+    seconds: float = 0.0
+    error: str = ""  # "<code>: <message>" when failed, the reason when skipped
+    target_etag: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ObjectResult:
+        return _plain(cls, data)
+
+
+@dataclass(frozen=True)
+class PayloadCheckpoint:
+    """A worker's progress on one payload, stored at ``manifest.results_key`` and rewritten as it goes.
+
+    A retried or resumed invocation reads it first, so finished tasks are never copied twice and an
+    unfinished multipart upload is resumed (its finished parts found with ListParts)."""
+
+    payload_id: int
+    worker: int
+    results: tuple[ObjectResult, ...] = ()
+    open_uploads: tuple[tuple[str, str], ...] = ()  # (task_id, upload_id) of whole-object multipart copies
+    invocations: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "payload_id": self.payload_id,
+            "worker": self.worker,
+            "results": [r.to_dict() for r in self.results],
+            "open_uploads": [list(u) for u in self.open_uploads],
+            "invocations": self.invocations,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PayloadCheckpoint:
+        return cls(
+            payload_id=data["payload_id"],
+            worker=data["worker"],
+            results=tuple(ObjectResult.from_dict(r) for r in data.get("results", ())),
+            open_uploads=tuple((str(t), str(u)) for t, u in data.get("open_uploads", ())),
+            invocations=data.get("invocations", 0),
+        )
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """The finalizer's answer (the execution's output) and the head of report.json."""
+
+    run_id: str
+    status: Literal["succeeded", "failed", "dry-run"]
+    copied: int
+    skipped: int
+    failed: int
+    bytes: int
+    retries: int
+    report_json: str  # s3:// URI
+    report_csv: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunSummary:
+        return _plain(cls, data)

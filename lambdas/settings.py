@@ -1,0 +1,99 @@
+"""The Lambdas' deployment settings, read once from the environment and validated.
+
+Precedence: a value in the s3_copy_config ``options`` beats the environment, which beats the default
+here. Required settings have no default: a missing one is a SettingsError that names the variable.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from lambdas import limits
+from lambdas.errors import SettingsError
+
+ENV_PREFIX = "SFNCOPY_"
+
+
+@dataclass(frozen=True)
+class Settings:
+    manifest_bucket: str
+    manifest_prefix: str = ""  # "" or ending in "/"
+    workers: int = 1  # number of Parallel branches the deployed state machine has
+    max_payload_size_mb: int = limits.DEFAULT_MAX_PAYLOAD_SIZE_MB
+    max_objects_per_payload: int = limits.DEFAULT_MAX_OBJECTS_PER_PAYLOAD
+    copy_cutoff: int = limits.DEFAULT_COPY_CUTOFF  # bytes; larger objects are copied in parts
+    part_size: int = limits.DEFAULT_PART_SIZE  # bytes; used when the source's own part size is unknown
+    worker_threads: int = limits.DEFAULT_WORKER_THREADS
+    deadline_margin_seconds: float = limits.DEFAULT_DEADLINE_MARGIN_SECONDS
+    s3_max_attempts: int = 10  # botocore "standard" retry mode: exponential backoff with jitter
+    # Buckets this stack's roles may touch; ("*",) when the deployment does not restrict them. The
+    # planner checks the config against these so a user gets a clear error instead of AccessDenied.
+    source_buckets: tuple[str, ...] = ("*",)
+    target_buckets: tuple[str, ...] = ("*",)
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        reader = _Reader(env)
+        settings = cls(
+            manifest_bucket=reader.text("MANIFEST_BUCKET", required=True),
+            manifest_prefix=reader.prefix("MANIFEST_PREFIX"),
+            workers=reader.integer("WORKERS", 1, low=1, high=1000),
+            max_payload_size_mb=reader.integer("MAX_PAYLOAD_SIZE_MB", limits.DEFAULT_MAX_PAYLOAD_SIZE_MB, low=5),
+            max_objects_per_payload=reader.integer(
+                "MAX_OBJECTS_PER_PAYLOAD", limits.DEFAULT_MAX_OBJECTS_PER_PAYLOAD, low=1),
+            copy_cutoff=reader.integer("COPY_CUTOFF_BYTES", limits.DEFAULT_COPY_CUTOFF,
+                                       low=limits.MIN_PART_SIZE, high=limits.MAX_COPY_OBJECT_SIZE),
+            part_size=reader.integer("PART_SIZE_BYTES", limits.DEFAULT_PART_SIZE,
+                                     low=limits.MIN_PART_SIZE, high=limits.MAX_PART_SIZE),
+            worker_threads=reader.integer("WORKER_THREADS", limits.DEFAULT_WORKER_THREADS, low=1, high=256),
+            deadline_margin_seconds=float(reader.integer(
+                "DEADLINE_MARGIN_SECONDS", int(limits.DEFAULT_DEADLINE_MARGIN_SECONDS), low=1, high=600)),
+            s3_max_attempts=reader.integer("S3_MAX_ATTEMPTS", 10, low=1, high=50),
+            source_buckets=reader.names("SOURCE_BUCKETS"),
+            target_buckets=reader.names("TARGET_BUCKETS"),
+        )
+        reader.raise_problems()
+        return settings
+
+
+class _Reader:
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self.env = env
+        self.problems: list[str] = []
+
+    def text(self, name: str, default: str = "", required: bool = False) -> str:
+        value = self.env.get(ENV_PREFIX + name, "").strip()
+        if required and not value:
+            self.problems.append(f"{ENV_PREFIX}{name} is not set: set it in the function's environment "
+                                 "(envs/ENV-env.sh, then redeploy)")
+        return value or default
+
+    def prefix(self, name: str) -> str:
+        value = self.text(name).lstrip("/")
+        return value if not value or value.endswith("/") else value + "/"
+
+    def integer(self, name: str, default: int, low: int, high: int | None = None) -> int:
+        raw = self.text(name)
+        if not raw:
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            self.problems.append(f"{ENV_PREFIX}{name}={raw!r} is not a whole number")
+            return default
+        if value < low or (high is not None and value > high):
+            bound = f"between {low} and {high}" if high is not None else f"at least {low}"
+            self.problems.append(f"{ENV_PREFIX}{name}={value} must be {bound}")
+            return default
+        return value
+
+    def names(self, name: str) -> tuple[str, ...]:
+        raw = self.text(name, default="*")
+        return tuple(sorted({n.strip() for n in raw.replace(",", " ").split() if n.strip()}))
+
+    def raise_problems(self) -> None:
+        if self.problems:
+            raise SettingsError("; ".join(self.problems))

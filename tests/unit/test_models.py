@@ -1,0 +1,64 @@
+"""The contracts survive a trip through JSON unchanged."""
+
+import json
+
+from lambdas.models import (
+    CopyConfig,
+    CopyOptions,
+    CopyTask,
+    ManifestLocation,
+    ObjectResult,
+    Payload,
+    PayloadCheckpoint,
+    PayloadTask,
+    PlanPointer,
+    PlanTotals,
+    RunPlan,
+    SkippedObject,
+    SourceConfig,
+    SplitCopy,
+    SseConfig,
+    TargetConfig,
+)
+
+
+def roundtrip(data):
+    return json.loads(json.dumps(data))
+
+
+def test_run_plan_round_trips_through_json():
+    config = CopyConfig(
+        sources=(SourceConfig("src", "in/"),),
+        targets=(TargetConfig(0, "dst", "out/", ("jpg",), include=("*.jpg",), min_size=1),),
+        options=CopyOptions(sse=SseConfig("aws:kms", "key-1"), max_failed_objects=2),
+    )
+    split = SplitCopy(3, "src", "in/big", 100, "e", "dst", "out/big", 10, 10, "u-1", tags=(("a", "b"),))
+    plan = RunPlan("run-1", "2026-11-21T00:00:00Z", config, 2, ((0, 2), (1,)), (split,),
+                   PlanTotals(copies=3, skipped_by_reason=(("identical", 4),)), (5, 7))
+    assert RunPlan.from_dict(roundtrip(plan.to_dict())) == plan
+
+
+def test_payload_and_checkpoint_round_trip():
+    task = CopyTask("c1.p3", 1, "src", "k", 100 * 2**20, "e", "dst", "k2", "chunk", 8 * 2**20, 3, 5, "u")
+    payload = Payload(4, 1, (task,))
+    assert Payload.from_dict(roundtrip(payload.to_dict())) == payload
+    assert task.nbytes == 3 * 8 * 2**20
+    result = ObjectResult("c1.p3", 1, "src", "k", "dst", "k2", task.nbytes, "copied", "chunk", parts=3)
+    checkpoint = PayloadCheckpoint(4, 1, (result,), (("c2", "upload-2"),), invocations=2)
+    assert PayloadCheckpoint.from_dict(roundtrip(checkpoint.to_dict())) == checkpoint
+
+
+def test_last_chunk_counts_only_the_bytes_that_exist():
+    task = CopyTask("c1.p3", 1, "s", "k", 25, "e", "d", "k", "chunk", part_size=10, first_part=3, last_part=3)
+    assert task.nbytes == 5
+
+
+def test_state_payloads_round_trip():
+    loc = ManifestLocation("manifests", "runs/r1/")
+    pointer = PlanPointer("r1", loc, False, ((0, 1), ()), copies=3, bytes=10, skipped=1)
+    data = roundtrip(pointer.to_dict())
+    assert data["workers"][1] == {"worker": 1, "payloads": []}
+    assert PlanPointer.from_dict(data) == pointer
+    task = PayloadTask("r1", loc, worker=1, payload=7, cursor=3)
+    assert PayloadTask.from_event(roundtrip(task.to_dict())) == task
+    assert SkippedObject.from_dict(SkippedObject("b", "k", 1, "identical").to_dict()).reason == "identical"
