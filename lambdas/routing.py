@@ -1,0 +1,87 @@
+"""Which targets an object goes to, and its key there. Pure functions: no I/O, no state.
+
+Keys pass through byte for byte (spaces, "+", "%", unicode): nothing here encodes or decodes them.
+
+Matching a target's rule, on the key relative to the source prefix:
+- ``file_types``: the base name ends with "." + the type, case-insensitively, after a non-empty stem, so
+  "tar.gz" matches "a.TAR.GZ", while "jpg" matches neither "a.jpgx" nor "jpg" (no extension) nor ".jpg"
+  (a hidden file without an extension). "*" matches every key.
+- ``include`` / ``exclude``: shell-style globs matched case-sensitively (``fnmatch.fnmatchcase``) against the
+  whole relative key. Unlike a shell, ``*`` also crosses "/": "*.jpg" matches "a/b/c.jpg", and "raw/*"
+  matches everything under "raw/". With include patterns at least one must match; no exclude may match.
+- ``min_size`` / ``max_size``: inclusive byte bounds.
+"""
+
+from __future__ import annotations
+
+from fnmatch import fnmatchcase
+
+from lambdas.models import SourceConfig, SourceObject, TargetConfig
+
+ALL_FILES = "*"
+
+
+def is_folder_marker(key: str) -> bool:
+    """A key ending in "/" is a console "folder", not a file: it is never copied."""
+    return key.endswith("/")
+
+
+def base_name(key: str) -> str:
+    return key.rsplit("/", 1)[-1]
+
+
+def relative_key(key: str, source_prefix: str) -> str:
+    """The key below the source prefix: what the target prefix is joined to.
+
+    A prefix that names a folder without its "/" ("source" for "source/a.jpg") does not leave a leading
+    "/" behind; a prefix that names one object ("source/a.jpg" itself) leaves its base name.
+    """
+    if not key.startswith(source_prefix):
+        raise ValueError(f"key {key!r} is not under the source prefix {source_prefix!r}")
+    rel = key[len(source_prefix):]
+    if not rel:
+        return base_name(key)
+    if source_prefix and not source_prefix.endswith("/") and rel.startswith("/"):
+        return rel[1:]
+    return rel
+
+
+def has_file_type(name: str, file_type: str) -> bool:
+    """Whether base name ``name`` has extension ``file_type`` (lower case, no dot), case-insensitively."""
+    if file_type == ALL_FILES:
+        return True
+    suffix = "." + file_type
+    lowered = name.lower()
+    return lowered.endswith(suffix) and len(lowered) > len(suffix)
+
+
+def matches(target: TargetConfig, rel_key: str, size: int) -> bool:
+    """Whether the object at ``rel_key`` (relative to its source prefix) of ``size`` bytes goes to ``target``."""
+    name = base_name(rel_key)
+    if not any(has_file_type(name, file_type) for file_type in target.file_types):
+        return False
+    if target.include and not any(fnmatchcase(rel_key, pattern) for pattern in target.include):
+        return False
+    if any(fnmatchcase(rel_key, pattern) for pattern in target.exclude):
+        return False
+    if target.min_size is not None and size < target.min_size:
+        return False
+    return target.max_size is None or size <= target.max_size
+
+
+def target_key(target: TargetConfig, rel_key: str) -> str:
+    """The key in the target bucket: the target prefix + the relative key (or only its base name with flatten)."""
+    return target.prefix + (base_name(rel_key) if target.flatten else rel_key)
+
+
+def route(obj: SourceObject, source: SourceConfig, targets: tuple[TargetConfig, ...]) -> list[tuple[TargetConfig, str]]:
+    """Every target whose rule matches ``obj`` (an object may go to several), each with its target key.
+
+    Folder markers and objects no rule matches give [].
+    """
+    if obj.bucket != source.bucket:
+        raise ValueError(f"object s3://{obj.bucket}/{obj.key} is not from source bucket {source.bucket!r}")
+    if is_folder_marker(obj.key):
+        return []
+    rel = relative_key(obj.key, source.prefix)
+    return [(target, target_key(target, rel)) for target in targets if matches(target, rel, obj.size)]

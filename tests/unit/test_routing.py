@@ -1,0 +1,176 @@
+"""Routing: which targets an object goes to, and its key there."""
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from lambdas.models import SourceConfig, SourceObject, TargetConfig
+from lambdas.routing import is_folder_marker, matches, relative_key, route, target_key
+
+
+def target(file_types=("*",), prefix="out/", index=0, **rules):
+    return TargetConfig(index=index, bucket="dst", prefix=prefix, file_types=tuple(file_types), **rules)
+
+
+def obj(key, size=10, bucket="src"):
+    return SourceObject(bucket=bucket, key=key, size=size, etag="e")
+
+
+# --- relative keys -------------------------------------------------------------------------------------
+@pytest.mark.parametrize(("key", "prefix", "expected"), [
+    ("source/a.jpg", "source/", "a.jpg"),
+    ("source/sub/a.jpg", "source/", "sub/a.jpg"),
+    ("a.jpg", "", "a.jpg"),
+    ("source/a.jpg", "source", "a.jpg"),  # a folder named without its "/" leaves no leading "/"
+    ("logs/2024-01/a.log", "logs/2024-", "01/a.log"),  # a prefix ending mid-name is used as given
+    ("source/a.jpg", "source/a.jpg", "a.jpg"),  # a prefix naming one object leaves its base name
+    ("source//a.jpg", "source/", "/a.jpg"),  # an odd key under a folder is kept as it is
+])
+def test_relative_key(key, prefix, expected):
+    assert relative_key(key, prefix) == expected
+
+
+def test_relative_key_refuses_a_key_outside_the_prefix():
+    with pytest.raises(ValueError, match="not under the source prefix"):
+        relative_key("other/a.jpg", "source/")
+
+
+def test_folder_markers():
+    assert is_folder_marker("photos/")
+    assert not is_folder_marker("photos/a.jpg")
+    assert not is_folder_marker("photos")
+
+
+# --- file types ----------------------------------------------------------------------------------------
+@pytest.mark.parametrize(("file_types", "key", "expected"), [
+    (("jpg",), "a.jpg", True),
+    (("jpg",), "dir/A.JPG", True),  # case-insensitive
+    (("jpg",), "a.jpgx", False),
+    (("jpg",), "jpg", False),  # no extension
+    (("jpg",), "dir/jpg", False),
+    (("jpg",), ".jpg", False),  # a hidden file without an extension
+    (("jpg",), "a.jpg/b", False),  # the type is matched on the base name only
+    (("jpg",), "ajpg", False),
+    (("tar.gz",), "backup.TAR.GZ", True),  # multi-dot types
+    (("tar.gz",), "backup.gz", False),
+    (("gz",), "backup.tar.gz", True),
+    (("jpg", "png"), "a.png", True),
+    (("*",), "no-extension", True),
+    (("*",), "a.anything", True),
+])
+def test_file_types(file_types, key, expected):
+    assert matches(target(file_types), key, size=1) is expected
+
+
+# --- globs ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(("rules", "key", "expected"), [
+    ({"include": ("*.jpg",)}, "a/b/c.jpg", True),  # "*" crosses "/"
+    ({"include": ("raw/*",)}, "raw/x/y.bin", True),
+    ({"include": ("raw/*",)}, "cooked/raw/y.bin", False),  # matched against the whole relative key
+    ({"include": ("raw/*", "*.txt")}, "notes.txt", True),  # any include pattern will do
+    ({"include": ("*.JPG",)}, "a.jpg", False),  # globs are case-sensitive, as S3 keys are
+    ({"include": ("img-?.png",)}, "img-1.png", True),
+    ({"include": ("img-[0-9].png",)}, "img-a.png", False),
+    ({"exclude": ("*.tmp",)}, "x/a.tmp", False),
+    ({"exclude": ("*.tmp",)}, "x/a.jpg", True),
+    ({"include": ("raw/*",), "exclude": ("raw/skip/*",)}, "raw/skip/a", False),  # exclude wins
+    ({"include": ()}, "anything", True),  # no include patterns: no include filter
+])
+def test_include_and_exclude(rules, key, expected):
+    assert matches(target(**rules), key, size=1) is expected
+
+
+# --- sizes ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(("size", "expected"), [(9, False), (10, True), (15, True), (20, True), (21, False)])
+def test_size_bounds_are_inclusive(size, expected):
+    assert matches(target(min_size=10, max_size=20), "a.bin", size) is expected
+
+
+def test_zero_byte_objects_match_without_bounds_and_with_min_size_zero():
+    assert matches(target(), "empty", 0)
+    assert matches(target(min_size=0), "empty", 0)
+    assert not matches(target(min_size=1), "empty", 0)
+
+
+# --- target keys ---------------------------------------------------------------------------------------
+@pytest.mark.parametrize(("prefix", "flatten", "rel", "expected"), [
+    ("mp4/", False, "a/b/c.mp4", "mp4/a/b/c.mp4"),
+    ("mp4/", True, "a/b/c.mp4", "mp4/c.mp4"),
+    ("", False, "a/b/c.mp4", "a/b/c.mp4"),
+    ("", True, "c.mp4", "c.mp4"),
+])
+def test_target_key(prefix, flatten, rel, expected):
+    assert target_key(target(prefix=prefix, flatten=flatten), rel) == expected
+
+
+# --- route ---------------------------------------------------------------------------------------------
+SOURCE = SourceConfig("src", "source/")
+VIDEOS = target(("mp4",), prefix="mp4/", index=0)
+IMAGES = target(("jpg", "png"), prefix="images/", index=1)
+BIG = target(("*",), prefix="big/", index=2, min_size=1000, flatten=True)
+
+
+def test_the_original_example_routes_by_file_type():
+    # GIVEN the original example's two targets  WHEN objects are routed  THEN each goes where its type says
+    assert route(obj("source/clips/a.mp4"), SOURCE, (VIDEOS, IMAGES)) == [(VIDEOS, "mp4/clips/a.mp4")]
+    assert route(obj("source/b.PNG"), SOURCE, (VIDEOS, IMAGES)) == [(IMAGES, "images/b.PNG")]
+    assert route(obj("source/c.txt"), SOURCE, (VIDEOS, IMAGES)) == []
+
+
+def test_an_object_goes_to_every_matching_target_in_target_order():
+    assert route(obj("source/d/a.mp4", size=5000), SOURCE, (VIDEOS, IMAGES, BIG)) == [
+        (VIDEOS, "mp4/d/a.mp4"), (BIG, "big/a.mp4")]
+
+
+def test_folder_markers_are_never_routed():
+    assert route(obj("source/folder/", size=0), SOURCE, (target(),)) == []
+
+
+def test_objects_of_another_bucket_are_refused():
+    with pytest.raises(ValueError, match="not from source bucket"):
+        route(obj("source/a.mp4", bucket="other"), SOURCE, (VIDEOS,))
+
+
+@pytest.mark.parametrize("name", ["with space.jpg", "a+b.jpg", "100%.jpg", "caf\u00e9 \u65e5\u672c.jpg",
+                                  "emoji-\U0001f600.jpg", "a%20b+c.jpg"])
+def test_unusual_keys_pass_through_unchanged(name):
+    assert route(obj("source/dir one/" + name), SOURCE, (IMAGES,)) == [(IMAGES, "images/dir one/" + name)]
+
+
+# --- properties ----------------------------------------------------------------------------------------
+segments = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="/"), min_size=1, max_size=8)
+keys = st.lists(segments, min_size=1, max_size=4).map("/".join)
+prefixes = st.sampled_from(["", "out/", "a/b/", "x-"])
+targets = st.builds(
+    TargetConfig,
+    index=st.integers(0, 5),
+    bucket=st.just("dst"),
+    prefix=prefixes,
+    file_types=st.lists(st.sampled_from(["*", "jpg", "tar.gz", "gz", "x"]), min_size=1, max_size=3).map(tuple),
+    include=st.lists(st.sampled_from(["*", "*.jpg", "a*", "*/*"]), max_size=2).map(tuple),
+    exclude=st.lists(st.sampled_from(["*.gz", "b*"]), max_size=1).map(tuple),
+    min_size=st.one_of(st.none(), st.integers(0, 100)),
+    max_size=st.one_of(st.none(), st.integers(0, 100)),
+    flatten=st.booleans(),
+)
+
+
+@given(targets, keys)
+def test_target_key_starts_with_the_target_prefix_and_ends_with_the_base_name(tgt, rel):
+    key = target_key(tgt, rel)
+    assert key.startswith(tgt.prefix)
+    assert key.endswith(rel.rsplit("/", 1)[-1])
+    assert key == tgt.prefix + rel or tgt.flatten
+
+
+@given(st.sampled_from(["", "in/", "in"]), keys, st.integers(0, 100), st.lists(targets, max_size=4))
+def test_route_returns_exactly_the_matching_targets(prefix, rel, size, tgts):
+    key = (prefix + "/" if prefix == "in" else prefix) + rel
+    routed = route(obj(key, size=size), SourceConfig("src", prefix), tuple(tgts))
+    assert [t for t, _ in routed] == [t for t in tgts if matches(t, rel, size)]
+    assert all(k == target_key(t, rel) for t, k in routed)
+
+
+@given(keys, st.sampled_from(["", "in/", "in/sub-"]))
+def test_relative_key_is_what_follows_the_prefix(rel, prefix):
+    assert relative_key(prefix + rel, prefix) == rel
