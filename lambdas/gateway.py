@@ -108,7 +108,7 @@ def make_client(max_attempts: int = 10, max_pool_connections: int = 50) -> Any:
     """An S3 client for AWS or, when AWS_ENDPOINT_URL(_S3) is set, for that endpoint (path-style)."""
     endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
     config = Config(
-        retries={"mode": "standard", "max_attempts": max_attempts},
+        retries={"mode": "standard", "total_max_attempts": max_attempts},  # requests, incl. the first
         max_pool_connections=max_pool_connections,
         s3={"addressing_style": "path"} if endpoint else {},
     )
@@ -156,7 +156,7 @@ class S3Gateway:
     def head_object(self, bucket: str, key: str, if_match: str = "", part_number: int = 0) -> ObjectHead:
         kwargs: dict[str, Any] = {"Bucket": bucket, "Key": key}
         if if_match:
-            kwargs["IfMatch"] = if_match
+            kwargs["IfMatch"] = _quoted(if_match)  # S3 compares the quoted form
         if part_number:
             kwargs["PartNumber"] = part_number
         try:

@@ -1,0 +1,184 @@
+"""The worker: copy one payload's tasks, checkpointing as it goes, until done or the deadline is near.
+
+One invocation: read the plan index (options), the payload and its checkpoint (the S3 checkpoint is the
+truth: a Step Functions Retry re-sends the original input, so the event's cursor is only for progress);
+copy the unfinished tasks on a thread pool (their parts on a second pool); write the checkpoint; answer
+``done: false`` when time ran out, so the state machine calls again. Per-object errors become failed
+results; a TransientError stops new work, lets in-flight work finish, writes the checkpoint and is
+raised for Step Functions to retry with backoff.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
+
+from lambdas import logs, manifest
+from lambdas.copying import CopyContext, copy_task, run_windowed, worst_error
+from lambdas.deadline import Deadline
+from lambdas.errors import SettingsError
+from lambdas.gateway import S3Gateway
+from lambdas.models import CopyTask, ManifestLocation, ObjectResult, PayloadCheckpoint, PayloadTask
+from lambdas.settings import Settings
+
+# The checkpoint is rewritten at least this often while work finishes (and after every new upload, and
+# at the end): a crash then repeats at most this much work.
+CHECKPOINT_EVERY_SECONDS = 20.0
+CHECKPOINT_EVERY_RESULTS = 200
+
+log = logs.get_logger("worker")
+
+
+def checkpoint_due(results_since: int, seconds_since: float) -> bool:
+    return results_since >= CHECKPOINT_EVERY_RESULTS or seconds_since >= CHECKPOINT_EVERY_SECONDS
+
+
+class Checkpointer:
+    """The payload's progress: results keyed by task id (a task has exactly one) and the open
+    whole-object uploads. Thread-safe; writes are serialised so a newer state is never overwritten by
+    an older one."""
+
+    def __init__(self, s3: S3Gateway, loc: ManifestLocation, previous: PayloadCheckpoint,
+                 order: Iterable[str], clock: Callable[[], float] = time.monotonic) -> None:
+        self._s3 = s3
+        self._loc = loc
+        self._payload_id = previous.payload_id
+        self._worker = previous.worker
+        self._invocations = previous.invocations + 1
+        self._order = {task_id: i for i, task_id in enumerate(order)}
+        self._results: dict[str, ObjectResult] = {r.task_id: r for r in previous.results}
+        self._open: dict[str, str] = dict(previous.open_uploads)
+        self._clock = clock
+        self._state = threading.Lock()
+        self._writing = threading.Lock()
+        self._since = 0
+        self._written_at = clock()
+
+    # --- UploadBook (lambdas.copying) ------------------------------------------------------------------
+    def open_upload(self, task_id: str) -> str:
+        with self._state:
+            return self._open.get(task_id, "")
+
+    def opened(self, task_id: str, upload_id: str) -> None:
+        with self._state:
+            self._open[task_id] = upload_id
+        self.write()
+
+    def part_done(self) -> None:
+        self.write_if_due()
+
+    # --- results -------------------------------------------------------------------------------------
+    def finished(self, task_id: str) -> bool:
+        with self._state:
+            return task_id in self._results
+
+    def record(self, result: ObjectResult) -> None:
+        """The task's one result; its upload (completed or aborted) is no longer open."""
+        with self._state:
+            self._results[result.task_id] = result
+            self._open.pop(result.task_id, None)
+            self._since += 1
+        self.write_if_due()
+
+    def results(self) -> list[ObjectResult]:
+        with self._state:
+            return sorted(self._results.values(), key=lambda r: self._order.get(r.task_id, len(self._order)))
+
+    def snapshot(self) -> PayloadCheckpoint:
+        results = tuple(self.results())
+        with self._state:
+            return PayloadCheckpoint(payload_id=self._payload_id, worker=self._worker, results=results,
+                                     open_uploads=tuple(sorted(self._open.items())),
+                                     invocations=self._invocations)
+
+    def write_if_due(self) -> None:
+        with self._state:
+            due = checkpoint_due(self._since, self._clock() - self._written_at)
+        if due:
+            self.write()
+
+    def write(self) -> None:
+        with self._writing:
+            with self._state:
+                self._since = 0
+                self._written_at = self._clock()
+            manifest.write_checkpoint(self._s3, self._loc, self.snapshot())
+
+
+def copy_payload(task: PayloadTask, settings: Settings, s3: S3Gateway, deadline: Deadline) -> PayloadTask:
+    """Copy the payload's unfinished tasks until done or the deadline is near; see the module doc."""
+    started = time.monotonic()
+    if deadline.near():
+        # At the start the whole Lambda timeout remains: inside the margin, no invocation could ever work.
+        raise SettingsError(
+            f"the worker starts with {deadline.remaining():.0f} s left, inside its {deadline.margin:.0f} s deadline "
+            "margin: raise the worker Lambda's timeout or lower SFNCOPY_DEADLINE_MARGIN_SECONDS")
+    loc = task.manifest
+    plan = manifest.read_plan(s3, loc)
+    payload = manifest.read_payload(s3, loc, task.payload)
+    previous = manifest.read_checkpoint(s3, loc, task.payload) or PayloadCheckpoint(
+        payload_id=payload.payload_id, worker=payload.worker)
+    book = Checkpointer(s3, loc, previous, (t.task_id for t in payload.tasks))
+    todo = [t for t in payload.tasks if not book.finished(t.task_id)]
+    halted: list[BaseException] = []
+    stopping = threading.Event()
+    threads = settings.worker_threads
+
+    def may_start() -> bool:
+        if halted or stopping.is_set():
+            return False
+        if deadline.near():
+            stopping.set()
+            return False
+        return True
+
+    with ThreadPoolExecutor(threads, thread_name_prefix="sfncopy-object") as objects, \
+            ThreadPoolExecutor(threads, thread_name_prefix="sfncopy-part") as parts:
+        ctx = CopyContext(
+            s3=s3, options=plan.config.options, part_size=settings.part_size, part_pool=parts,
+            part_window=threads, should_stop=lambda: stopping.is_set() or deadline.near(), uploads=book,
+            resumed=previous.invocations > 0)
+        for item, future in run_windowed(todo, lambda t: copy_task(t, ctx), objects, threads, may_start):
+            _collect(item, future, book, halted, stopping)
+    book.write()
+    answer = _answer(task, book.results(), len(payload.tasks))
+    log.info("payload invocation finished", extra={
+        "invocation": previous.invocations + 1, "done": answer.done, "cursor": answer.cursor,
+        "tasks": len(payload.tasks), "copied": answer.copied, "failed": answer.failed, "bytes": answer.bytes,
+        "seconds": round(time.monotonic() - started, 3), "remaining_seconds": round(deadline.remaining(), 1),
+        "halted": type(halted[0]).__name__ if halted else ""})
+    if halted:
+        raise worst_error(halted)
+    return answer
+
+
+def _collect(item: CopyTask, future: Future[ObjectResult | None], book: Checkpointer,
+             halted: list[BaseException], stopping: threading.Event) -> None:
+    failure = future.exception()
+    if failure is not None:
+        # TransientError (or a bug): take no more work; in-flight tasks finish; raised after the write.
+        log.warning("task stopped", extra={"task_id": item.task_id, "key": item.source_key,
+                                           "error": f"{type(failure).__name__}: {failure}"})
+        halted.append(failure)
+        stopping.set()
+        return
+    result = future.result()
+    if result is None:
+        log.info("task paused", extra={"task_id": item.task_id, "key": item.source_key, "method": item.method})
+        return
+    book.record(result)
+    log.info("task finished", extra={
+        "task_id": result.task_id, "key": result.source_key, "target_key": result.target_key,
+        "bytes": result.bytes, "method": result.method, "parts": result.parts, "seconds": result.seconds,
+        "status": result.status, "retries": result.retries, "error": result.error})
+
+
+def _answer(task: PayloadTask, results: list[ObjectResult], tasks: int) -> PayloadTask:
+    copied = [r for r in results if r.status == "copied"]
+    return PayloadTask(
+        run_id=task.run_id, manifest=task.manifest, worker=task.worker, payload=task.payload,
+        cursor=len(results), invocation=task.invocation + 1, done=len(results) >= tasks,
+        copied=len(copied), failed=sum(r.status == "failed" for r in results),
+        skipped=sum(r.status == "skipped" for r in results), bytes=sum(r.bytes for r in copied))
