@@ -428,9 +428,9 @@ def test_access_denied_on_one_object_fails_it_and_the_others_copy(client, gatewa
 
 
 def test_a_transient_error_saves_progress_and_is_raised_for_step_functions(s3_client, sleeps):
-    # GIVEN a client that retries twice, and S3 failing every attempt to copy the second of four objects
+    # GIVEN a client that sends each request at most 3 times, and S3 failing every attempt to copy the second of four
     make_buckets(s3_client)
-    client = make_client(max_attempts=2)
+    client = make_client(max_attempts=3)
     gateway = S3Gateway(client)
     for i in range(4):
         client.put_object(Bucket=SRC, Key=f"obj-{i}", Body=data(10, i))
