@@ -1,0 +1,24 @@
+# sfncopy environment "dev": read by generator/settings.py (never executed; 'export name=value' lines only,
+# no logic, no secrets). A variable of the same name in the process environment overrides the value here.
+# Bucket lists are space separated; an entry "bucket/prefix/" limits the functions' rights to that prefix.
+export stack_name=sfncopy-dev
+export region=us-east-1
+export num_copy_lambda_workers=2
+export max_payload_size_per_lambda_execution_in_mb=10240
+export max_objects_per_payload=1000
+export source_buckets="example-sfncopy-dev-source"
+export target_buckets="example-sfncopy-dev-target"
+export package_bucket=example-sfncopy-dev-packages
+# "create": the stack creates an encrypted, private, self-expiring manifest bucket; or name an existing one.
+export manifest_bucket=create
+export manifest_prefix=sfncopy/
+# Optional: KMS key ARNs (space separated) the functions may use for SSE-KMS sources and targets.
+export kms_key_arns=""
+export planner_memory_mb=1024
+export planner_timeout_seconds=900
+export worker_memory_mb=1024
+export worker_timeout_seconds=900
+export worker_threads=16
+export finalizer_memory_mb=1024
+export finalizer_timeout_seconds=900
+export log_retention_days=14

@@ -1,0 +1,188 @@
+"""Least-privilege IAM documents, one role per function, as plain data (CloudFormation intrinsics as dicts).
+
+Each role may touch only what its function does:
+- planner: read and list the sources; list the targets and start the multipart uploads of split objects;
+  read and write the run's manifest files.
+- worker: read the sources; write objects, parts and tags on the targets; read and write the manifest files.
+- finalizer: complete, tag and check target objects; read and write the manifest files.
+- cleanup: list and abort the targets' multipart uploads; read and write the manifest files.
+- the state machine: invoke these four functions and nothing else.
+KMS rights (only on the configured keys) go to the three roles that read or write object data. Buckets
+narrowed to a prefix in the env file ("bucket/prefix/") get object rights under that prefix only, and
+their ListBucket is conditioned on ``s3:prefix``. No statement has a "*" resource.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from generator.settings import BucketScope, EnvSettings
+
+Document = dict[str, Any]
+Statement = dict[str, Any]
+
+SOURCE_READ = ("s3:GetObject", "s3:GetObjectTagging")
+PLANNER_TARGET = ("s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload")
+WORKER_TARGET = ("s3:AbortMultipartUpload", "s3:GetObject", "s3:GetObjectTagging", "s3:ListMultipartUploadParts",
+                 "s3:PutObject", "s3:PutObjectTagging")
+FINALIZER_TARGET = ("s3:AbortMultipartUpload", "s3:GetObject", "s3:ListMultipartUploadParts", "s3:PutObject",
+                    "s3:PutObjectTagging")
+CLEANUP_TARGET = ("s3:AbortMultipartUpload", "s3:ListMultipartUploadParts")
+MANIFEST_READ_WRITE = ("s3:GetObject", "s3:PutObject")
+KMS_ACTIONS = ("kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey*", "kms:ReEncrypt*")
+LOG_ACTIONS = ("logs:CreateLogStream", "logs:PutLogEvents")
+MANIFEST_BUCKET_RESOURCE = "ManifestBucket"  # logical id of the bucket when the stack creates it
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where a role may act: a bucket ARN expression and an optional key prefix."""
+
+    bucket_arn: str  # a Fn::Sub body, e.g. "arn:${AWS::Partition}:s3:::my-bucket"
+    prefix: str = ""
+
+    def objects(self) -> Any:
+        return _sub(f"{self.bucket_arn}/{self.prefix}*")
+
+    def bucket(self) -> Any:
+        return _sub(self.bucket_arn)
+
+
+def _sub(body: str) -> Any:
+    return {"Fn::Sub": body}
+
+
+def bucket_location(scope: BucketScope) -> Location:
+    return Location(f"arn:${{AWS::Partition}}:s3:::{scope.bucket}", scope.prefix)
+
+
+def manifest_location(settings: EnvSettings) -> Location:
+    if settings.manifest_bucket is None:
+        return Location(f"${{{MANIFEST_BUCKET_RESOURCE}.Arn}}", settings.manifest_prefix)
+    return Location(f"arn:${{AWS::Partition}}:s3:::{settings.manifest_bucket}", settings.manifest_prefix)
+
+
+def log_group_arn(function_name: str) -> Any:
+    return _sub(f"arn:${{AWS::Partition}}:logs:${{AWS::Region}}:${{AWS::AccountId}}:log-group:/aws/lambda/"
+                f"{function_name}:*")
+
+
+# --- statements -------------------------------------------------------------------------------------------
+def objects_statement(sid: str, actions: Sequence[str], locations: Iterable[Location]) -> Statement:
+    return {"Sid": sid, "Effect": "Allow", "Action": sorted(actions),
+            "Resource": [loc.objects() for loc in locations]}
+
+
+def list_statements(sid: str, locations: Sequence[Location]) -> list[Statement]:
+    """ListBucket on each bucket; a bucket narrowed to prefixes may be listed only under them."""
+    by_bucket: dict[str, set[str]] = {}
+    for loc in locations:
+        by_bucket.setdefault(loc.bucket_arn, set()).add(loc.prefix)
+    whole = sorted(arn for arn, prefixes in by_bucket.items() if "" in prefixes)
+    statements: list[Statement] = []
+    if whole:
+        statements.append({"Sid": sid, "Effect": "Allow", "Action": ["s3:ListBucket"],
+                           "Resource": [_sub(arn) for arn in whole]})
+    narrowed = sorted((arn, sorted(p)) for arn, p in by_bucket.items() if "" not in p)
+    for number, (arn, prefixes) in enumerate(narrowed, start=1):
+        statements.append({"Sid": f"{sid}Prefix{number}", "Effect": "Allow", "Action": ["s3:ListBucket"],
+                           "Resource": [_sub(arn)],
+                           "Condition": {"StringLike": {"s3:prefix": [p + "*" for p in prefixes]}}})
+    return statements
+
+
+def kms_statements(settings: EnvSettings) -> list[Statement]:
+    if not settings.kms_key_arns:
+        return []
+    return [{"Sid": "UseKmsKeys", "Effect": "Allow", "Action": list(KMS_ACTIONS),
+             "Resource": list(settings.kms_key_arns)}]
+
+
+def log_statement(function_name: str) -> Statement:
+    return {"Sid": "WriteOwnLogs", "Effect": "Allow", "Action": list(LOG_ACTIONS),
+            "Resource": [log_group_arn(function_name)]}
+
+
+def _document(statements: list[Statement]) -> Document:
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
+def _manifest_statements(settings: EnvSettings) -> list[Statement]:
+    manifest = manifest_location(settings)
+    return [objects_statement("ReadWriteRunFiles", MANIFEST_READ_WRITE, [manifest]),
+            *list_statements("ListRunFiles", [manifest])]
+
+
+# --- one document per function -----------------------------------------------------------------------------
+def planner_policy(settings: EnvSettings, function_name: str) -> Document:
+    sources = [bucket_location(s) for s in settings.source_buckets]
+    targets = [bucket_location(t) for t in settings.target_buckets]
+    return _document([
+        log_statement(function_name),
+        objects_statement("ReadSources", SOURCE_READ, sources),
+        *list_statements("ListSources", sources),
+        objects_statement("StartSplitCopies", PLANNER_TARGET, targets),
+        *list_statements("ListTargets", targets),
+        *_manifest_statements(settings),
+        *kms_statements(settings),
+    ])
+
+
+def worker_policy(settings: EnvSettings, function_name: str) -> Document:
+    sources = [bucket_location(s) for s in settings.source_buckets]
+    targets = [bucket_location(t) for t in settings.target_buckets]
+    return _document([
+        log_statement(function_name),
+        objects_statement("ReadSources", SOURCE_READ, sources),
+        *list_statements("ListSources", sources),
+        objects_statement("WriteTargets", WORKER_TARGET, targets),
+        *list_statements("ListTargets", targets),
+        *_manifest_statements(settings),
+        *kms_statements(settings),
+    ])
+
+
+def finalizer_policy(settings: EnvSettings, function_name: str) -> Document:
+    targets = [bucket_location(t) for t in settings.target_buckets]
+    return _document([
+        log_statement(function_name),
+        objects_statement("CompleteAndCheckTargets", FINALIZER_TARGET, targets),
+        *list_statements("ListTargets", targets),
+        *_manifest_statements(settings),
+        *kms_statements(settings),
+    ])
+
+
+def cleanup_policy(settings: EnvSettings, function_name: str) -> Document:
+    targets = [bucket_location(t) for t in settings.target_buckets]
+    buckets = sorted({t.bucket_arn for t in targets})
+    return _document([
+        log_statement(function_name),
+        objects_statement("AbortTargetUploads", CLEANUP_TARGET, targets),
+        {"Sid": "FindTargetUploads", "Effect": "Allow", "Action": ["s3:ListBucketMultipartUploads"],
+         "Resource": [_sub(arn) for arn in buckets]},
+        *_manifest_statements(settings),
+    ])
+
+
+def state_machine_policy(function_logical_ids: Sequence[str]) -> Document:
+    return _document([{
+        "Sid": "InvokeOwnFunctions", "Effect": "Allow", "Action": ["lambda:InvokeFunction"],
+        "Resource": [{"Fn::GetAtt": [logical, "Arn"]} for logical in function_logical_ids],
+    }])
+
+
+def assume_role_policy(service: str) -> Document:
+    """Trust policy: only ``service`` (lambda.amazonaws.com or states.amazonaws.com) may assume the role."""
+    return _document([{"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}])
+
+
+def tls_only_bucket_policy(bucket_logical_id: str) -> Document:
+    """Deny every request to the bucket that does not use TLS."""
+    return _document([{
+        "Sid": "DenyInsecureTransport", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
+        "Resource": [_sub(f"${{{bucket_logical_id}.Arn}}"), _sub(f"${{{bucket_logical_id}.Arn}}/*")],
+        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+    }])

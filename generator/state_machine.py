@@ -1,0 +1,199 @@
+"""The state machine, as Python data (Amazon States Language).
+
+    Plan -> DryRun? --yes--------------------------------> Finalize -> (succeeds with the RunSummary)
+                    --no--> Copy (Parallel, N branches) -> Finalize
+    branch i: Map over worker i's payload ids (one at a time): CopyPayload -> Done? --no--> CopyPayload
+    Plan / Copy / Finalize fail -> Cleanup -> Failed (Error and Cause from the cleanup's answer)
+
+States carry pointers only (run id, manifest location, payload numbers): plans and results live in S3.
+Task resources are placeholders (``${PlannerFunction.Arn}``) that the template's ``Fn::Sub`` resolves.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from lambdas import errors
+
+State = dict[str, Any]
+
+# Errors Lambda's service raises around an invocation (not our code's): always worth retrying.
+LAMBDA_SERVICE_ERRORS = (
+    "Lambda.ServiceException",
+    "Lambda.AWSLambdaException",
+    "Lambda.SdkClientException",
+    "Lambda.TooManyRequestsException",
+    "Lambda.Unknown",
+)
+# A timed-out invocation: the worker resumes from its checkpoint, the others are idempotent.
+TIMEOUT_ERRORS = ("Sandbox.Timedout", "States.Timeout")
+CATCH_ALL = "States.ALL"
+
+
+@dataclass(frozen=True)
+class RetryTiming:
+    """Backoff of every Task's Retry: waits of interval x rate^n seconds, each cut to a random share (FULL
+    jitter) and capped at ``max_delay_seconds``. Tests use a short interval; production keeps the default."""
+
+    interval_seconds: int = 2
+    max_attempts: int = 6
+    backoff_rate: float = 2.0
+    max_delay_seconds: int = 60
+
+
+PRODUCTION_RETRY = RetryTiming()
+
+
+@dataclass(frozen=True)
+class Functions:
+    """The Task resources: function ARNs, or ``${Logical.Arn}`` placeholders for the template's Fn::Sub."""
+
+    planner: str
+    worker: str
+    finalizer: str
+    cleanup: str
+
+
+def placeholders() -> Functions:
+    """References to the template's function resources, resolved by ``Fn::Sub``."""
+    return Functions(
+        planner="${PlannerFunction.Arn}",
+        worker="${WorkerFunction.Arn}",
+        finalizer="${FinalizerFunction.Arn}",
+        cleanup="${CleanupFunction.Arn}",
+    )
+
+
+def retry_error_names() -> tuple[str, ...]:
+    return LAMBDA_SERVICE_ERRORS + TIMEOUT_ERRORS + errors.RETRYABLE_ERROR_NAMES
+
+
+def _retry(timing: RetryTiming) -> list[State]:
+    return [{
+        "ErrorEquals": list(retry_error_names()),
+        "IntervalSeconds": timing.interval_seconds,
+        "MaxAttempts": timing.max_attempts,
+        "BackoffRate": timing.backoff_rate,
+        "MaxDelaySeconds": timing.max_delay_seconds,
+        "JitterStrategy": "FULL",
+    }]
+
+
+def _catch() -> list[State]:
+    return [{"ErrorEquals": [CATCH_ALL], "ResultPath": "$.error", "Next": "Cleanup"}]
+
+
+def _task(resource: str, timing: RetryTiming, **fields: Any) -> State:
+    return {"Type": "Task", "Resource": resource, "Retry": _retry(timing), **fields}
+
+
+def _worker_field(worker: int) -> str:
+    return f"worker{worker}"
+
+
+def branch_input(workers: int) -> State:
+    """The Parallel's Parameters: what every branch needs, with worker i's entry of the plan as ``worker<i>``.
+
+    Why not ``ItemsPath: $.plan.workers[i].payloads`` directly: moto's JSONPath wraps any value reached through
+    an array index in a list (moto issue 7825's fix), so the Map would see one item ``[[0, 3]]``.
+    ``States.ArrayGetItem`` picks the entry on AWS and on moto alike, without extra states or history events.
+    """
+    fields: State = {"run_id.$": "$.plan.run_id", "manifest.$": "$.plan.manifest"}
+    for worker in range(workers):
+        fields[f"{_worker_field(worker)}.$"] = f"States.ArrayGetItem($.plan.workers, {worker})"
+    return fields
+
+
+def worker_branch(worker: int, resource: str, timing: RetryTiming) -> State:
+    """Branch ``worker`` of the Parallel: its payloads one at a time, each re-invoked until done."""
+    return {
+        "StartAt": f"Worker{worker}",
+        "States": {
+            f"Worker{worker}": {
+                "Type": "Map",
+                "ItemsPath": f"$.{_worker_field(worker)}.payloads",
+                "ItemSelector": {
+                    "run_id.$": "$.run_id",
+                    "manifest.$": "$.manifest",
+                    "worker": worker,
+                    "payload.$": "$$.Map.Item.Value",
+                },
+                "MaxConcurrency": 1,
+                "ItemProcessor": {
+                    "ProcessorConfig": {"Mode": "INLINE"},
+                    "StartAt": "CopyPayload",
+                    "States": {
+                        # Input and output are a PayloadTask: the worker's answer is its next input.
+                        "CopyPayload": _task(resource, timing, Next="PayloadDone"),
+                        "PayloadDone": {
+                            "Type": "Choice",
+                            "Choices": [{"Variable": "$.done", "BooleanEquals": True, "Next": "PayloadCopied"}],
+                            "Default": "CopyPayload",
+                        },
+                        "PayloadCopied": {"Type": "Succeed"},
+                    },
+                },
+                "ResultPath": None,  # iteration outputs would grow with the payload count
+                "End": True,
+            },
+        },
+    }
+
+
+def build_definition(workers: int, functions: Functions, timing: RetryTiming = PRODUCTION_RETRY) -> State:
+    """The whole state machine for ``workers`` parallel workers."""
+    if workers < 1:
+        raise ValueError(f"workers={workers} must be at least 1")
+    return {
+        "Comment": "sfncopy: plan, copy with parallel workers, finalize; clean up on failure",
+        "StartAt": "Plan",
+        "States": {
+            "Plan": _task(functions.planner, timing,
+                          Parameters={"run_id.$": "$$.Execution.Name", "input.$": "$"},
+                          ResultPath="$.plan", Next="DryRun", Catch=_catch()),
+            "DryRun": {
+                "Type": "Choice",
+                "Choices": [{"Variable": "$.plan.dry_run", "BooleanEquals": True, "Next": "Finalize"}],
+                "Default": "Copy",
+            },
+            "Copy": {
+                "Type": "Parallel",
+                "Parameters": branch_input(workers),
+                "Branches": [worker_branch(i, functions.worker, timing) for i in range(workers)],
+                "ResultPath": None,
+                "Next": "Finalize",
+                "Catch": _catch(),
+            },
+            "Finalize": _task(functions.finalizer, timing, InputPath="$.plan", End=True, Catch=_catch()),
+            "Cleanup": _task(functions.cleanup, timing,
+                             Parameters={"run_id.$": "$$.Execution.Name", "error.$": "$.error"},
+                             ResultPath="$.cleanup", Next="Failed"),
+            "Failed": {"Type": "Fail", "ErrorPath": "$.cleanup.error", "CausePath": "$.cleanup.cause"},
+        },
+    }
+
+
+def to_json(definition: State) -> str:
+    """Deterministic, compact serialisation (the definition counts against the 1 MB limit)."""
+    return json.dumps(definition, sort_keys=True, separators=(",", ":"))
+
+
+def error_names(definition: State) -> set[str]:
+    """Every error name any Retry or Catch of ``definition`` matches (for the contract test)."""
+    names: set[str] = set()
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            for key in ("Retry", "Catch"):
+                for rule in node.get(key, ()):
+                    names.update(rule["ErrorEquals"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(definition)
+    return names

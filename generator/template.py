@@ -1,0 +1,214 @@
+"""The CloudFormation template of one environment: a pure function of its EnvSettings.
+
+Resources: the planner, worker, finalizer and cleanup Lambdas (each with its own role and log group), the
+state machine and its role, and the manifest bucket when the environment asks the stack to create it. The
+Lambda code comes from S3 (parameters CodeBucket / CodeKey): the deployment uploads a content-hashed zip and
+passes its key, so a code change updates the functions while the template stays the same for the same
+settings (the committed ``cfn/<env>.json`` is golden-tested).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from troposphere import GetAtt, Output, Parameter, Ref, Sub, Template
+from troposphere.awslambda import Code, Environment, Function
+from troposphere.iam import Policy, Role
+from troposphere.logs import LogGroup
+from troposphere.s3 import (
+    AbortIncompleteMultipartUpload,
+    Bucket,
+    BucketEncryption,
+    BucketPolicy,
+    LifecycleConfiguration,
+    LifecycleRule,
+    PublicAccessBlockConfiguration,
+    ServerSideEncryptionByDefault,
+    ServerSideEncryptionRule,
+)
+from troposphere.stepfunctions import StateMachine
+
+from generator import policies, state_machine
+from generator.settings import EnvSettings, FunctionSettings
+from lambdas import limits
+
+RUNTIME = "python3.12"
+# Graviton: the same pure-Python code, about 20% cheaper per GB-second than x86_64.
+ARCHITECTURE = "arm64"
+ABORT_INCOMPLETE_UPLOADS_AFTER_DAYS = 1
+RUN_FILES_EXPIRE_AFTER_DAYS = 30
+STATE_MACHINE = "StateMachine"
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    logical: str  # "Planner" -> PlannerFunction, PlannerRole, PlannerLogGroup
+    suffix: str  # function name = "<stack_name>-<suffix>"
+    handler: str
+    policy: Callable[[EnvSettings, str], policies.Document]
+    sizing: Callable[[EnvSettings], FunctionSettings]
+
+    def function_name(self, settings: EnvSettings) -> str:
+        return f"{settings.stack_name}-{self.suffix}"
+
+
+FUNCTIONS = (
+    FunctionSpec("Planner", "planner", "lambdas.handlers.plan", policies.planner_policy, lambda s: s.planner),
+    FunctionSpec("Worker", "worker", "lambdas.handlers.copy", policies.worker_policy, lambda s: s.worker),
+    FunctionSpec("Finalizer", "finalizer", "lambdas.handlers.finalize", policies.finalizer_policy,
+                 lambda s: s.finalizer),
+    FunctionSpec("Cleanup", "cleanup", "lambdas.handlers.clean_up", policies.cleanup_policy, lambda s: s.finalizer),
+)
+
+
+def lambda_environment(settings: EnvSettings) -> dict[str, object]:
+    """The SFNCOPY_* variables lambdas/settings.py reads (the same for every function)."""
+    manifest_bucket: object = (Ref(policies.MANIFEST_BUCKET_RESOURCE) if settings.manifest_bucket is None
+                               else settings.manifest_bucket)
+    variables: dict[str, object] = {
+        "SFNCOPY_MANIFEST_BUCKET": manifest_bucket,
+        "SFNCOPY_MANIFEST_PREFIX": settings.manifest_prefix,
+        "SFNCOPY_WORKERS": str(settings.workers),
+        "SFNCOPY_MAX_PAYLOAD_SIZE_MB": str(settings.max_payload_size_mb),
+        "SFNCOPY_MAX_OBJECTS_PER_PAYLOAD": str(settings.max_objects_per_payload),
+        "SFNCOPY_WORKER_THREADS": str(settings.worker_threads),
+        "SFNCOPY_DEADLINE_MARGIN_SECONDS": str(settings.deadline_margin_seconds),
+        # Bucket names only: the planner checks a config's buckets against them for a clear early error.
+        "SFNCOPY_SOURCE_BUCKETS": " ".join(sorted({s.bucket for s in settings.source_buckets})),
+        "SFNCOPY_TARGET_BUCKETS": " ".join(sorted({t.bucket for t in settings.target_buckets})),
+    }
+    if settings.copy_cutoff_mb is not None:
+        variables["SFNCOPY_COPY_CUTOFF_BYTES"] = str(settings.copy_cutoff_mb * limits.MiB)
+    if settings.part_size_mb is not None:
+        variables["SFNCOPY_PART_SIZE_BYTES"] = str(settings.part_size_mb * limits.MiB)
+    return variables
+
+
+def manifest_bucket_resources(settings: EnvSettings) -> list[Bucket | BucketPolicy]:
+    """The stack-owned manifest bucket: encrypted, private, TLS-only, self-cleaning. Kept on stack deletion
+    (it holds the reports)."""
+    logical = policies.MANIFEST_BUCKET_RESOURCE
+    bucket = Bucket(
+        logical,
+        DeletionPolicy="Retain",
+        UpdateReplacePolicy="Retain",
+        BucketEncryption=BucketEncryption(ServerSideEncryptionConfiguration=[ServerSideEncryptionRule(
+            ServerSideEncryptionByDefault=ServerSideEncryptionByDefault(SSEAlgorithm="AES256"))]),
+        PublicAccessBlockConfiguration=PublicAccessBlockConfiguration(
+            BlockPublicAcls=True, BlockPublicPolicy=True, IgnorePublicAcls=True, RestrictPublicBuckets=True),
+        LifecycleConfiguration=LifecycleConfiguration(Rules=[
+            LifecycleRule(Id="AbortIncompleteMultipartUploads", Status="Enabled", Prefix="",
+                          AbortIncompleteMultipartUpload=AbortIncompleteMultipartUpload(
+                              DaysAfterInitiation=ABORT_INCOMPLETE_UPLOADS_AFTER_DAYS)),
+            LifecycleRule(Id="ExpireRunFiles", Status="Enabled", Prefix=f"{settings.manifest_prefix}runs/",
+                          ExpirationInDays=RUN_FILES_EXPIRE_AFTER_DAYS),
+        ]),
+    )
+    policy = BucketPolicy(f"{logical}Policy", Bucket=Ref(bucket),
+                          PolicyDocument=policies.tls_only_bucket_policy(logical))
+    return [bucket, policy]
+
+
+def add_function(template: Template, settings: EnvSettings, spec: FunctionSpec,
+                 environment: dict[str, object]) -> Function:
+    name = spec.function_name(settings)
+    log_group = template.add_resource(LogGroup(
+        f"{spec.logical}LogGroup", LogGroupName=f"/aws/lambda/{name}", RetentionInDays=settings.log_retention_days))
+    role = template.add_resource(Role(
+        f"{spec.logical}Role",
+        AssumeRolePolicyDocument=policies.assume_role_policy("lambda.amazonaws.com"),
+        Policies=[Policy(PolicyName=f"{spec.suffix}-least-privilege", PolicyDocument=spec.policy(settings, name))],
+    ))
+    sizing = spec.sizing(settings)
+    return template.add_resource(Function(
+        f"{spec.logical}Function",
+        DependsOn=[log_group.title],
+        FunctionName=name,
+        Description=f"sfncopy {spec.suffix} ({settings.env})",
+        Handler=spec.handler,
+        Runtime=RUNTIME,
+        Architectures=[ARCHITECTURE],
+        Code=Code(S3Bucket=Ref("CodeBucket"), S3Key=Ref("CodeKey")),
+        MemorySize=sizing.memory_mb,
+        Timeout=sizing.timeout_seconds,
+        Role=GetAtt(role, "Arn"),
+        Environment=Environment(Variables=environment),
+    ))
+
+
+def definition_string(settings: EnvSettings, timing: state_machine.RetryTiming) -> str:
+    definition = state_machine.build_definition(settings.workers, state_machine.placeholders(), timing)
+    return state_machine.to_json(definition)
+
+
+def build_template(settings: EnvSettings,
+                   timing: state_machine.RetryTiming = state_machine.PRODUCTION_RETRY) -> Template:
+    template = Template(Description=f"sfncopy ({settings.env}): copy S3 objects with Step Functions and Lambda")
+    template.set_version("2010-09-09")
+    template.add_parameter(Parameter(
+        "CodeBucket", Type="String", Default=settings.package_bucket,
+        Description="Bucket holding the Lambda code zip (package_bucket of the env file)"))
+    template.add_parameter(Parameter(
+        "CodeKey", Type="String", AllowedPattern=r"^[A-Za-z0-9/._-]+\.zip$",
+        Description="Key of the Lambda code zip (content-hashed, set by sfncopy.deploy)"))
+    if settings.manifest_bucket is None:
+        for resource in manifest_bucket_resources(settings):
+            template.add_resource(resource)
+    environment = lambda_environment(settings)
+    functions = [add_function(template, settings, spec, environment) for spec in FUNCTIONS]
+    sfn_role = template.add_resource(Role(
+        "StateMachineRole",
+        AssumeRolePolicyDocument=policies.assume_role_policy("states.amazonaws.com"),
+        Policies=[Policy(PolicyName="invoke-sfncopy-functions",
+                         PolicyDocument=policies.state_machine_policy([f.title for f in functions]))],
+    ))
+    machine = template.add_resource(StateMachine(
+        STATE_MACHINE,
+        StateMachineName=settings.stack_name,
+        StateMachineType="STANDARD",
+        # Fn::Sub with ${Logical.Arn} references, not DefinitionSubstitutions (moto ignores those) and not the
+        # list form of Fn::Sub (moto runs it through string.Template, which turns "$$." into "$.").
+        DefinitionString=Sub(definition_string(settings, timing)),
+        RoleArn=GetAtt(sfn_role, "Arn"),
+    ))
+    add_outputs(template, settings, machine, functions)
+    return template
+
+
+def add_outputs(template: Template, settings: EnvSettings, machine: StateMachine, functions: list[Function]) -> None:
+    manifest_bucket: object = (Ref(policies.MANIFEST_BUCKET_RESOURCE) if settings.manifest_bucket is None
+                               else settings.manifest_bucket)
+    template.add_output(Output("StateMachineArn", Value=Ref(machine), Description="Start executions here"))
+    template.add_output(Output("StateMachineName", Value=GetAtt(machine, "Name")))
+    template.add_output(Output("ManifestBucket", Value=manifest_bucket,
+                               Description="Plans, results and reports live here"))
+    if settings.manifest_prefix:
+        template.add_output(Output("ManifestPrefix", Value=settings.manifest_prefix,
+                                   Description="Runs live under <prefix>runs/<execution name>/ (absent: no prefix)"))
+    template.add_output(Output("Workers", Value=str(settings.workers), Description="Parallel worker branches"))
+    for spec, function in zip(FUNCTIONS, functions, strict=True):
+        template.add_output(Output(f"{spec.logical}FunctionName", Value=Ref(function)))
+
+
+def render_template(settings: EnvSettings,
+                    timing: state_machine.RetryTiming = state_machine.PRODUCTION_RETRY) -> str:
+    """The template as deterministic JSON (sorted keys, 2-space indent, trailing newline)."""
+    text: str = build_template(settings, timing).to_json(indent=2, sort_keys=True)
+    return text + "\n"
+
+
+def template_path(settings: EnvSettings, cfn_dir: Path = Path("cfn")) -> Path:
+    return cfn_dir / f"{settings.env}.json"
+
+
+def write_template(settings: EnvSettings, out: Path | None = None) -> bool:
+    """Write the template to ``out`` (default ``cfn/<env>.json``) if its content changed; True when written."""
+    path = template_path(settings) if out is None else out
+    text = render_template(settings)
+    if path.is_file() and path.read_text(encoding="utf-8") == text:
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return True

@@ -1,0 +1,103 @@
+"""The state machine as data: shape, limits and the Retry/Catch contract, checked by value."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from generator.state_machine import (
+    CATCH_ALL,
+    Functions,
+    RetryTiming,
+    build_definition,
+    placeholders,
+    to_json,
+)
+from lambdas import errors, limits
+
+FNS = Functions(planner="P", worker="W", finalizer="F", cleanup="C")
+
+
+def tasks(definition: dict[str, Any]) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if node.get("Type") == "Task":
+                found.append(node)
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(definition)
+    return found
+
+
+def test_flow_plan_dry_run_copy_finalize_cleanup_fail() -> None:
+    states = build_definition(3, FNS)["States"]
+    assert states["Plan"]["Next"] == "DryRun"
+    assert states["Plan"]["ResultPath"] == "$.plan"
+    assert states["Plan"]["Parameters"] == {"run_id.$": "$$.Execution.Name", "input.$": "$"}
+    assert states["DryRun"]["Choices"] == [{"Variable": "$.plan.dry_run", "BooleanEquals": True, "Next": "Finalize"}]
+    assert states["DryRun"]["Default"] == "Copy"
+    assert states["Copy"]["Next"] == "Finalize"
+    assert states["Copy"]["ResultPath"] is None
+    assert states["Finalize"]["InputPath"] == "$.plan"
+    assert states["Finalize"]["End"] is True
+    assert states["Cleanup"]["Parameters"] == {"run_id.$": "$$.Execution.Name", "error.$": "$.error"}
+    assert states["Cleanup"]["ResultPath"] == "$.cleanup"
+    assert states["Failed"] == {"Type": "Fail", "ErrorPath": "$.cleanup.error", "CausePath": "$.cleanup.cause"}
+    for name in ("Plan", "Copy", "Finalize"):
+        assert states[name]["Catch"] == [{"ErrorEquals": [CATCH_ALL], "ResultPath": "$.error", "Next": "Cleanup"}]
+    assert "Catch" not in states["Cleanup"]
+
+
+def test_each_branch_iterates_its_own_payloads_one_at_a_time() -> None:
+    copy = build_definition(3, FNS)["States"]["Copy"]
+    assert len(copy["Branches"]) == 3
+    assert copy["Parameters"]["worker2.$"] == "States.ArrayGetItem($.plan.workers, 2)"
+    for index, branch in enumerate(copy["Branches"]):
+        worker_map = branch["States"][branch["StartAt"]]
+        assert worker_map["Type"] == "Map"
+        assert worker_map["MaxConcurrency"] == 1
+        assert worker_map["ItemsPath"] == f"$.worker{index}.payloads"
+        assert worker_map["ItemSelector"] == {"run_id.$": "$.run_id", "manifest.$": "$.manifest", "worker": index,
+                                              "payload.$": "$$.Map.Item.Value"}
+        assert worker_map["ResultPath"] is None
+        loop = worker_map["ItemProcessor"]["States"]
+        assert loop["CopyPayload"]["Resource"] == "W"
+        assert loop["PayloadDone"]["Choices"][0]["Next"] == "PayloadCopied"
+        assert loop["PayloadDone"]["Default"] == "CopyPayload"  # done: false -> the worker again
+
+
+def test_every_task_retries_service_errors_with_backoff_and_full_jitter() -> None:
+    timing = RetryTiming(interval_seconds=3, max_attempts=4, backoff_rate=2.0, max_delay_seconds=30)
+    definition = build_definition(2, FNS, timing)
+    all_tasks = tasks(definition)
+    assert {t["Resource"] for t in all_tasks} == {"P", "W", "F", "C"}
+    for task in all_tasks:
+        (retry,) = task["Retry"]
+        assert {"Lambda.ServiceException", "Lambda.TooManyRequestsException", "Sandbox.Timedout"} <= set(
+            retry["ErrorEquals"])
+        assert set(errors.RETRYABLE_ERROR_NAMES) <= set(retry["ErrorEquals"])
+        assert not set(errors.FATAL_ERROR_NAMES) & set(retry["ErrorEquals"])
+        assert CATCH_ALL not in retry["ErrorEquals"]
+        assert (retry["IntervalSeconds"], retry["MaxAttempts"], retry["BackoffRate"], retry["MaxDelaySeconds"],
+                retry["JitterStrategy"]) == (3, 4, 2.0, 30, "FULL")
+
+
+def test_definition_fits_the_size_limit_with_100_and_500_workers() -> None:
+    for workers in (100, 500):
+        size = len(to_json(build_definition(workers, placeholders())).encode())
+        assert size < limits.MAX_DEFINITION_BYTES, f"{workers} workers: {size} bytes"
+
+
+def test_serialisation_is_deterministic_and_has_no_stray_substitutions() -> None:
+    text = to_json(build_definition(4, placeholders()))
+    assert text == to_json(json.loads(text))
+    # Fn::Sub must see only our four ${Logical.Arn} references
+    references = {part.split("}", 1)[0] for part in text.split("${")[1:]}
+    assert references == {"PlannerFunction.Arn", "WorkerFunction.Arn", "FinalizerFunction.Arn",
+                          "CleanupFunction.Arn"}

@@ -1,0 +1,147 @@
+"""IAM documents grant nothing outside the configured buckets, prefixes and keys (asserted on the documents)."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from generator import render_template
+from tests.unit.generator_helpers import settings_for
+
+KEY = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+ROLES = ("PlannerRole", "WorkerRole", "FinalizerRole", "CleanupRole")
+S3_ARN = re.compile(r"^arn:\$\{AWS::Partition\}:s3:::([^/]+)(?:/(.*))?$")
+WRITES = {"s3:PutObject", "s3:PutObjectTagging", "s3:AbortMultipartUpload", "s3:DeleteObject"}
+
+
+def text(resource: Any) -> str:
+    """A resource expression as one string: Fn::Sub bodies as written, GetAtt as 'Logical.Arn'."""
+    if isinstance(resource, str):
+        return resource
+    if "Fn::Sub" in resource:
+        return str(resource["Fn::Sub"])
+    if "Fn::GetAtt" in resource:
+        return ".".join(resource["Fn::GetAtt"])
+    raise AssertionError(f"unexpected resource expression {resource!r}")
+
+
+def statements(template: dict[str, Any], role: str) -> list[dict[str, Any]]:
+    (policy,) = template["Resources"][role]["Properties"]["Policies"]
+    result: list[dict[str, Any]] = policy["PolicyDocument"]["Statement"]
+    return result
+
+
+def grants(template: dict[str, Any], role: str) -> list[tuple[str, str]]:
+    """(action, resource) pairs the role's document allows."""
+    pairs = []
+    for statement in statements(template, role):
+        assert statement["Effect"] == "Allow"
+        for action in statement["Action"]:
+            for resource in statement["Resource"]:
+                pairs.append((action, text(resource)))
+    return pairs
+
+
+@pytest.fixture
+def template(tmp_path: Path) -> dict[str, Any]:
+    settings = settings_for(tmp_path, source_buckets="src-a/data/ src-b", target_buckets="tgt-a tgt-b/out/",
+                            manifest_bucket="manifests", manifest_prefix="sfncopy/", kms_key_arns=KEY)
+    result: dict[str, Any] = json.loads(render_template(settings))
+    return result
+
+
+def test_no_wildcard_resources(template: dict[str, Any]) -> None:
+    for role in (*ROLES, "StateMachineRole"):
+        for action, resource in grants(template, role):
+            assert resource != "*", (role, action)
+            match = S3_ARN.match(resource)
+            if match:
+                assert "*" not in match.group(1), (role, action, resource)  # never a bucket wildcard
+
+
+def test_s3_rights_stay_inside_the_configured_locations(template: dict[str, Any]) -> None:
+    allowed = {"src-a": "data/", "src-b": "", "tgt-a": "", "tgt-b": "out/", "manifests": "sfncopy/"}
+    for role in ROLES:
+        for action, resource in grants(template, role):
+            if not action.startswith("s3:"):
+                continue
+            match = S3_ARN.match(resource)
+            assert match, (role, action, resource)
+            bucket, key = match.group(1), match.group(2)
+            assert bucket in allowed, (role, resource)
+            if key is not None:
+                assert key == allowed[bucket] + "*", (role, action, resource)
+
+
+def test_sources_are_read_only_and_writes_go_to_targets_and_manifest(template: dict[str, Any]) -> None:
+    for role in ROLES:
+        for action, resource in grants(template, role):
+            match = S3_ARN.match(resource)
+            bucket = match.group(1) if match else ""
+            if bucket in ("src-a", "src-b"):
+                assert action in {"s3:GetObject", "s3:GetObjectTagging", "s3:ListBucket"}, (role, action)
+            if action in WRITES:
+                assert bucket in {"tgt-a", "tgt-b", "manifests"}, (role, action, resource)
+
+
+def test_who_may_touch_what(template: dict[str, Any]) -> None:
+    def buckets(role: str, action: str) -> set[str]:
+        found = set()
+        for granted, resource in grants(template, role):
+            match = S3_ARN.match(resource)
+            if granted == action and match:
+                found.add(match.group(1))
+        return found
+
+    assert buckets("PlannerRole", "s3:GetObject") == {"src-a", "src-b", "tgt-a", "tgt-b", "manifests"}
+    assert buckets("WorkerRole", "s3:PutObject") == {"tgt-a", "tgt-b", "manifests"}
+    assert buckets("WorkerRole", "s3:PutObjectTagging") == {"tgt-a", "tgt-b"}
+    assert buckets("FinalizerRole", "s3:GetObject") == {"tgt-a", "tgt-b", "manifests"}  # no source access
+    assert buckets("CleanupRole", "s3:AbortMultipartUpload") == {"tgt-a", "tgt-b"}
+    assert buckets("CleanupRole", "s3:ListBucketMultipartUploads") == {"tgt-a", "tgt-b"}
+    assert buckets("CleanupRole", "s3:GetObject") == {"manifests"}
+
+
+def test_prefixed_buckets_are_listed_only_under_their_prefix(template: dict[str, Any]) -> None:
+    listing = [s for s in statements(template, "PlannerRole") if s["Action"] == ["s3:ListBucket"]]
+    conditions = {text(s["Resource"][0]): s.get("Condition") for s in listing if len(s["Resource"]) == 1}
+    assert conditions["arn:${AWS::Partition}:s3:::src-a"] == {"StringLike": {"s3:prefix": ["data/*"]}}
+    assert conditions["arn:${AWS::Partition}:s3:::tgt-b"] == {"StringLike": {"s3:prefix": ["out/*"]}}
+    assert conditions["arn:${AWS::Partition}:s3:::manifests"] == {"StringLike": {"s3:prefix": ["sfncopy/*"]}}
+    unconditioned = {text(r) for s in listing if "Condition" not in s for r in s["Resource"]}
+    assert unconditioned == {"arn:${AWS::Partition}:s3:::src-b", "arn:${AWS::Partition}:s3:::tgt-a"}
+
+
+def test_kms_rights_only_on_the_configured_keys(template: dict[str, Any], tmp_path: Path) -> None:
+    for role in ("PlannerRole", "WorkerRole", "FinalizerRole"):
+        kms = {(a, r) for a, r in grants(template, role) if a.startswith("kms:")}
+        assert kms == {(a, KEY) for a in ("kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey*",
+                                          "kms:ReEncrypt*")}
+    assert not [a for a, _ in grants(template, "CleanupRole") if a.startswith("kms:")]
+    without_keys = json.loads(render_template(settings_for(tmp_path / "nokeys")))
+    for role in ROLES:
+        assert not [a for a, _ in grants(without_keys, role) if a.startswith("kms:")]
+
+
+def test_each_function_writes_only_its_own_log_group(template: dict[str, Any]) -> None:
+    for role, suffix in zip(ROLES, ("planner", "worker", "finalizer", "cleanup"), strict=True):
+        logs = {r for a, r in grants(template, role) if a.startswith("logs:")}
+        assert logs == {"arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:"
+                        f"/aws/lambda/sfncopy-test-{suffix}:*"}
+
+
+def test_state_machine_may_invoke_only_its_four_functions(template: dict[str, Any]) -> None:
+    assert set(grants(template, "StateMachineRole")) == {
+        ("lambda:InvokeFunction", f"{name}Function.Arn") for name in ("Planner", "Worker", "Finalizer", "Cleanup")}
+    trust = template["Resources"]["StateMachineRole"]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+    assert trust == [{"Effect": "Allow", "Principal": {"Service": "states.amazonaws.com"}, "Action": "sts:AssumeRole"}]
+
+
+def test_created_manifest_bucket_is_referenced_by_its_arn(tmp_path: Path) -> None:
+    template = json.loads(render_template(settings_for(tmp_path, manifest_bucket="create")))
+    manifest = {r for a, r in grants(template, "WorkerRole") if a == "s3:PutObject" and "ManifestBucket" in r}
+    assert manifest == {"${ManifestBucket.Arn}/sfncopy/*"}
