@@ -27,8 +27,9 @@ LAMBDA_SERVICE_ERRORS = (
     "Lambda.TooManyRequestsException",
     "Lambda.Unknown",
 )
-# A timed-out invocation: the worker resumes from its checkpoint, the others are idempotent.
-TIMEOUT_ERRORS = ("Sandbox.Timedout", "States.Timeout")
+# A timed-out or crashed invocation (the runtime process died: out of memory, killed): the worker resumes
+# from its checkpoint, the other functions are idempotent.
+TIMEOUT_ERRORS = ("Sandbox.Timedout", "States.Timeout", "Runtime.ExitError")
 CATCH_ALL = "States.ALL"
 
 

@@ -22,6 +22,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from sfncopy.emulator.faults import FaultPlan, FaultPlanError, FaultState
+from sfncopy.emulator.preconditions import PRECONDITION_FAILED_BODY, copy_source_changed
 from sfncopy.emulator.stats import Stats
 
 CONTROL_PREFIX = "/_sfncopy/"
@@ -146,6 +147,9 @@ class EmulatorMiddleware:
                 self.stats.count_s3_throttled(operation)
                 self._log(environ, operation, "503 SlowDown (injected)")
                 return _slow_down(environ, start_response)
+            if operation in ("CopyObject", "UploadPartCopy") and copy_source_changed(environ):
+                self._log(environ, operation, "412 PreconditionFailed (copy source changed)")
+                return _precondition_failed(start_response)
         if self.access_log is None:
             return self.app(environ, start_response)
 
@@ -210,3 +214,10 @@ def _slow_down(environ: Mapping[str, Any], start_response: StartResponse) -> lis
     start_response("503 Slow Down", [("Content-Type", "application/xml"), ("Content-Length", str(len(data))),
                                      ("x-amz-request-id", request_id)])
     return [data]
+
+
+def _precondition_failed(start_response: StartResponse) -> list[bytes]:
+    body = PRECONDITION_FAILED_BODY.format(request_id=uuid.uuid4().hex).encode("utf-8")
+    start_response("412 Precondition Failed", [("Content-Type", "application/xml"),
+                                               ("Content-Length", str(len(body)))])
+    return [body]

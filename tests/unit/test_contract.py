@@ -10,7 +10,7 @@ from lambdas import errors
 
 ROOT = Path(__file__).resolve().parents[2]
 # Names Step Functions and Lambda's service raise themselves, not our code.
-SERVICE_PREFIXES = ("States.", "Lambda.", "Sandbox.")
+SERVICE_PREFIXES = ("States.", "Lambda.", "Sandbox.", "Runtime.")
 
 
 def own_names(names: set[str]) -> set[str]:
