@@ -59,12 +59,10 @@ def finalize(pointer: PlanPointer, settings: Settings, s3: S3Gateway) -> RunSumm
     expected: dict[str, tuple[int, int]] = {}
     joins = {split.copy_id: ChunkJoin(split) for split in plan.splits}
 
-    for payload_id in payload_ids(pointer):
-        payload = manifest.read_payload(s3, loc, payload_id)
+    for payload, checkpoint in manifest.read_payloads(s3, loc, payload_ids(pointer), with_checkpoints=not dry_run):
         if dry_run:
             rows.extend(planned_row(task) for task in payload.tasks if task.method != "chunk")
             continue
-        checkpoint = manifest.read_checkpoint(s3, loc, payload_id)
         _collect(payload, checkpoint, joins, rows, expected)
         if checkpoint is not None:
             _abort_open_uploads(s3, payload, checkpoint)

@@ -13,6 +13,8 @@ Layout under ``<SFNCOPY_MANIFEST_PREFIX>runs/<run_id>/``::
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from lambdas.gateway import S3Gateway
@@ -23,6 +25,10 @@ SKIPPED = "plan/skipped.json"
 REPORT_JSON = "report.json"
 REPORT_CSV = "report.csv"
 FAILURE = "failure.json"
+
+# Manifest files read at once by the finalizer and cleanup: each is a small GET (~20 ms), so a run of
+# 1,000 payloads reads in about a second instead of forty.
+READ_THREADS = 16
 
 # Execution names are 1-80 characters of letters, digits, "-" and "_"; the run id is the execution
 # name, so it is safe in an S3 key. Anything else is refused rather than escaped.
@@ -76,3 +82,15 @@ def read_checkpoint(s3: S3Gateway, loc: ManifestLocation, payload_id: int) -> Pa
 
 def write_checkpoint(s3: S3Gateway, loc: ManifestLocation, checkpoint: PayloadCheckpoint) -> None:
     s3.put_json(loc.bucket, results_key(loc, checkpoint.payload_id), checkpoint.to_dict())
+
+
+def read_payloads(s3: S3Gateway, loc: ManifestLocation, payload_ids: Iterable[int],
+                  with_checkpoints: bool = True) -> Iterator[tuple[Payload, PayloadCheckpoint | None]]:
+    """Each payload with its checkpoint (None without one, or when not asked), in the given order, read
+    concurrently."""
+    def read(payload_id: int) -> tuple[Payload, PayloadCheckpoint | None]:
+        payload = read_payload(s3, loc, payload_id)
+        return payload, read_checkpoint(s3, loc, payload_id) if with_checkpoints else None
+
+    with ThreadPoolExecutor(max_workers=READ_THREADS) as pool:
+        yield from pool.map(read, payload_ids)
