@@ -1,0 +1,313 @@
+"""The copy plan as data: pure functions from routed candidates to payloads, skips and splits.
+
+    decisions = decide(candidates, params)                 # copy or skip each (object, target) pair
+    to_split = split_candidates(decisions.copies, params)  # which copies are cut into chunks
+    work = build_work(decisions.copies, part_sizes, params)  # chunks, workers, payloads
+    check_history_budget(work, params)
+
+planner.py feeds the listing in and learns the part sizes of the objects to split (a HEAD each);
+``plan`` runs all four steps for callers that already know the part sizes (tests, benchmarks).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import NamedTuple
+
+from lambdas import binning, history, limits
+from lambdas.models import (
+    CopyMethod,
+    CopyOptions,
+    CopyTask,
+    ExistingTarget,
+    Overwrite,
+    Payload,
+    PlanTotals,
+    SkippedObject,
+    SourceObject,
+    SplitCopy,
+)
+from lambdas.parts import choose_part_size, part_count
+from lambdas.settings import Settings
+
+# Skip reasons. Reasons that carry details ("too large: ...") are counted under their first words.
+FOLDER_MARKER = "folder marker"
+UNMATCHED = "unmatched"
+RESTORE_FIRST = "restore first"
+EXISTS = "exists"
+IDENTICAL = "identical"
+TARGET_COLLISION = "target collision"
+TOO_LARGE = "too large"
+FAILED_AT_PLAN = "failed at plan"
+_DETAILED_REASONS = (TARGET_COLLISION, TOO_LARGE, FAILED_AT_PLAN)
+
+# An object split for balance is cut into chunks of at most ideal / CHUNKS_PER_IDEAL_LOAD, where the
+# ideal load is the total cost / N. LPT scheduling then ends within about one chunk of the ideal.
+CHUNKS_PER_IDEAL_LOAD = 32
+# Requests a split object costs besides its chunks' parts: the planner's HEAD and create, the finalizer's
+# complete.
+SPLIT_EXTRA_REQUESTS = 3
+
+
+class Candidate(NamedTuple):
+    """One routed (source object, target key) pair and what the target listing says is already there.
+
+    A named tuple: the planner makes one per listed object and target, so it must be cheap."""
+
+    obj: SourceObject
+    target_bucket: str
+    target_key: str
+    existing: ExistingTarget | None = None
+
+
+@dataclass(frozen=True)
+class PlanParams:
+    workers: int
+    max_payload_bytes: int
+    max_objects_per_payload: int
+    copy_cutoff: int = limits.DEFAULT_COPY_CUTOFF
+    part_size: int = limits.DEFAULT_PART_SIZE
+    overwrite: Overwrite = "if-different"
+
+    @classmethod
+    def from_settings(cls, settings: Settings, options: CopyOptions) -> PlanParams:
+        """The config's options beat the deployment's settings."""
+        payload_mb = options.max_payload_size_mb or settings.max_payload_size_mb
+        return cls(
+            workers=settings.workers,
+            max_payload_bytes=payload_mb * limits.MiB,
+            max_objects_per_payload=options.max_objects_per_payload or settings.max_objects_per_payload,
+            copy_cutoff=settings.copy_cutoff,
+            part_size=settings.part_size,
+            overwrite=options.overwrite,
+        )
+
+
+@dataclass(frozen=True)
+class Decisions:
+    copies: list[CopyTask]  # whole-object tasks ("copy" or "multipart"), copy_id = position
+    skipped: list[SkippedObject]
+
+
+@dataclass(frozen=True)
+class Work:
+    """The binned plan: payloads (ids dense, 0..P-1), split objects, and each worker's share."""
+
+    payloads: tuple[Payload, ...]
+    splits: tuple[SplitCopy, ...]
+    worker_payloads: tuple[tuple[int, ...], ...]
+    worker_loads: tuple[int, ...]
+    requests: int  # S3 copy requests the plan will issue (see binning.request_count), splits included
+
+
+@dataclass(frozen=True)
+class PlanResult:
+    decisions: Decisions
+    work: Work
+
+
+# --- deciding ---------------------------------------------------------------------------------------
+def decide(candidates: Iterable[Candidate], params: PlanParams) -> Decisions:
+    """Copy or skip each candidate, in order. The first candidate to claim a target key wins it."""
+    claimed: dict[str, dict[str, SourceObject]] = {}
+    copies: list[CopyTask] = []
+    skipped: list[SkippedObject] = []
+    for cand in candidates:
+        reason = _skip_reason(cand, claimed, params.overwrite)
+        if reason:
+            skipped.append(skip(cand.obj, reason, cand.target_bucket, cand.target_key))
+        else:
+            copies.append(_whole_task(len(copies), cand, params.copy_cutoff))
+    return Decisions(copies=copies, skipped=skipped)
+
+
+def _skip_reason(cand: Candidate, claimed: dict[str, dict[str, SourceObject]], overwrite: Overwrite) -> str:
+    obj = cand.obj
+    if obj.size > limits.MAX_OBJECT_SIZE:
+        return f"{TOO_LARGE}: {obj.size} bytes is more than S3's {limits.MAX_OBJECT_SIZE}-byte object limit"
+    if obj.storage_class in limits.ARCHIVED_STORAGE_CLASSES:
+        return RESTORE_FIRST
+    keys = claimed.setdefault(cand.target_bucket, {})
+    first = keys.get(cand.target_key)
+    if first is not None:
+        return (f"{TARGET_COLLISION} with s3://{cand.target_bucket}/{cand.target_key} "
+                f"of s3://{first.bucket}/{first.key}")
+    keys[cand.target_key] = obj
+    return "" if cand.existing is None else overwrite_reason(obj, cand.existing, overwrite)
+
+
+def overwrite_reason(obj: SourceObject, existing: ExistingTarget | None, overwrite: Overwrite) -> str:
+    """Why an existing target is kept ("" to copy). "identical" needs proof: same size AND same ETag."""
+    if existing is None or overwrite == "always":
+        return ""
+    if overwrite == "never":
+        return EXISTS
+    if existing.size == obj.size and existing.etag and existing.etag == obj.etag:
+        return IDENTICAL
+    return ""
+
+
+def skip(obj: SourceObject, reason: str, target_bucket: str = "", target_key: str = "") -> SkippedObject:
+    return SkippedObject(source_bucket=obj.bucket, source_key=obj.key, size=obj.size, reason=reason,
+                         target_bucket=target_bucket, target_key=target_key)
+
+
+def _whole_task(copy_id: int, cand: Candidate, copy_cutoff: int) -> CopyTask:
+    obj = cand.obj
+    method: CopyMethod = "copy" if obj.size <= copy_cutoff else "multipart"
+    # Positional: this runs once per object, and keyword arguments cost a fifth more.
+    return CopyTask(f"c{copy_id}", copy_id, obj.bucket, obj.key, obj.size, obj.etag, cand.target_bucket,
+                    cand.target_key, method)
+
+
+def reason_kind(reason: str) -> str:
+    """The reason without its details, for counting ("too large: 6 TiB ..." -> "too large")."""
+    for kind in _DETAILED_REASONS:
+        if reason.startswith(kind):
+            return kind
+    return reason
+
+
+# --- splitting --------------------------------------------------------------------------------------
+def ideal_load(copies: Sequence[CopyTask], params: PlanParams) -> float:
+    """Total cost / N, with every copy whole."""
+    return sum(binning.costs_of(*binning.measure(copies, params.part_size))) / params.workers
+
+
+def chunk_limit(ideal: float, params: PlanParams) -> int:
+    """The most bytes one chunk of a split object may hold."""
+    if params.workers == 1:  # one worker: splitting cannot shorten the run, only the payload cap forces it
+        return params.max_payload_bytes
+    return max(1, min(params.max_payload_bytes, int(ideal / CHUNKS_PER_IDEAL_LOAD)))
+
+
+def copied_in_parts(task: CopyTask, copy_cutoff: int) -> bool:
+    """Copied with UploadPartCopy anyway: larger than the cutoff, or uploaded in parts (ETag "<md5>-<n>"),
+    in which case the copy mirrors the source's part layout and gets the same ETag."""
+    return task.size > copy_cutoff or is_multipart_etag(task.etag)
+
+
+def is_multipart_etag(etag: str) -> bool:
+    _, dash, count = etag.rpartition("-")
+    return bool(dash) and count.isdigit()
+
+
+def split_candidates(copies: Sequence[CopyTask], params: PlanParams) -> list[CopyTask]:
+    """Copies to cut into chunks: every copy larger than the payload cap must be; a copy made in parts
+    anyway is also cut when it is large next to the ideal load, so it cannot serialise the run."""
+    limit = chunk_limit(ideal_load(copies, params), params)
+    return [t for t in copies
+            if t.size > params.max_payload_bytes or (t.size > limit and copied_in_parts(t, params.copy_cutoff))]
+
+
+def chunk_tasks(task: CopyTask, part_size: int, limit: int) -> list[CopyTask]:
+    """``task`` as chunks of consecutive whole parts, each at most ``limit`` bytes (or one part when a
+    part is larger), as even as possible. Part numbers run 1..count without gaps."""
+    parts = part_count(task.size, part_size)
+    per_chunk = max(1, limit // part_size)
+    chunks = -(-parts // per_chunk)
+    base, extra = divmod(parts, chunks)
+    tasks: list[CopyTask] = []
+    first = 1
+    for index in range(chunks):
+        last = first + base - 1 + (1 if index < extra else 0)
+        tasks.append(replace(task, task_id=f"c{task.copy_id}.p{first}", method="chunk", part_size=part_size,
+                             first_part=first, last_part=last))
+        first = last + 1
+    return tasks
+
+
+def split_part_size(size: int, preferred: int, max_payload_bytes: int, source_parts: int = 0,
+                    source_first_part: int = 0) -> int:
+    """The part size of a split object: the source's own layout (so the target gets the same ETag) when
+    its parts fit in a payload, else the preferred size, lowered to the payload cap where S3 allows."""
+    part_size = choose_part_size(size, preferred, source_parts, source_first_part)
+    if part_size > max_payload_bytes:
+        part_size = choose_part_size(size, min(preferred, max_payload_bytes))
+    return part_size
+
+
+def split_record(task: CopyTask, part_size: int) -> SplitCopy:
+    return SplitCopy(
+        copy_id=task.copy_id, source_bucket=task.source_bucket, source_key=task.source_key, size=task.size,
+        etag=task.etag, target_bucket=task.target_bucket, target_key=task.target_key, part_size=part_size,
+        part_count=part_count(task.size, part_size), upload_id="",
+    )
+
+
+# --- binning ----------------------------------------------------------------------------------------
+def build_work(copies: Sequence[CopyTask], part_sizes: Mapping[int, int], params: PlanParams) -> Work:
+    """Split the copies in ``part_sizes`` (copy_id -> part size), assign all tasks to workers, cut payloads."""
+    limit = chunk_limit(ideal_load(copies, params), params)
+    tasks: list[CopyTask] = []
+    splits: list[SplitCopy] = []
+    for task in copies:
+        part_size = part_sizes.get(task.copy_id)
+        chunks = chunk_tasks(task, part_size, limit) if part_size else []
+        if len(chunks) > 1:
+            tasks.extend(chunks)
+            splits.append(split_record(task, part_size or 0))
+        else:
+            tasks.append(task)
+    nbytes, requests = binning.measure(tasks, params.part_size)
+    shares, loads = binning.assign(binning.costs_of(nbytes, requests), params.workers)
+    payloads: list[Payload] = []
+    worker_payloads: list[tuple[int, ...]] = []
+    for worker, share in enumerate(shares):
+        cut = binning.cut_payloads([tasks[i] for i in share], [nbytes[i] for i in share],
+                                   params.max_payload_bytes, params.max_objects_per_payload)
+        ids = range(len(payloads), len(payloads) + len(cut))
+        payloads.extend(Payload(payload_id=pid, worker=worker, tasks=tuple(p)) for pid, p in zip(ids, cut, strict=True))
+        worker_payloads.append(tuple(ids))
+    total_requests = sum(requests) + SPLIT_EXTRA_REQUESTS * len(splits)
+    return Work(payloads=tuple(payloads), splits=tuple(splits), worker_payloads=tuple(worker_payloads),
+                worker_loads=tuple(loads), requests=total_requests)
+
+
+def with_uploads(work: Work, uploads: Mapping[int, tuple[str, tuple[tuple[str, str], ...]]]) -> Work:
+    """``work`` with the upload id (and over-long tags) of each split filled in: copy_id -> (id, tags)."""
+    splits = tuple(replace(s, upload_id=uploads[s.copy_id][0], tags=uploads[s.copy_id][1]) for s in work.splits)
+    payloads = tuple(_payload_with_uploads(p, uploads) for p in work.payloads)
+    return replace(work, splits=splits, payloads=payloads)
+
+
+def _payload_with_uploads(payload: Payload, uploads: Mapping[int, tuple[str, tuple[tuple[str, str], ...]]]) -> Payload:
+    if not any(t.method == "chunk" for t in payload.tasks):
+        return payload
+    tasks = tuple(replace(t, upload_id=uploads[t.copy_id][0]) if t.method == "chunk" else t for t in payload.tasks)
+    return replace(payload, tasks=tasks)
+
+
+def check_history_budget(work: Work, params: PlanParams) -> int:
+    """The plan's estimated history events; PlanTooLargeError (saying what to raise) over the budget."""
+    return history.check_history_budget(work.payloads, params.workers, params.max_payload_bytes,
+                                        params.max_objects_per_payload)
+
+
+# --- totals and the whole pipeline --------------------------------------------------------------------
+def totals(copies: Sequence[CopyTask], skipped: Sequence[SkippedObject], work: Work,
+           objects_listed: int, unmatched: int) -> PlanTotals:
+    """Counts for the index; "unmatched" rows (listed only when asked) are counted in ``unmatched`` only."""
+    kinds = Counter(reason_kind(s.reason) for s in skipped if s.reason != UNMATCHED)
+    return PlanTotals(
+        objects_listed=objects_listed, copies=len(copies), bytes=sum(t.size for t in copies),
+        skipped=sum(kinds.values()), unmatched=unmatched, payloads=len(work.payloads),
+        split_objects=len(work.splits), requests=work.requests, skipped_by_reason=tuple(sorted(kinds.items())),
+    )
+
+
+def plan(candidates: Iterable[Candidate], params: PlanParams,
+         part_size_of: Callable[[CopyTask], int] | Mapping[int, int]) -> PlanResult:
+    """Decide, split (part sizes from ``part_size_of``: a callable of the task, or copy_id -> size), bin,
+    and check the history budget."""
+    decisions = decide(candidates, params)
+    to_split = split_candidates(decisions.copies, params)
+    if callable(part_size_of):
+        sizes = {t.copy_id: part_size_of(t) for t in to_split}
+    else:
+        sizes = {t.copy_id: part_size_of[t.copy_id] for t in to_split}
+    work = build_work(decisions.copies, sizes, params)
+    check_history_budget(work, params)
+    return PlanResult(decisions=decisions, work=work)
