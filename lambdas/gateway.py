@@ -295,7 +295,7 @@ class S3Gateway:
 
     # --- the manifest location ----------------------------------------------------------------------
     def put_json(self, bucket: str, key: str, data: Any) -> None:
-        body = json.dumps(data, separators=(",", ":"), sort_keys=True).encode()
+        body = json.dumps(data, separators=(",", ":")).encode()
         self.put_bytes(bucket, key, body, "application/json")
 
     def put_bytes(self, bucket: str, key: str, body: bytes, content_type: str) -> None:

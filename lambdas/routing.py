@@ -15,6 +15,7 @@ Matching a target's rule, on the key relative to the source prefix:
 from __future__ import annotations
 
 from fnmatch import fnmatchcase
+from functools import lru_cache
 
 from lambdas.models import SourceConfig, SourceObject, TargetConfig
 
@@ -48,25 +49,37 @@ def relative_key(key: str, source_prefix: str) -> str:
 
 def has_file_type(name: str, file_type: str) -> bool:
     """Whether base name ``name`` has extension ``file_type`` (lower case, no dot), case-insensitively."""
-    if file_type == ALL_FILES:
-        return True
-    suffix = "." + file_type
+    return file_type == ALL_FILES or file_type in extensions(name)
+
+
+def extensions(name: str) -> frozenset[str]:
+    """Every extension base name ``name`` has, lower case: "a.TAR.GZ" -> {"tar.gz", "gz"}; "" has none,
+    and neither has ".jpg" (a hidden file: no stem before its dot)."""
     lowered = name.lower()
-    return lowered.endswith(suffix) and len(lowered) > len(suffix)
+    last = len(lowered) - 1
+    return frozenset(lowered[i + 1:] for i, char in enumerate(lowered) if char == "." and 0 < i < last)
 
 
-def matches(target: TargetConfig, rel_key: str, size: int) -> bool:
-    """Whether the object at ``rel_key`` (relative to its source prefix) of ``size`` bytes goes to ``target``."""
-    name = base_name(rel_key)
-    if not any(has_file_type(name, file_type) for file_type in target.file_types):
-        return False
-    if target.include and not any(fnmatchcase(rel_key, pattern) for pattern in target.include):
-        return False
-    if any(fnmatchcase(rel_key, pattern) for pattern in target.exclude):
+@lru_cache(maxsize=1024)
+def _type_set(file_types: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(file_types)
+
+
+def matches(target: TargetConfig, rel_key: str, size: int, exts: frozenset[str] | None = None) -> bool:
+    """Whether the object at ``rel_key`` (relative to its source prefix) of ``size`` bytes goes to ``target``.
+
+    ``exts`` (the key's ``extensions``) may be passed in when one key is matched against many targets.
+    """
+    types = _type_set(target.file_types)
+    if ALL_FILES not in types and types.isdisjoint(extensions(base_name(rel_key)) if exts is None else exts):
         return False
     if target.min_size is not None and size < target.min_size:
         return False
-    return target.max_size is None or size <= target.max_size
+    if target.max_size is not None and size > target.max_size:
+        return False
+    if target.include and not any(fnmatchcase(rel_key, pattern) for pattern in target.include):
+        return False
+    return not any(fnmatchcase(rel_key, pattern) for pattern in target.exclude)
 
 
 def target_key(target: TargetConfig, rel_key: str) -> str:
@@ -84,4 +97,5 @@ def route(obj: SourceObject, source: SourceConfig, targets: tuple[TargetConfig, 
     if is_folder_marker(obj.key):
         return []
     rel = relative_key(obj.key, source.prefix)
-    return [(target, target_key(target, rel)) for target in targets if matches(target, rel, obj.size)]
+    exts = extensions(base_name(rel))
+    return [(target, target_key(target, rel)) for target in targets if matches(target, rel, obj.size, exts)]
