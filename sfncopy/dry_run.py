@@ -1,0 +1,149 @@
+"""``sfncopy plan``: run the planner core locally against the environment's buckets, writing nothing.
+
+The planner lists the real sources and targets through a gateway whose writes stay in memory (the plan
+files) or are refused (anything that would change a bucket). What it planned is then read back and
+given to the planner core's estimate (per target, per worker, requests, transitions, cost, skips).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from lambdas import limits, manifest
+from lambdas.errors import SfnCopyError
+from lambdas.gateway import ObjectHead, PartInfo, S3Gateway
+from lambdas.models import Payload, RunPlan, SseConfig
+from lambdas.settings import Settings
+from sfncopy.progress import format_bytes, format_duration
+
+if TYPE_CHECKING:
+    from generator.settings import EnvSettings
+    from lambdas.estimate import Estimate
+
+DRY_RUN_BUCKET = "sfncopy-dry-run"  # the plan files never leave memory, so any name will do
+DRY_RUN_UPLOAD = "dry-run-upload-"
+
+
+class DryRunWriteError(SfnCopyError):
+    """Something tried to change a bucket during a dry run (a bug: the planner only lists and reads)."""
+
+
+class MemoryGateway(S3Gateway):
+    """Reads and lists through the real client; the manifest files go to ``files``; nothing is written."""
+
+    def __init__(self, real: S3Gateway) -> None:
+        super().__init__(real.client)
+        self.files: dict[tuple[str, str], Any] = {}
+        self.uploads = 0
+
+    def put_json(self, bucket: str, key: str, data: Any) -> None:
+        self.files[(bucket, key)] = data
+
+    def put_bytes(self, bucket: str, key: str, body: bytes, content_type: str) -> None:
+        self.files[(bucket, key)] = body
+
+    def get_json_or_none(self, bucket: str, key: str) -> Any:
+        return self.files.get((bucket, key))
+
+    def create_multipart_upload(self, bucket: str, key: str, head: ObjectHead | None, tags: dict[str, str],
+                                *, storage_class: str | None = None, sse: SseConfig | None = None) -> str:
+        self.uploads += 1
+        return f"{DRY_RUN_UPLOAD}{self.uploads}"
+
+    def abort_multipart_upload(self, bucket: str, key: str, upload_id: str) -> None:
+        if not upload_id.startswith(DRY_RUN_UPLOAD):
+            raise DryRunWriteError(f"dry run: refused to abort upload {upload_id} of s3://{bucket}/{key}")
+
+    def copy_object(self, *args: Any, **kwargs: Any) -> tuple[str, int]:
+        raise DryRunWriteError("dry run: refused CopyObject")
+
+    def upload_part_copy(self, *args: Any, **kwargs: Any) -> tuple[str, int]:
+        raise DryRunWriteError("dry run: refused UploadPartCopy")
+
+    def complete_multipart_upload(self, bucket: str, key: str, upload_id: str, parts: list[PartInfo]) -> str:
+        raise DryRunWriteError(f"dry run: refused to complete an upload of s3://{bucket}/{key}")
+
+    def put_tags(self, bucket: str, key: str, tags: dict[str, str]) -> None:
+        raise DryRunWriteError(f"dry run: refused to tag s3://{bucket}/{key}")
+
+
+@dataclass(frozen=True)
+class PlanReport:
+    """The planner core's estimate plus what only the plan files show (listing counts, bytes per worker)."""
+
+    env: str
+    objects_listed: int
+    unmatched: int
+    bytes_per_worker: tuple[int, ...]
+    estimate: Estimate
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"env": self.env, "objects_listed": self.objects_listed, "unmatched": self.unmatched,
+                "bytes_per_worker": list(self.bytes_per_worker), **self.estimate.to_dict()}
+
+    def lines(self) -> list[str]:
+        e = self.estimate
+        lines = [f"plan for env {self.env}: {self.objects_listed:,} objects listed, {e.copies:,} copies, "
+                 f"{format_bytes(e.bytes)}"]
+        lines += [f"  target {t.index} {t.target}: {t.objects:,} objects, {format_bytes(t.bytes)}"
+                  for t in e.per_target]
+        lines.append(f"workers: {e.workers}, balance {e.balance:.2f} (largest load / ideal), {e.payloads} "
+                     f"payload(s), {e.split_objects} object(s) split across workers")
+        lines += [f"  worker {i}: {n} payload(s), {format_bytes(b)}"
+                  for i, (n, b) in enumerate(zip(e.payloads_per_worker, self.bytes_per_worker, strict=True))]
+        r = e.requests
+        lines += [
+            "estimate:",
+            f"  S3 requests: {r.writes_and_lists + r.reads:,} ({r.copy_object:,} CopyObject, "
+            f"{r.upload_part_copy:,} UploadPartCopy, {r.list_pages:,} list pages, {r.reads:,} reads)",
+            f"  state transitions: {e.state_transitions:,}; history events: {e.history_events:,} "
+            f"(limit {limits.MAX_HISTORY_EVENTS:,})",
+            f"  Lambda: {e.lambda_invocations:,} invocations, {e.lambda_gb_seconds:,.1f} GB-seconds",
+            f"  copying time: about {format_duration(e.predicted_seconds)} (the busiest worker)",
+            f"  cost: ${e.dollars:,.4f} (S3 ${e.s3_dollars:,.4f}, Step Functions ${e.step_functions_dollars:,.4f}, "
+            f"Lambda ${e.lambda_dollars:,.4f})",
+        ]
+        skipped = [f"  {reason}: {count:,}" for reason, count in e.skipped_by_reason]
+        if self.unmatched:
+            skipped.append(f"  matched no target: {self.unmatched:,}")
+        lines += ["skipped:", *skipped] if skipped else ["skipped: none"]
+        return lines
+
+
+def planner_settings(env: EnvSettings) -> Settings:
+    """The planner's settings exactly as the environment deploys them (the generator's Lambda environment),
+    with the manifest in memory."""
+    from generator.template import lambda_environment
+
+    variables = {name: str(value) for name, value in lambda_environment(env).items()}
+    variables["SFNCOPY_MANIFEST_BUCKET"] = DRY_RUN_BUCKET
+    return Settings.from_environ(variables)
+
+
+def plan(document: Any, env: EnvSettings, s3: S3Gateway) -> PlanReport:
+    """Plan ``document`` for ``env`` against the real buckets behind ``s3``, keeping the plan in memory."""
+    from lambdas.planner import plan_run
+
+    settings = planner_settings(env)
+    memory = MemoryGateway(s3)
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    run_id = "dry-run-" + time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+    loc = plan_run(document, run_id, settings, memory, now).manifest
+    run_plan = manifest.read_plan(memory, loc)
+    payloads = [manifest.read_payload(memory, loc, pid) for ids in run_plan.worker_payloads for pid in ids]
+    return summarise(env.env, run_plan, payloads, env.worker.memory_mb, settings.part_size)
+
+
+def summarise(env: str, run_plan: RunPlan, payloads: list[Payload], worker_memory_mb: int,
+              part_size: int) -> PlanReport:
+    """The figures ``sfncopy plan`` shows, from what the planner wrote."""
+    from lambdas.estimate import estimate
+
+    worker_bytes = [0] * run_plan.workers
+    for payload in payloads:
+        worker_bytes[payload.worker] += payload.nbytes
+    return PlanReport(env=env, objects_listed=run_plan.totals.objects_listed, unmatched=run_plan.totals.unmatched,
+                      bytes_per_worker=tuple(worker_bytes),
+                      estimate=estimate(run_plan, payloads, worker_memory_mb, part_size=part_size))

@@ -1,0 +1,190 @@
+"""Progress of a run: what is done out of what was planned, the rate, the ETA, and one line to show them.
+
+Pure functions over the plan and the workers' checkpoints (no I/O): ``execution.py`` reads the files,
+this module does the arithmetic; ``LinePrinter`` shows the line on a stream.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import TextIO
+
+from lambdas.models import PayloadCheckpoint, RunPlan
+
+# The rate is measured over the last few seconds so the ETA follows changes in speed without jumping
+# at every poll.
+RATE_WINDOW_SECONDS = 10.0
+_UNITS = ("B", "KiB", "MiB", "GiB", "TiB", "PiB")
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """How far a run is. Objects are (source object, target) copies, as the plan counts them."""
+
+    objects_done: int
+    objects_total: int
+    bytes_done: int
+    bytes_total: int
+    failed: int = 0
+    retries: int = 0
+
+    @property
+    def fraction(self) -> float:
+        """Share done, by bytes when there are any, else by objects; 1.0 for an empty run."""
+        if self.bytes_total > 0:
+            return min(1.0, self.bytes_done / self.bytes_total)
+        if self.objects_total > 0:
+            return min(1.0, self.objects_done / self.objects_total)
+        return 1.0
+
+
+@dataclass(frozen=True)
+class Sample:
+    """A snapshot seen at a moment (seconds on a monotonic clock)."""
+
+    seconds: float
+    bytes_done: int
+    objects_done: int
+
+
+@dataclass(frozen=True)
+class Rate:
+    bytes_per_second: float
+    objects_per_second: float
+
+
+def snapshot(plan: RunPlan, checkpoints: Iterable[PayloadCheckpoint]) -> Snapshot:
+    """Count finished work from the workers' results.
+
+    A whole-object task finishes one copy. The chunks of a split object may be spread over workers;
+    that copy counts as done once results cover all of its parts (the finalizer completes it later).
+    Failed and skipped tasks count as done: they need no more work.
+    """
+    split_parts = {s.copy_id: s.part_count for s in plan.splits}
+    parts_done: dict[int, int] = {}
+    seen: set[str] = set()
+    objects = nbytes = failed = retries = 0
+    for checkpoint in checkpoints:
+        for result in checkpoint.results:
+            if result.status == "planned" or result.task_id in seen:
+                continue
+            seen.add(result.task_id)
+            nbytes += result.bytes
+            retries += result.retries
+            failed += result.status == "failed"
+            if result.method == "chunk" and result.copy_id in split_parts:
+                parts_done[result.copy_id] = parts_done.get(result.copy_id, 0) + result.parts
+            else:
+                objects += 1
+    objects += sum(1 for copy_id, done in parts_done.items() if done >= split_parts[copy_id])
+    totals = plan.totals
+    return Snapshot(objects_done=min(objects, totals.copies), objects_total=totals.copies,
+                    bytes_done=min(nbytes, totals.bytes), bytes_total=totals.bytes, failed=failed, retries=retries)
+
+
+def rate(samples: Sequence[Sample], window: float = RATE_WINDOW_SECONDS) -> Rate | None:
+    """Average speed between the latest sample and the oldest one inside the window; None until
+    two samples are at least a moment apart."""
+    if len(samples) < 2:
+        return None
+    last = samples[-1]
+    inside = [s for s in samples if last.seconds - s.seconds <= window]
+    first = inside[0] if len(inside) >= 2 else samples[-2]
+    elapsed = last.seconds - first.seconds
+    if elapsed <= 0:
+        return None
+    return Rate(bytes_per_second=max(0.0, (last.bytes_done - first.bytes_done) / elapsed),
+                objects_per_second=max(0.0, (last.objects_done - first.objects_done) / elapsed))
+
+
+def eta_seconds(snap: Snapshot, speed: Rate | None) -> float | None:
+    """Seconds left at the current speed: by bytes when the run has bytes, else by objects.
+    0 when done; None when unknown (no speed yet, or nothing moving)."""
+    if snap.fraction >= 1.0:
+        return 0.0
+    if speed is None:
+        return None
+    if snap.bytes_total > 0:
+        left, per_second = snap.bytes_total - snap.bytes_done, speed.bytes_per_second
+    else:
+        left, per_second = snap.objects_total - snap.objects_done, speed.objects_per_second
+    return left / per_second if per_second > 0 else None
+
+
+# --- formatting --------------------------------------------------------------------------------------
+def format_bytes(n: float) -> str:
+    """Binary units with one decimal: 0 B, 512 B, 1.5 KiB, 12.0 MiB."""
+    value = float(n)
+    for unit in _UNITS:
+        if abs(value) < 1024 or unit == _UNITS[-1]:
+            return f"{int(value)} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    raise AssertionError("unreachable")
+
+
+def format_duration(seconds: float | None) -> str:
+    """'--' when unknown; 45s, 3m07s, 2h05m."""
+    if seconds is None:
+        return "--"
+    total = round(seconds)
+    if total < 60:
+        return f"{total}s"
+    minutes, secs = divmod(total, 60)
+    if minutes < 60:
+        return f"{minutes}m{secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m"
+
+
+def render(snap: Snapshot, speed: Rate | None, eta: float | None) -> str:
+    """One progress line, e.g. '120/250 objects | 12.0 MiB/30.0 MiB (40%) | 4.0 MiB/s | ETA 5s'."""
+    parts = [
+        f"{snap.objects_done:,}/{snap.objects_total:,} objects",
+        f"{format_bytes(snap.bytes_done)}/{format_bytes(snap.bytes_total)} ({snap.fraction:.0%})",
+        f"{format_bytes(speed.bytes_per_second)}/s" if speed is not None else "-- /s",
+        f"ETA {format_duration(eta)}",
+    ]
+    if snap.failed:
+        parts.append(f"{snap.failed:,} failed")
+    return " | ".join(parts)
+
+
+class Tracker:
+    """Keeps the recent samples of one run and renders the line for the newest snapshot."""
+
+    def __init__(self, window: float = RATE_WINDOW_SECONDS) -> None:
+        self.window = window
+        self.samples: list[Sample] = []
+
+    def line(self, snap: Snapshot, now: float) -> str:
+        self.samples.append(Sample(now, snap.bytes_done, snap.objects_done))
+        # Keep one sample older than the window so the rate always spans the whole window.
+        while len(self.samples) > 2 and now - self.samples[1].seconds > self.window:
+            self.samples.pop(0)
+        speed = rate(self.samples, self.window)
+        return render(snap, speed, eta_seconds(snap, speed))
+
+
+class LinePrinter:
+    """Shows progress lines: redrawn in place on a terminal, else one printed line per change."""
+
+    def __init__(self, out: TextIO | None = None) -> None:
+        self.out = out or sys.stderr
+        self.tty = self.out.isatty()
+        self.last = ""
+
+    def __call__(self, line: str) -> None:
+        if line == self.last:
+            return
+        self.last = line
+        self.out.write(("\r" + line + "\x1b[K") if self.tty else line + "\n")
+        self.out.flush()
+
+    def end(self) -> None:
+        """Finish the line in place (a terminal) so what follows starts on a new line."""
+        if self.tty and self.last:
+            self.out.write("\n")
+            self.out.flush()
+        self.last = ""

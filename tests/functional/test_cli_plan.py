@@ -1,0 +1,147 @@
+"""``sfncopy plan``: the planner core in dry run against real (moto) buckets, with a paginated listing."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from click.testing import CliRunner, Result
+from moto import mock_aws
+
+from sfncopy.cli import cli
+
+MiB = 1024 * 1024
+SOURCE, TARGET = "plan-src", "plan-dst"
+ENV_FILE = f"""\
+export stack_name=sfncopy-plan-test
+export region=us-east-1
+export num_copy_lambda_workers=3
+export max_payload_size_per_lambda_execution_in_mb=64
+export max_objects_per_payload=100
+export copy_cutoff_mb=16
+export part_size_mb=5
+export source_buckets={SOURCE}
+export target_buckets={TARGET}
+export package_bucket=plan-packages
+export manifest_bucket=create
+export planner_memory_mb=512
+export planner_timeout_seconds=300
+export worker_memory_mb=1024
+export worker_timeout_seconds=900
+export finalizer_memory_mb=512
+export finalizer_timeout_seconds=300
+"""
+CONFIG = {"s3_copy_config": {
+    "source_s3_config": {"s3_bucket": SOURCE, "s3_path": "in/"},
+    "target_s3_config": [
+        {"file_types": ["jpg"], "s3_bucket": TARGET, "s3_path": "images/"},
+        {"file_types": ["csv"], "s3_bucket": TARGET, "s3_path": "data/"},
+        {"file_types": ["mp4"], "s3_bucket": TARGET, "s3_path": "videos/"},
+    ],
+}}
+
+
+@pytest.fixture
+def aws(monkeypatch):
+    for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    with mock_aws():
+        yield boto3.client("s3", region_name="us-east-1")
+
+
+@pytest.fixture
+def workspace(tmp_path):
+    (tmp_path / "envs").mkdir()
+    (tmp_path / "envs" / "test-env.sh").write_text(ENV_FILE, encoding="utf-8")
+    (tmp_path / "copy.json").write_text(json.dumps(CONFIG), encoding="utf-8")
+    return tmp_path
+
+
+def _source(s3: Any, photos: int = 700, tables: int = 300) -> dict[str, int]:
+    """photos + tables + 53 keys under the source prefix (by default more than one ListObjectsV2 page)
+    and one outside it; returns the bytes expected per target."""
+    s3.create_bucket(Bucket=SOURCE)
+    s3.create_bucket(Bucket=TARGET)
+    expected = {"images/": 0, "data/": 0, "videos/": 0}
+    for i in range(photos):
+        body = b"j" * (100 + i)
+        s3.put_object(Bucket=SOURCE, Key=f"in/photos/p {i}.jpg", Body=body)
+        if i == 0:  # already at the target, identical: skipped
+            s3.put_object(Bucket=TARGET, Key="images/photos/p 0.jpg", Body=body)
+        else:
+            expected["images/"] += len(body)
+    for i in range(tables):
+        s3.put_object(Bucket=SOURCE, Key=f"in/data/t{i}.csv", Body=b"c" * 50)
+        expected["data/"] += 50
+    for i in range(50):
+        s3.put_object(Bucket=SOURCE, Key=f"in/notes/n{i}.txt", Body=b"n")  # no target wants them
+    s3.put_object(Bucket=SOURCE, Key="in/photos/old.jpg", Body=b"g" * 10, StorageClass="GLACIER")
+    s3.put_object(Bucket=SOURCE, Key="in/photos/", Body=b"")  # a folder marker
+    upload = s3.create_multipart_upload(Bucket=SOURCE, Key="in/clip.mp4")["UploadId"]
+    parts = [{"PartNumber": n, "ETag": s3.upload_part(Bucket=SOURCE, Key="in/clip.mp4", UploadId=upload,
+                                                      PartNumber=n, Body=b"v" * size)["ETag"]}
+             for n, size in ((1, 5 * MiB), (2, MiB))]
+    s3.complete_multipart_upload(Bucket=SOURCE, Key="in/clip.mp4", UploadId=upload, MultipartUpload={"Parts": parts})
+    expected["videos/"] = 6 * MiB
+    s3.put_object(Bucket=SOURCE, Key="elsewhere/x.jpg", Body=b"x")  # outside the source prefix
+    return expected
+
+
+def _plan(workspace: Path, *extra: str) -> Result:
+    return CliRunner().invoke(cli, ["--envs-dir", str(workspace / "envs"), "plan", str(workspace / "copy.json"),
+                                    "--env", "test", *extra])
+
+
+def test_plan_json_reports_targets_workers_estimate_and_skips(aws, workspace):
+    # GIVEN a source of 1,053 keys: jpg/csv/mp4 for three targets, txt for none, an archived jpg, a
+    # folder marker, and one jpg already identical at its target
+    expected = _source(aws)
+    # WHEN planned for a 3-worker environment, as JSON
+    result = _plan(workspace, "--json")
+    assert result.exit_code == 0, result.output
+    plan = json.loads(result.output)
+    # THEN per target: objects and bytes matched
+    targets = {t["target"]: (t["objects"], t["bytes"]) for t in plan["per_target"]}
+    assert targets == {f"s3://{TARGET}/images/": (699, expected["images/"]),
+                       f"s3://{TARGET}/data/": (300, expected["data/"]),
+                       f"s3://{TARGET}/videos/": (1, expected["videos/"])}
+    # THEN the work is spread over the 3 workers, close to the ideal
+    assert plan["workers"] == 3 and len(plan["payloads_per_worker"]) == 3
+    assert all(n >= 1 for n in plan["payloads_per_worker"])
+    assert sum(plan["bytes_per_worker"]) == sum(expected.values())
+    assert 1.0 <= plan["balance"] < 1.2
+    # THEN skipped objects by reason, and the unmatched ones counted
+    assert plan["skipped_by_reason"]["restore first"] == 1
+    assert plan["skipped_by_reason"]["identical"] == 1
+    assert plan["unmatched"] == 50
+    assert plan["objects_listed"] == 1053
+    # THEN an estimate of requests, transitions, GB-seconds and dollars
+    assert plan["requests"]["copy_object"] == 1000
+    assert plan["state_transitions"] > 0 and plan["lambda_gb_seconds"] > 0 and plan["dollars"] > 0
+    # THEN nothing was written anywhere: the target holds only what was there, no upload is open
+    keys = [o["Key"] for o in aws.list_objects_v2(Bucket=TARGET).get("Contents", ())]
+    assert keys == ["images/photos/p 0.jpg"]
+    assert not aws.list_multipart_uploads(Bucket=TARGET).get("Uploads")
+    assert {b["Name"] for b in aws.list_buckets()["Buckets"]} == {SOURCE, TARGET}
+
+
+def test_plan_text_output(aws, workspace):
+    _source(aws, photos=20, tables=10)
+    result = _plan(workspace)
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("plan for env test: 83 objects listed, 30 copies")
+    assert "balance" in result.output and "estimate:" in result.output
+    assert "restore first: 1" in result.output and "matched no target: 50" in result.output
+    assert "folder marker: 1" in result.output
+
+
+def test_plan_of_a_source_bucket_that_does_not_exist_is_one_line(aws, workspace):
+    # GIVEN no buckets at all  WHEN planned  THEN exit 1 with one line naming the bucket
+    result = _plan(workspace)
+    assert result.exit_code == 1
+    assert len(result.output.strip().splitlines()) == 1
+    assert SOURCE in result.output and "Traceback" not in result.output

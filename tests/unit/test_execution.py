@@ -1,0 +1,152 @@
+"""Execution helpers by value: ARNs, names, report locations, the run's location from the history, and
+progress read from the run's files (on moto S3)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+from moto import mock_aws
+
+from lambdas import manifest
+from lambdas.gateway import S3Gateway
+from lambdas.models import (
+    CopyConfig,
+    ManifestLocation,
+    ObjectResult,
+    PayloadCheckpoint,
+    PlanPointer,
+    PlanTotals,
+    RunPlan,
+)
+from sfncopy import execution
+from sfncopy.execution import ExecutionError, ExecutionStatus
+
+ARN = "arn:aws:states:eu-west-1:123456789012:execution:sfncopy-dev:run-7"
+LOC = ManifestLocation(bucket="manifests", prefix="sfncopy/runs/run-7/")
+
+
+def test_region_and_run_id_come_from_the_execution_arn():
+    assert execution.region_of(ARN) == "eu-west-1"
+    assert execution.run_id_of(ARN) == "run-7"
+
+
+@pytest.mark.parametrize("arn", ["arn:aws:states:eu-west-1:1:stateMachine:m", "run-7", "arn:aws:s3:::b"])
+def test_not_an_execution_arn(arn):
+    with pytest.raises(ExecutionError, match="is not an execution ARN"):
+        execution.region_of(arn)
+
+
+def test_execution_names_must_be_safe_run_ids():
+    assert execution.check_name("nightly-2025_01.a") == "nightly-2025_01.a"
+    with pytest.raises(ExecutionError, match="--name"):
+        execution.check_name("two words")
+
+
+def test_report_uris_from_output_else_next_to_the_plan():
+    done = ExecutionStatus(ARN, "run-7", "SUCCEEDED", "", output={"report_json": "s3://m/r.json",
+                                                                    "report_csv": "s3://m/r.csv"})
+    assert execution.report_uris(done, LOC) == ("s3://m/r.json", "s3://m/r.csv")
+    failed = ExecutionStatus(ARN, "run-7", "FAILED", "", error="TooManyFailedObjectsError")
+    assert execution.report_uris(failed, LOC) == ("s3://manifests/sfncopy/runs/run-7/report.json",
+                                                  "s3://manifests/sfncopy/runs/run-7/report.csv")
+    assert execution.report_uris(failed, None) == ("", "")
+
+
+def test_split_uri():
+    assert execution.split_uri("s3://b/a/b c.json") == ("b", "a/b c.json")
+    with pytest.raises(ExecutionError):
+        execution.split_uri("https://b/key")
+
+
+def _history(*outputs: dict[str, Any]) -> dict[str, Any]:
+    events = [{"id": i + 1, "timestamp": dt.datetime(2025, 1, 1), "type": "TaskSucceeded",
+               "taskSucceededEventDetails": {"resourceType": "lambda", "resource": "invoke", "output": json.dumps(o)}}
+              for i, o in enumerate(outputs)]
+    return {"events": events}
+
+
+def test_run_location_is_read_from_the_planners_answer_in_the_history():
+    # GIVEN a history whose second task output is the planner's PlanPointer
+    pointer = PlanPointer("run-7", LOC, False, ((0,), ()), copies=1, bytes=5, skipped=0).to_dict()
+    sfn = boto3.client("stepfunctions", region_name="eu-west-1")
+    with Stubber(sfn) as stub:
+        stub.add_response("get_execution_history", _history({"other": 1}, pointer))
+        # WHEN the location is looked up THEN it is the pointer's manifest location
+        assert execution.find_run_location(sfn, ARN) == LOC
+
+
+def test_run_location_unknown_before_the_planner_answered():
+    sfn = boto3.client("stepfunctions", region_name="eu-west-1")
+    with Stubber(sfn) as stub:
+        stub.add_response("get_execution_history", _history({"run_id": "x"}))
+        assert execution.find_run_location(sfn, ARN) is None
+
+
+def _result(task_id: str, copy_id: int, nbytes: int) -> ObjectResult:
+    return ObjectResult(task_id, copy_id, "src", f"k{copy_id}", "dst", f"k{copy_id}", nbytes, "copied", "copy")
+
+
+@mock_aws
+def test_run_files_snapshot_follows_the_results_as_workers_rewrite_them():
+    # GIVEN a run's plan index in the manifest bucket and no results yet
+    client = boto3.client("s3", region_name="us-east-1")
+    client.create_bucket(Bucket=LOC.bucket)
+    s3 = S3Gateway(client)
+    plan = RunPlan("run-7", "", CopyConfig(sources=(), targets=()), 2, ((0,), (1,)), (),
+                   PlanTotals(copies=3, bytes=300))
+    files = execution.RunFiles(s3, LOC)
+    assert files.snapshot() is None  # before the planner wrote the plan
+    s3.put_json(LOC.bucket, manifest.key(LOC, manifest.INDEX), plan.to_dict())
+    empty = files.snapshot()
+    assert empty is not None and empty.objects_done == 0
+    # WHEN worker 0 writes one result, then rewrites its checkpoint with two, and worker 1 writes one
+    manifest.write_checkpoint(s3, LOC, PayloadCheckpoint(0, 0, results=(_result("c0", 0, 100),)))
+    first = files.snapshot()
+    manifest.write_checkpoint(s3, LOC, PayloadCheckpoint(0, 0, results=(_result("c0", 0, 100),
+                                                                         _result("c1", 1, 150))))
+    manifest.write_checkpoint(s3, LOC, PayloadCheckpoint(1, 1, results=(_result("c2", 2, 50),)))
+    second = files.snapshot()
+    assert first is not None and second is not None
+    # THEN each snapshot counts what the files said at that moment
+    assert (first.objects_done, first.bytes_done) == (1, 100)
+    assert (second.objects_done, second.bytes_done, second.fraction) == (3, 300, 1.0)
+
+
+@mock_aws
+def test_read_report_prefers_report_json_then_the_failure_report():
+    client = boto3.client("s3", region_name="us-east-1")
+    client.create_bucket(Bucket=LOC.bucket)
+    s3 = S3Gateway(client)
+    failed = ExecutionStatus(ARN, "run-7", "FAILED", "")
+    assert execution.read_report(s3, failed, LOC) is None
+    s3.put_json(LOC.bucket, manifest.key(LOC, manifest.FAILURE), {"error": "VerificationError"})
+    assert execution.read_report(s3, failed, LOC) == {"error": "VerificationError"}
+    s3.put_json(LOC.bucket, manifest.key(LOC, manifest.REPORT_JSON), {"status": "failed"})
+    assert execution.read_report(s3, failed, LOC) == {"status": "failed"}
+
+
+def test_stack_outputs_and_a_missing_stack():
+    # moto's CloudFormation takes seconds to import; the e2e suite reads real outputs of a deployed stack.
+    cfn = boto3.client("cloudformation", region_name="us-east-1")
+    outputs = [{"OutputKey": "StateMachineArn", "OutputValue": "arn:sm"},
+               {"OutputKey": "ManifestBucket", "OutputValue": "manifests"},
+               {"OutputKey": "ManifestPrefix", "OutputValue": "sfncopy"}]
+    created = dt.datetime(2025, 1, 1)
+    with Stubber(cfn) as stub:
+        stub.add_response("describe_stacks", {"Stacks": [{"StackName": "s", "CreationTime": created,
+                                                          "StackStatus": "CREATE_COMPLETE", "Outputs": outputs}]})
+        stub.add_client_error("describe_stacks", "ValidationError", "Stack with id nope does not exist")
+        stub.add_response("describe_stacks", {"Stacks": [{"StackName": "s", "CreationTime": created,
+                                                          "StackStatus": "ROLLBACK_COMPLETE"}]})
+        got = execution.stack_outputs(cfn, "s")
+        assert got.run_location("r1") == ManifestLocation("manifests", "sfncopy/runs/r1/")
+        assert got.state_machine_arn == "arn:sm"
+        with pytest.raises(ExecutionError, match="stack 'nope' does not exist: deploy it first"):
+            execution.stack_outputs(cfn, "nope")
+        with pytest.raises(ExecutionError, match=r"no output StateMachineArn, ManifestBucket.*ROLLBACK_COMPLETE"):
+            execution.stack_outputs(cfn, "s")
