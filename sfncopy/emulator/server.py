@@ -34,6 +34,7 @@ import sys
 import tempfile
 import threading
 import time
+import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import FrameType, TracebackType
@@ -94,6 +95,7 @@ class Emulator:
         self._bridges: Bridges | None = None
         self._temp_dir: Path | None = None
         self._saved_port: str | None = None
+        self._saved_moto_level = logging.NOTSET
 
     @property
     def endpoint(self) -> str:
@@ -117,6 +119,12 @@ class Emulator:
         return self
 
     def _start(self) -> None:
+        # moto logs every resource type its CloudFormation skips (the manifest bucket's policy) and every
+        # failed state (which our failure cases provoke on purpose) as warnings and errors: noise to a user.
+        # What matters reaches the user through the execution's status, cause and report instead.
+        self._saved_moto_level = logging.getLogger("moto").level
+        logging.getLogger("moto").setLevel(logging.CRITICAL)
+        warnings.filterwarnings("ignore", message=".*not supported by moto's CloudFormation.*", category=UserWarning)
         if self.data_dir is not None:
             self.data_dir.mkdir(parents=True, exist_ok=True)
             work_dir = self.data_dir / "lambda"
@@ -149,6 +157,7 @@ class Emulator:
             self._bridges.uninstall()
             self._bridges = None
             _reset_moto()
+        logging.getLogger("moto").setLevel(self._saved_moto_level)
         if self._saved_port is None:
             os.environ.pop(MOTO_PORT_VARIABLE, None)
         else:
