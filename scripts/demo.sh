@@ -5,4 +5,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/bootstrap.sh
 export PIPENV_VENV_IN_PROJECT=1 PIPENV_VERBOSITY=-1
-python3 -m pipenv run sfncopy demo "$@"
+.venv/bin/sfncopy demo "$@"

@@ -8,5 +8,5 @@ if [[ $# -ne 1 ]]; then
   exit 2
 fi
 cd "$(dirname "$0")/.."
-export PIPENV_VENV_IN_PROJECT=1 PIPENV_VERBOSITY=-1
-python3 -m pipenv run python -m sfncopy.deploy deploy "$1"
+[[ -x .venv/bin/python ]] || ./scripts/bootstrap.sh  # the locked environment, installed once
+.venv/bin/python -m sfncopy.deploy deploy "$1"

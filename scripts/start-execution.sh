@@ -9,5 +9,5 @@ fi
 config="$2"
 [[ "$config" == /* ]] || config="$PWD/$config"  # the CLI runs from the repository root
 cd "$(dirname "$0")/.."
-export PIPENV_VENV_IN_PROJECT=1 PIPENV_VERBOSITY=-1
-python3 -m pipenv run sfncopy start-execution "$config" --env "$1" --wait
+[[ -x .venv/bin/sfncopy ]] || ./scripts/bootstrap.sh  # the locked environment, installed once
+.venv/bin/sfncopy start-execution "$config" --env "$1" --wait
