@@ -30,7 +30,7 @@ from lambdas.models import (
     SplitCopy,
 )
 from lambdas.planning import Candidate, PlanParams
-from lambdas.routing import is_folder_marker, route
+from lambdas.routing import Router, is_folder_marker
 from lambdas.settings import Settings
 
 log = get_logger("planner")
@@ -159,12 +159,13 @@ def candidates(config: CopyConfig, s3: S3Gateway, existing: Mapping[str, Mapping
     """Stream every source listing through routing: one candidate per (object, matching target)."""
     report_unmatched = config.options.report_unmatched
     for source in config.sources:
+        router = Router(source, config.targets)
         for obj in s3.list_objects(source.bucket, source.prefix):
             tally.listed += 1
             if is_folder_marker(obj.key):
                 tally.skipped.append(planning.skip(obj, planning.FOLDER_MARKER))
                 continue
-            routes = route(obj, source, config.targets)
+            routes = router.route(obj)
             if not routes:
                 tally.unmatched += 1
                 if report_unmatched:

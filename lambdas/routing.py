@@ -55,9 +55,15 @@ def has_file_type(name: str, file_type: str) -> bool:
 def extensions(name: str) -> frozenset[str]:
     """Every extension base name ``name`` has, lower case: "a.TAR.GZ" -> {"tar.gz", "gz"}; "" has none,
     and neither has ".jpg" (a hidden file: no stem before its dot)."""
-    lowered = name.lower()
-    last = len(lowered) - 1
-    return frozenset(lowered[i + 1:] for i, char in enumerate(lowered) if char == "." and 0 < i < last)
+    parts = name.lower().split(".")
+    found = (".".join(parts[i:]) for i in range(1, len(parts)) if i > 1 or parts[0])
+    return frozenset(ext for ext in found if ext)
+
+
+def last_extension(name: str) -> str:
+    """The extension after the last dot, lower case ("" without one): all a dot-free file type can match."""
+    dot = name.rfind(".")
+    return name[dot + 1:].lower() if 0 < dot < len(name) - 1 else ""
 
 
 @lru_cache(maxsize=1024)
@@ -73,13 +79,7 @@ def matches(target: TargetConfig, rel_key: str, size: int, exts: frozenset[str] 
     types = _type_set(target.file_types)
     if ALL_FILES not in types and types.isdisjoint(extensions(base_name(rel_key)) if exts is None else exts):
         return False
-    if target.min_size is not None and size < target.min_size:
-        return False
-    if target.max_size is not None and size > target.max_size:
-        return False
-    if target.include and not any(fnmatchcase(rel_key, pattern) for pattern in target.include):
-        return False
-    return not any(fnmatchcase(rel_key, pattern) for pattern in target.exclude)
+    return _other_rules_match(target, rel_key, size)
 
 
 def target_key(target: TargetConfig, rel_key: str) -> str:
@@ -99,3 +99,44 @@ def route(obj: SourceObject, source: SourceConfig, targets: tuple[TargetConfig, 
     rel = relative_key(obj.key, source.prefix)
     exts = extensions(base_name(rel))
     return [(target, target_key(target, rel)) for target in targets if matches(target, rel, obj.size, exts)]
+
+
+class Router:
+    """``route`` for one source and its targets, with the per-target work done once: the planner routes
+    every listed object, so this is its hottest path. Targets are found by extension in a dict, and only
+    the last extension is worked out unless some file type has a dot ("tar.gz")."""
+
+    def __init__(self, source: SourceConfig, targets: tuple[TargetConfig, ...]) -> None:
+        self.source = source
+        self._every = tuple(t for t in targets if ALL_FILES in t.file_types)
+        self._by_type: dict[str, list[TargetConfig]] = {}
+        for target in targets:
+            for file_type in set(target.file_types) - {ALL_FILES}:
+                self._by_type.setdefault(file_type, []).append(target)
+        self._dotted = any("." in file_type for file_type in self._by_type)
+        self._position = {id(t): i for i, t in enumerate(targets)}
+
+    def route(self, obj: SourceObject) -> list[tuple[TargetConfig, str]]:
+        if obj.key.endswith("/"):
+            return []
+        rel = relative_key(obj.key, self.source.prefix)
+        name = base_name(rel)
+        if self._dotted:
+            found = [t for ext in extensions(name) for t in self._by_type.get(ext, ())]
+        else:
+            found = list(self._by_type.get(last_extension(name), ()))
+        found.extend(self._every)
+        if len(found) > 1:
+            found = sorted({id(t): t for t in found}.values(), key=lambda t: self._position[id(t)])
+        return [(t, target_key(t, rel)) for t in found if _other_rules_match(t, rel, obj.size)]
+
+
+def _other_rules_match(target: TargetConfig, rel_key: str, size: int) -> bool:
+    """The rules besides the file type: sizes, include and exclude globs."""
+    if target.min_size is not None and size < target.min_size:
+        return False
+    if target.max_size is not None and size > target.max_size:
+        return False
+    if target.include and not any(fnmatchcase(rel_key, pattern) for pattern in target.include):
+        return False
+    return not any(fnmatchcase(rel_key, pattern) for pattern in target.exclude)

@@ -5,7 +5,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from lambdas.models import SourceConfig, SourceObject, TargetConfig
-from lambdas.routing import is_folder_marker, matches, relative_key, route, target_key
+from lambdas.routing import Router, is_folder_marker, matches, relative_key, route, target_key
 
 
 def target(file_types=("*",), prefix="out/", index=0, **rules):
@@ -174,3 +174,25 @@ def test_route_returns_exactly_the_matching_targets(prefix, rel, size, tgts):
 @given(keys, st.sampled_from(["", "in/", "in/sub-"]))
 def test_relative_key_is_what_follows_the_prefix(rel, prefix):
     assert relative_key(prefix + rel, prefix) == rel
+
+
+# --- the planner's compiled router agrees with route() ----------------------------------------------
+_names = st.sampled_from(["a.jpg", "b.JPG", "c.tar.gz", "d.gz", ".jpg", "e", "f.", "g.png.bak", "x y+z%.mp4",
+                          "ü.Jpg", "dir/h.tar.GZ", "i..gz", "a/b/", "raw/j.jpg"])
+_types = st.lists(st.sampled_from(["jpg", "gz", "tar.gz", "mp4", "*", "png", "bak"]), min_size=1, max_size=3)
+
+
+@given(names=st.lists(_names, min_size=1, max_size=6), types=st.lists(_types, min_size=1, max_size=4),
+       size=st.integers(0, 100), bounded=st.booleans())
+def test_router_routes_exactly_like_route(names, types, size, bounded):
+    # GIVEN targets with file types (some dotted, some "*"), and sometimes size bounds and globs
+    source = SourceConfig("src", "in/")
+    targets = tuple(
+        TargetConfig(i, "dst", f"t{i}/", tuple(dict.fromkeys(ft)), min_size=10 if bounded and i % 2 else None,
+                     exclude=("raw/*",) if bounded else ())
+        for i, ft in enumerate(types))
+    router = Router(source, targets)
+    for name in names:
+        obj = SourceObject("src", "in/" + name, size, "e")
+        # THEN the compiled router and the reference function give the same targets, keys and order
+        assert router.route(obj) == route(obj, source, targets)
