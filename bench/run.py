@@ -1,0 +1,257 @@
+"""``python -m bench``: run every benchmark, write bench/results/latest.json, print the table.
+
+Pure benchmarks first (balance, planner scale and its profile: no network), then W1 on one local S3:
+start it, upload the data set once, and run each contender against it in turn.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench import balance, contenders, workloads
+from bench.local_s3 import open_local_aws
+from lambdas.limits import MiB
+
+RESULTS = Path(__file__).resolve().parent / "results"
+SECTIONS = ("balance", "planner", "w1")
+GB = 1_000_000_000
+
+
+# --- the pure benchmarks -----------------------------------------------------------------------------
+def run_planner(objects: int, workers: int, timeout: float, profile_to: Path | None) -> dict[str, Any]:
+    """Time and peak memory of plan_run on ``objects`` synthetic entries, each in a fresh subprocess."""
+    command = [sys.executable, "-m", "bench.planner_scale", "--objects", str(objects), "--workers", str(workers)]
+    result = _json_subprocess(command, timeout)
+    if "error" not in result:
+        result["target_met"] = result["seconds"] <= 10.0 and result["peak_rss_bytes"] <= 1.5 * GB
+    if profile_to is not None:
+        result["profile"] = _json_subprocess([*command, "--profile", str(profile_to)], timeout)
+    return result
+
+
+def _json_subprocess(command: list[str], timeout: float) -> dict[str, Any]:
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False,
+                              cwd=contenders.REPO)
+    except subprocess.TimeoutExpired:
+        return {"error": f"timed out after {timeout:.0f} s: {' '.join(command)}"}
+    if done.returncode != 0:
+        return {"error": f"exit {done.returncode}: {done.stderr.strip()[-2000:]}"}
+    parsed: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return parsed
+
+
+# --- W1 ----------------------------------------------------------------------------------------------
+def run_w1(workload: workloads.Workload, names: list[str], timeout: float, fallback: bool,
+           workdir: Path, rounds: int) -> dict[str, Any]:
+    import boto3
+    from botocore.config import Config
+
+    kind, local = open_local_aws(fallback=fallback)
+    with local as aws:
+        client = boto3.session.Session().client(
+            "s3", endpoint_url=aws.endpoint, region_name="us-east-1", aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+            config=Config(s3={"addressing_style": "path"}, max_pool_connections=16))
+        started = time.monotonic()
+        contenders.ensure_bucket(client, workload.source_bucket)
+        workloads.populate(client, workload)
+        populated = time.monotonic() - started
+        ctx = contenders.Context(workload=workload, endpoint=aws.endpoint, workdir=workdir, timeout=timeout)
+        chosen = [c for c in contenders.all_contenders() if c.name in names]
+        outcomes = {c.name: contenders.prepare(c, ctx) for c in chosen}
+        for round_number in range(rounds):
+            # Rotate the order every round, so no contender always runs first (or right after another).
+            order = chosen[round_number % len(chosen):] + chosen[:round_number % len(chosen)] if chosen else []
+            for contender in order:
+                outcome = outcomes[contender.name]
+                if outcome.status != "ok":
+                    continue
+                contenders.run_once(contender, outcome, ctx, client, aws.request_counts)
+                print(f"  W1 round {round_number + 1}/{rounds}: {contender.name}: {outcome.status} "
+                      f"{outcome.runs[-1] if outcome.runs else '-'} s {outcome.detail}", file=sys.stderr, flush=True)
+    return {
+        "local_s3": kind,
+        "objects": len(workload.objects),
+        "copies": len(workloads.routed(workload)),
+        "bytes": workload.total_bytes,
+        "populate_seconds": round(populated, 2),
+        "rounds": rounds,
+        "contenders": {name: o.to_dict() for name, o in outcomes.items()},
+    }
+
+
+# --- targets and the table ---------------------------------------------------------------------------
+def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each target of issue 6 with its measured value and whether it was met (None: not measured)."""
+    rows: list[dict[str, Any]] = []
+    w1 = results.get("w1", {}).get("contenders", {})
+    seconds = {n: o["seconds"] for n, o in w1.items() if o.get("status") == "ok"}
+    sfn = seconds.get("sfncopy")
+    for other, factor in (("rclone", 1.0), ("aws-cli", 0.5)):
+        value = round(sfn / seconds[other], 3) if sfn and other in seconds else None
+        rows.append({"target": f"W1 wall time: sfncopy <= {factor} x {other}", "value": value,
+                     "met": None if value is None else value <= factor})
+    reqs = w1.get("sfncopy", {}).get("requests", {})
+    value = reqs.get("ratio_total") if w1.get("sfncopy", {}).get("status") == "ok" else None
+    rows.append({"target": "Requests: sfncopy <= 1.1 x the minimum (all S3 requests)", "value": value,
+                 "met": None if value is None else value <= 1.1})
+    planner = results.get("planner", {})
+    if "seconds" in planner:
+        rows.append({"target": f"Planner: {planner['objects']:,} objects in <= 10 s", "value": planner["seconds"],
+                     "met": planner["seconds"] <= 10.0})
+        peak = round(planner["peak_rss_bytes"] / GB, 3)
+        rows.append({"target": "Planner: peak memory <= 1.5 GB", "value": peak, "met": peak <= 1.5})
+    for row in results.get("balance", {}).get("rows", []):
+        rows.append({"target": f"Balance N={row['workers']}: sfncopy <= 1.05 x ideal (2018: {row['baseline2018']})",
+                     "value": row["sfncopy"], "met": row["sfncopy"] <= 1.05})
+    return rows
+
+
+def table(results: dict[str, Any]) -> str:
+    lines: list[str] = []
+    w1 = results.get("w1")
+    if w1:
+        lines += [f"W1 mixed: {w1['objects']:,} objects, {w1['copies']:,} copies, {w1['bytes'] / MiB:,.0f} MiB, "
+                  f"local S3: {w1['local_s3']}", "",
+                  "| contender | status | wall s | MiB/s | x sfncopy | requests | per object | x minimum "
+                  "| copy-only x min |",
+                  "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+        base = w1["contenders"].get("sfncopy", {}).get("seconds")
+        for name, o in _ordered(w1["contenders"]):
+            seconds = o.get("seconds")
+            reqs = o.get("requests", {})
+            rate = f"{w1['bytes'] / MiB / seconds:,.1f}" if seconds and o["status"] == "ok" else "-"
+            ratio = f"{seconds / base:.2f}" if seconds and base and o["status"] == "ok" else "-"
+            lines.append(f"| {name} | {o['status']} | {_num(seconds)} | {rate} | {ratio} | {reqs.get('total', '-')} "
+                         f"| {reqs.get('per_object', '-')} | {reqs.get('ratio_total', '-')} "
+                         f"| {reqs.get('ratio_copy', '-')} |")
+        lines.append("")
+        for name, o in _ordered(w1["contenders"]):
+            if o.get("runs"):
+                lines.append(f"- {name}: runs {', '.join(f'{s:.1f}' for s in o['runs'])} s"
+                             + (f"; setup (untimed) {o['setup_seconds']:.1f} s" if o.get("setup_seconds") else ""))
+            for number, phases in enumerate(o.get("phases", []), start=1):
+                lines.append(f"  - run {number} states: " + ", ".join(f"{k} {v:.1f} s" for k, v in phases.items()))
+        lines.append("")
+        lines.append("Requests by category (copy / inspect / listing / manifest / other):")
+        for name, o in _ordered(w1["contenders"]):
+            cats = o.get("requests", {}).get("by_category")
+            if cats:
+                lines.append(f"- {name}: " + " / ".join(str(cats[c]) for c in cats)
+                             + f"  ({', '.join(f'{k} {v}' for k, v in o['requests']['operations'].items())})")
+        lines.append("")
+    planner = results.get("planner")
+    if planner:
+        if "seconds" in planner:
+            lines.append(f"Planner scale: {planner['objects']:,} objects, {planner['workers']} workers: "
+                         f"{planner['seconds']:.2f} s wall ({planner.get('cpu_seconds', 0):.2f} s CPU), "
+                         f"peak RSS {planner['peak_rss_bytes'] / GB:.2f} GB "
+                         f"(before planning {planner['rss_before_bytes'] / GB:.2f} GB), "
+                         f"{planner['payloads']} payloads, "
+                         f"{planner['bytes_written'] / 1e6:.0f} MB of plan files, state payload "
+                         f"{planner['state_payload_bytes']:,} bytes")
+        else:
+            lines.append(f"Planner scale: {planner.get('error')}")
+        lines.append("")
+    bal = results.get("balance")
+    if bal:
+        lines += [f"Balance: {bal['objects']:,} lognormal objects, the largest holds {bal['largest_share']:.0%} of "
+                  f"{bal['total_bytes'] / 2**40:.2f} TiB; predicted makespan / ideal",
+                  "", "| workers | sfncopy | 2018 algorithm |", "|---:|---:|---:|"]
+        lines += [f"| {r['workers']} | {r['sfncopy']:.3f} | {r['baseline2018']:.3f} |" for r in bal["rows"]]
+        lines.append("")
+    lines += ["Targets:", "", "| target | value | met |", "|---|---:|---|"]
+    for row in results.get("targets", []):
+        met = {True: "yes", False: "NO", None: "not measured"}[row["met"]]
+        lines.append(f"| {row['target']} | {_num(row['value'])} | {met} |")
+    return "\n".join(lines)
+
+
+def _ordered(outcomes: dict[str, Any]) -> list[tuple[str, Any]]:
+    """Contenders in their usual order (sfncopy first), whatever order the JSON kept them in."""
+    order = [c.name for c in contenders.all_contenders()]
+    return sorted(outcomes.items(), key=lambda item: order.index(item[0]) if item[0] in order else len(order))
+
+
+def _num(value: Any) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.3f}" if isinstance(value, float) else str(value)
+
+
+def machine() -> dict[str, Any]:
+    info: dict[str, Any] = {"python": platform.python_version(), "platform": platform.platform()}
+    info["cpus"] = os.cpu_count()
+    info["load_average_at_start"] = [round(x, 2) for x in os.getloadavg()]  # other work on the machine adds noise
+    for tool, args in (("rclone", ["rclone", "version"]), ("aws", [contenders._tool("aws") or "aws", "--version"])):
+        try:
+            out = subprocess.run(args, capture_output=True, text=True, timeout=30, check=False)
+            info[tool] = (out.stdout or out.stderr).strip().splitlines()[0]
+        except (OSError, subprocess.TimeoutExpired, IndexError):
+            info[tool] = "not installed"
+    return info
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated sections of {SECTIONS}")
+    parser.add_argument("--contenders", default="sfncopy,rclone,aws-cli,baseline-2018")
+    parser.add_argument("--quick", action="store_true", help="toy sizes: checks the harness in a minute")
+    parser.add_argument("--planner-objects", type=int, default=None)
+    parser.add_argument("--rounds", type=int, default=1, help="W1 runs per contender (the median is reported)")
+    parser.add_argument("--timeout", type=float, default=900.0, help="seconds for one contender or one subprocess")
+    parser.add_argument("--fallback-s3", action="store_true", help="use a bare moto server even if the emulator exists")
+    parser.add_argument("--out", default=str(RESULTS / "latest.json"))
+    args = parser.parse_args(argv)
+    sections = [s.strip() for s in args.only.split(",") if s.strip()]
+    unknown = sorted(set(sections) - set(SECTIONS))
+    if unknown:
+        parser.error(f"--only: unknown section(s) {unknown}; choose from {SECTIONS}")
+
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    results: dict[str, Any] = {"generated_at": now, "quick": args.quick, "machine": machine()}
+    out = Path(args.out)
+    if set(sections) != set(SECTIONS) and out.is_file():
+        # A partial run keeps the other sections of the last results (each section says when it ran).
+        previous = json.loads(out.read_text(encoding="utf-8"))
+        if previous.get("quick") == args.quick:
+            results.update({s: previous[s] for s in SECTIONS if s in previous and s not in sections})
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    if "balance" in sections:
+        print("balance ...", file=sys.stderr, flush=True)
+        results["balance"] = balance.run(count=2_000 if args.quick else 10_000)
+    if "planner" in sections:
+        objects = args.planner_objects or (20_000 if args.quick else 1_000_000)
+        print(f"planner scale: {objects:,} objects ...", file=sys.stderr, flush=True)
+        results["planner"] = run_planner(objects, 16, args.timeout, RESULTS / "planner_profile.txt")
+    if "w1" in sections:
+        workload = (workloads.mixed_workload(small_count=60, big_sizes=(6 * MiB, 12 * MiB)) if args.quick
+                    else workloads.mixed_workload())
+        print(f"W1: {len(workload.objects):,} objects, {workload.total_bytes / MiB:,.0f} MiB ...", file=sys.stderr,
+              flush=True)
+        # Kept after the run: each contender's log (commands and their output) is there.
+        workdir = Path(tempfile.mkdtemp(prefix="sfncopy-bench-"))
+        results["w1"] = run_w1(workload, args.contenders.split(","), args.timeout, args.fallback_s3, workdir,
+                               max(1, args.rounds))
+        results["w1"]["logs"] = str(workdir)
+    results["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    for section in sections:
+        if isinstance(results.get(section), dict):
+            results[section]["generated_at"] = now
+            results[section]["load_average_at_end"] = results["machine"]["load_average_at_end"]
+    results["targets"] = targets(results)
+    out.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    text = table(results)
+    out.with_suffix(".md").write_text(text + "\n", encoding="utf-8")
+    print(text)
+    return 0
