@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -99,10 +100,14 @@ def check_buckets_allowed(config: CopyConfig, env: EnvSettings) -> None:
 
 def start_execution(sfn: Any, state_machine_arn: str, document: Any, name: str | None) -> str:
     """Start with the user's document as the execution input (``{"s3_copy_config": {...}}``)."""
-    kwargs: dict[str, Any] = {"stateMachineArn": state_machine_arn, "input": json.dumps(document)}
-    if name:
-        kwargs["name"] = name
+    kwargs = {"stateMachineArn": state_machine_arn, "input": json.dumps(document), "name": name or default_name()}
     return str(sfn.start_execution(**kwargs)["executionArn"])
+
+
+def default_name(now: float | None = None) -> str:
+    """A readable, unique execution name (and so run id): ``sfncopy-20261122-013000-3f9a1c``."""
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(time.time() if now is None else now))
+    return f"sfncopy-{stamp}-{secrets.token_hex(3)}"
 
 
 def check_name(name: str) -> str:

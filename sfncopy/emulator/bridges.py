@@ -28,6 +28,13 @@ when the emulator starts and undone by ``Bridges.uninstall()`` when it stops.
    plain ``Exception`` when the Task's Resource is the function ARN; AWS uses ``Lambda.<Code>`` for both
    (``Lambda.ServiceException``, ``Lambda.TooManyRequestsException`` ... in a Retry). We give the
    ARN form the integration's naming, so the generated Retry lists behave as on AWS either way.
+
+4. ``x-amz-copy-source-if-match`` is ignored on CopyObject and UploadPartCopy: enforced by the
+   middleware (see preconditions.py), since only the request carries the header.
+
+5. An execution started without a name is named "None" (so every unnamed run shares one execution ARN,
+   and sfncopy's run id and manifest folder, and a second start with the same input returns the first
+   execution). AWS names it with a UUID; so do we.
 """
 
 from __future__ import annotations
@@ -58,6 +65,7 @@ class Bridges:
         self._bridge_cloudformation_state_machines()
         self._bridge_lambda_invocations()
         self._bridge_lambda_task_service_errors()
+        self._bridge_unnamed_executions()
 
     def uninstall(self) -> None:
         while self._undo:
@@ -139,3 +147,17 @@ class Bridges:
             )
 
         self._set(StateTaskLambda, "_from_error", _from_error)
+
+    # 5 -------------------------------------------------------------------------------------------
+    def _bridge_unnamed_executions(self) -> None:
+        import uuid
+
+        from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+
+        original = StepFunctionsParserBackend.start_execution
+
+        def start_execution(backend: Any, state_machine_arn: str, name: Any = None, *args: Any,
+                            **kwargs: Any) -> Any:
+            return original(backend, state_machine_arn, name or str(uuid.uuid4()), *args, **kwargs)
+
+        self._set(StepFunctionsParserBackend, "start_execution", start_execution)

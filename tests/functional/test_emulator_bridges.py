@@ -230,3 +230,19 @@ def _alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     return True
+
+
+def test_executions_started_without_a_name_get_unique_names(emulator_client):
+    # GIVEN a state machine (bridge 5: moto would name every unnamed execution "None")
+    sfn = emulator_client("stepfunctions")
+    definition = '{"StartAt": "Done", "States": {"Done": {"Type": "Pass", "End": true}}}'
+    arn = sfn.create_state_machine(name="unnamed", definition=definition,
+                                   roleArn="arn:aws:iam::123456789012:role/unnamed")["stateMachineArn"]
+
+    # WHEN two executions start with the same input and no name
+    first = sfn.start_execution(stateMachineArn=arn, input="{}")["executionArn"]
+    second = sfn.start_execution(stateMachineArn=arn, input="{}")["executionArn"]
+
+    # THEN they are two executions, each named with a UUID as on AWS
+    assert first != second
+    assert all(len(a.rsplit(":", 1)[1]) == 36 and a.rsplit(":", 1)[1] != "None" for a in (first, second))

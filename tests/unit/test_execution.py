@@ -24,7 +24,7 @@ from lambdas.models import (
     RunPlan,
 )
 from sfncopy import execution
-from sfncopy.execution import ExecutionError, ExecutionStatus
+from sfncopy.execution import ExecutionError, ExecutionStatus, check_name, default_name
 
 ARN = "arn:aws:states:eu-west-1:123456789012:execution:sfncopy-dev:run-7"
 LOC = ManifestLocation(bucket="manifests", prefix="sfncopy/runs/run-7/")
@@ -150,3 +150,10 @@ def test_stack_outputs_and_a_missing_stack():
             execution.stack_outputs(cfn, "nope")
         with pytest.raises(ExecutionError, match=r"no output StateMachineArn, ManifestBucket.*ROLLBACK_COMPLETE"):
             execution.stack_outputs(cfn, "s")
+
+
+def test_an_execution_without_a_name_gets_a_readable_unique_safe_one():
+    # GIVEN no --name  WHEN two names are made in the same second  THEN they differ and are valid run ids
+    first, second = default_name(now=0), default_name(now=0)
+    assert first.startswith("sfncopy-19700101-000000-") and first != second
+    assert check_name(first) == first
