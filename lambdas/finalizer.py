@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 
 from lambdas import logs, manifest
 from lambdas.errors import NoSuchKeyError, NoSuchUploadError, ObjectError, TooManyFailedObjectsError
@@ -67,12 +68,16 @@ def finalize(pointer: PlanPointer, settings: Settings, s3: S3Gateway) -> RunSumm
         if checkpoint is not None:
             _abort_open_uploads(s3, payload, checkpoint)
 
-    for split in plan.splits:
-        if dry_run:
+    if dry_run:
+        for split in plan.splits:
             _abort_dry_run_upload(s3, split)
             rows.append(planned_split_row(split))
-        else:
-            _append(rows, expected, settle_split(s3, joins[split.copy_id]), split.size)
+    else:
+        # Each completion is a ListParts + CompleteMultipartUpload that S3 may take a while to assemble.
+        with ThreadPoolExecutor(max_workers=manifest.READ_THREADS) as pool:
+            settled = pool.map(lambda split: settle_split(s3, joins[split.copy_id]), plan.splits)
+            for split, row in zip(plan.splits, settled, strict=True):
+                _append(rows, expected, row, split.size)
 
     if not dry_run:
         verify_sizes(s3, plan.config.targets, rows, expected)
