@@ -10,7 +10,8 @@ emulator's port, see ``sfncopy.emulator.control``) or in process (``Emulator.set
         {"function": "*-worker", "invocation": 3, "action": "error", "error": "TransientError"},
         {"function": "*-worker", "invocation": 4, "action": "crash", "after_seconds": 0.8}
       ],
-      "s3": {"slow_down_fraction": 0.2, "seed": 7}
+      "s3": {"slow_down_fraction": 0.2, "seed": 7,
+             "deny": [{"bucket": "my-target", "operations": ["CopyObject", "UploadPartCopy"]}]}
     }
 
 Lambda rules
@@ -37,6 +38,11 @@ S3
   ``seed``                seeds the draw, so a run is repeatable (default 0).
   ``operations``          S3 operations the fraction applies to (default: the copy requests,
                           ``CopyObject`` and ``UploadPartCopy``, i.e. PUT with ``x-amz-copy-source``).
+  ``deny``                rules answering ``403 AccessDenied``, as S3 does when a bucket policy or an
+                          IAM policy denies the request: ``bucket`` (a name or ``fnmatch`` pattern) and
+                          ``operations`` (default: the writes, ``DENY_OPERATIONS``). moto evaluates bucket
+                          policies only with IAM authentication switched on for every request, which the
+                          emulator's dummy credentials cannot pass, so the emulator answers it itself.
 """
 
 from __future__ import annotations
@@ -51,6 +57,9 @@ from typing import Any
 
 LAMBDA_ACTIONS = ("timeout", "crash", "error")
 COPY_OPERATIONS = ("CopyObject", "UploadPartCopy")
+# What a "deny" rule refuses by default: every request that writes into a bucket (reads and listings pass).
+DENY_OPERATIONS = ("CopyObject", "UploadPartCopy", "CreateMultipartUpload", "UploadPart",
+                   "CompleteMultipartUpload", "PutObject", "PutObjectTagging")
 # The prefix that makes an injected error a Lambda service error rather than a function error.
 LAMBDA_SERVICE_ERROR_PREFIX = "Lambda."
 
@@ -88,14 +97,29 @@ class LambdaFault:
 
 
 @dataclass(frozen=True)
+class S3Deny:
+    """Answer 403 AccessDenied to ``operations`` on buckets matching ``bucket``."""
+
+    bucket: str
+    operations: tuple[str, ...] = DENY_OPERATIONS
+
+    def matches(self, bucket: str, operation: str) -> bool:
+        return operation in self.operations and fnmatch.fnmatchcase(bucket, self.bucket)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"bucket": self.bucket, "operations": list(self.operations)}
+
+
+@dataclass(frozen=True)
 class S3Faults:
     slow_down_fraction: float = 0.0
     seed: int = 0
     operations: tuple[str, ...] = COPY_OPERATIONS
+    deny: tuple[S3Deny, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {"slow_down_fraction": self.slow_down_fraction, "seed": self.seed,
-                "operations": list(self.operations)}
+                "operations": list(self.operations), "deny": [d.to_dict() for d in self.deny]}
 
 
 @dataclass(frozen=True)
@@ -178,7 +202,7 @@ def _s3_faults(raw: Any, problems: list[str]) -> S3Faults:
     if not isinstance(raw, Mapping):
         problems.append("s3: expected an object")
         return S3Faults()
-    _unknown_keys(raw, {"slow_down_fraction", "seed", "operations"}, "s3", problems)
+    _unknown_keys(raw, {"slow_down_fraction", "seed", "operations", "deny"}, "s3", problems)
     fraction = raw.get("slow_down_fraction", 0.0)
     if isinstance(fraction, bool) or not isinstance(fraction, int | float) or not 0 <= fraction <= 1:
         problems.append(f"s3.slow_down_fraction: expected a number between 0 and 1, got {fraction!r}")
@@ -191,7 +215,31 @@ def _s3_faults(raw: Any, problems: list[str]) -> S3Faults:
     if not isinstance(operations, list) or not all(isinstance(o, str) and o for o in operations):
         problems.append("s3.operations: expected a list of S3 operation names (e.g. ['CopyObject'])")
         operations = list(COPY_OPERATIONS)
-    return S3Faults(slow_down_fraction=float(fraction), seed=seed, operations=tuple(operations))
+    deny = _s3_deny(raw.get("deny", []), problems)
+    return S3Faults(slow_down_fraction=float(fraction), seed=seed, operations=tuple(operations), deny=deny)
+
+
+def _s3_deny(raw: Any, problems: list[str]) -> tuple[S3Deny, ...]:
+    if not isinstance(raw, list):
+        problems.append("s3.deny: expected a list of rules like {\"bucket\": \"name\", \"operations\": [...]}")
+        return ()
+    rules: list[S3Deny] = []
+    for index, rule in enumerate(raw):
+        where = f"s3.deny[{index}]"
+        if not isinstance(rule, Mapping):
+            problems.append(f"{where}: expected an object")
+            continue
+        start = len(problems)
+        _unknown_keys(rule, {"bucket", "operations"}, where, problems)
+        bucket = rule.get("bucket")
+        if not isinstance(bucket, str) or not bucket:
+            problems.append(f"{where}.bucket: expected a bucket name or fnmatch pattern")
+        operations = rule.get("operations", list(DENY_OPERATIONS))
+        if not isinstance(operations, list) or not operations or not all(isinstance(o, str) and o for o in operations):
+            problems.append(f"{where}.operations: expected a list of S3 operation names (e.g. ['CopyObject'])")
+        if len(problems) == start:
+            rules.append(S3Deny(bucket=str(bucket), operations=tuple(operations)))
+    return tuple(rules)
 
 
 @dataclass(frozen=True)
@@ -256,6 +304,11 @@ class FaultState:
             if s3.slow_down_fraction <= 0 or operation not in s3.operations:
                 return False
             return self._random.random() < s3.slow_down_fraction
+
+    def denied(self, bucket: str, operation: str) -> bool:
+        """Whether this S3 request is to be answered 403 AccessDenied (a ``deny`` rule matches it)."""
+        with self._lock:
+            return any(rule.matches(bucket, operation) for rule in self._plan.s3.deny)
 
     def fired(self) -> list[FiredFault]:
         with self._lock:

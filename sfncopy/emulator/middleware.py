@@ -1,4 +1,5 @@
-"""WSGI middleware around moto's app: S3 request counting, injected SlowDown, the control endpoint.
+"""WSGI middleware around moto's app: S3 request counting, injected SlowDown and AccessDenied, the control
+endpoint.
 
 Control endpoint (same port as the emulator; JSON in and out; ``sfncopy.emulator.control`` wraps it):
   ``GET    /_sfncopy/health``  ``{"ok": true}`` once the emulator serves requests
@@ -39,6 +40,9 @@ _BUCKET_SUBRESOURCES = {
 }
 _OBJECT_SUBRESOURCES = {"tagging": "Tagging", "acl": "Acl", "retention": "Retention", "legal-hold": "LegalHold",
                         "attributes": "Attributes"}
+_ACCESS_DENIED_BODY = ('<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessDenied</Code>'
+                       "<Message>Access Denied</Message><RequestId>{request_id}</RequestId>"
+                       "<HostId>sfncopy-emulator</HostId></Error>")
 _SLOW_DOWN_BODY = ('<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>SlowDown</Code>'
                    "<Message>Please reduce your request rate.</Message><RequestId>{request_id}</RequestId>"
                    "<HostId>sfncopy-emulator</HostId></Error>")
@@ -143,6 +147,10 @@ class EmulatorMiddleware:
             operation = s3_operation(str(environ["REQUEST_METHOD"]), path_style(environ), query,
                                      copy_source="HTTP_X_AMZ_COPY_SOURCE" in environ)
             self.stats.count_s3_request(operation)
+            if self.faults.denied(path_style(environ).lstrip("/").split("/", 1)[0], operation):
+                self.stats.count_s3_denied(operation)
+                self._log(environ, operation, "403 AccessDenied (injected)")
+                return _access_denied(environ, start_response)
             if self.faults.slow_down(operation):
                 self.stats.count_s3_throttled(operation)
                 self._log(environ, operation, "503 SlowDown (injected)")
@@ -221,3 +229,12 @@ def _precondition_failed(start_response: StartResponse) -> list[bytes]:
     start_response("412 Precondition Failed", [("Content-Type", "application/xml"),
                                                ("Content-Length", str(len(body)))])
     return [body]
+
+
+def _access_denied(environ: Mapping[str, Any], start_response: StartResponse) -> list[bytes]:
+    _read_body(environ)  # drain the request so the kept-alive connection stays in step
+    request_id = uuid.uuid4().hex[:16].upper()
+    data = _ACCESS_DENIED_BODY.format(request_id=request_id).encode("utf-8")
+    start_response("403 Forbidden", [("Content-Type", "application/xml"), ("Content-Length", str(len(data))),
+                                     ("x-amz-request-id", request_id)])
+    return [data]

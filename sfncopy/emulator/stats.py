@@ -14,6 +14,7 @@ class Stats:
         self._lock = threading.Lock()
         self._s3_requests: Counter[str] = Counter()
         self._s3_throttled: Counter[str] = Counter()
+        self._s3_denied: Counter[str] = Counter()
         self._lambda_invocations: Counter[str] = Counter()
 
     def count_s3_request(self, operation: str) -> None:
@@ -23,6 +24,10 @@ class Stats:
     def count_s3_throttled(self, operation: str) -> None:
         with self._lock:
             self._s3_throttled[operation] += 1
+
+    def count_s3_denied(self, operation: str) -> None:
+        with self._lock:
+            self._s3_denied[operation] += 1
 
     def count_invocation(self, function_name: str) -> None:
         with self._lock:
@@ -36,10 +41,12 @@ class Stats:
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
             return {"s3_requests": dict(self._s3_requests), "s3_throttled": dict(self._s3_throttled),
+                    "s3_denied": dict(self._s3_denied),
                     "lambda_invocations": dict(self._lambda_invocations)}
 
     def reset(self) -> None:
         with self._lock:
             self._s3_requests.clear()
             self._s3_throttled.clear()
+            self._s3_denied.clear()
             self._lambda_invocations.clear()

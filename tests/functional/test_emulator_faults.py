@@ -196,6 +196,31 @@ def test_slow_down_applies_to_upload_part_copy(emulator, emulator_client):
     assert s3.head_object(Bucket="parts", Key="source")["ContentLength"] == 5 * MiB
 
 
+def test_deny_answers_access_denied_to_writes_on_one_bucket_only(emulator, emulator_client):
+    # GIVEN two buckets with an object each, and a plan denying writes to the second
+    s3 = emulator_client("s3", attempts=1)
+    _source_object(s3, "open-bucket")
+    _source_object(s3, "closed-bucket")
+    emulator.set_faults({"s3": {"deny": [{"bucket": "closed-*"}]}})
+
+    # WHEN each is copied into  THEN the denied bucket answers 403 AccessDenied, the other takes the copy
+    assert _copy_outcomes(s3, "open-bucket", 1) == ["ok"]
+    assert _copy_outcomes(s3, "closed-bucket", 1) == ["403 AccessDenied"]
+    with pytest.raises(ClientError) as caught:
+        s3.put_object(Bucket="closed-bucket", Key="new", Body=b"x")
+    assert caught.value.response["Error"]["Code"] == "AccessDenied"
+    # AND reads and listings of the denied bucket still work, and the denials are counted
+    assert s3.head_object(Bucket="closed-bucket", Key="source")["ContentLength"] == 1024
+    assert [o["Key"] for o in s3.list_objects_v2(Bucket="closed-bucket")["Contents"]] == ["source"]
+    assert control.stats(emulator.endpoint)["s3_denied"] == {"CopyObject": 1, "PutObject": 1}
+
+
+def test_a_bad_deny_rule_is_refused_naming_the_field(emulator):
+    with pytest.raises(FaultPlanError) as caught:
+        control.set_faults(emulator.endpoint, {"s3": {"deny": [{"operations": []}]}})
+    assert "s3.deny[0].bucket" in str(caught.value) and "s3.deny[0].operations" in str(caught.value)
+
+
 def test_request_counts_name_every_s3_operation(emulator, emulator_client):
     # GIVEN counters at zero  WHEN a few S3 calls are made
     s3 = emulator_client("s3", attempts=1)

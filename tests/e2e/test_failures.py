@@ -1,0 +1,135 @@
+"""Cases 7 and 8 of the failure suite: a run that cannot finish fails cleanly and says why.
+
+7. the finalizer fails for good: Cleanup aborts every multipart upload of the run (and no one else's),
+   writes a failure report, and the execution ends FAILED with a clear Cause;
+8. bad input sent straight to the state machine fails in the planner, before any copy, naming the field;
+   an empty source succeeds with an empty report.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from tests.e2e import support
+from tests.e2e.conftest import World
+from tests.e2e.support import Stack, rich
+
+pytestmark = pytest.mark.e2e
+
+
+def _failure_report(world: World, stack: Stack, name: str) -> dict[str, Any]:
+    report: dict[str, Any] = support.read_json(
+        world.s3, f"s3://{stack.manifest_bucket}/{stack.run_prefix(name)}failure.json")
+    return report
+
+
+def test_finalizer_failing_for_good_cleans_up_every_upload_of_the_run(world: World, main_stack: Stack) -> None:
+    # GIVEN two objects uploaded in parts (split into chunks: the planner opens their uploads and the
+    # finalizer would complete them), three small objects, and somebody else's upload in the target
+    part = support.PART_SIZE
+    split = [rich(f"f/large-{i}.bin", 2 * part, in_parts=part) for i in range(2)]
+    small = [rich(f"f/{i}.bin", 100 + i) for i in range(3)]
+    source, target = world.source(*split, *small), world.target()
+    foreign = world.s3.create_multipart_upload(Bucket=target, Key="someone-else/upload.bin")["UploadId"]
+    document = support.config_document({"s3_bucket": source, "s3_path": "f/"},
+                                       [{"file_types": ["bin"], "s3_bucket": target}])
+    # AND a finalizer that fails on every invocation with an error that is not retried
+    world.emulator.set_faults({"lambda": [{"function": main_stack.function("finalizer"), "invocations": [1, 2, 3],
+                                           "action": "error", "error": "VerificationError",
+                                           "message": "injected: the finalizer cannot finish"}]})
+
+    # WHEN
+    run, name = world.run(main_stack, document, "finalizer-fails")
+
+    # THEN the execution failed with the finalizer's error and a Cause pointing at the failure report
+    assert run.returncode != 0, run.stdout
+    described = world.sfn.describe_execution(executionArn=run.arn)
+    failure_uri = f"s3://{main_stack.manifest_bucket}/{main_stack.run_prefix(name)}failure.json"
+    assert described["status"] == "FAILED"
+    assert described["error"] == "VerificationError"
+    assert described["cause"] == f"injected: the finalizer cannot finish (failure report: {failure_uri})"
+    assert world.emulator.stats()["lambda_invocations"][main_stack.function("cleanup")] == 1
+    # AND every upload of the run was aborted, and listed in the failure report; the foreign one was left alone
+    report = _failure_report(world, main_stack, name)
+    assert report["error"] == "VerificationError"
+    assert sorted(u["key"] for u in report["aborted_uploads"]) == ["large-0.bin", "large-1.bin"]
+    left = support.incomplete_uploads(world.s3, [target])
+    assert left == [f"s3://{target}/someone-else/upload.bin#{foreign}"], left
+    world.s3.abort_multipart_upload(Bucket=target, Key="someone-else/upload.bin", UploadId=foreign)
+    support.assert_no_incomplete_uploads(world.s3, main_stack, target)
+    # AND the split objects were never completed; the failure report tallies what the workers did finish
+    assert support.list_keys(world.s3, target) == sorted(o.key[2:] for o in small)
+    assert report["partial_report"]["counts"]["copied"] == len(small)
+
+
+@dataclass(frozen=True)
+class BadInput:
+    label: str
+    document: Any
+    error: str
+    names: str  # the field the Cause must name
+
+
+def test_bad_input_fails_in_the_planner_naming_the_field_and_an_empty_source_succeeds(
+        world: World, main_stack: Stack) -> None:
+    # GIVEN a source, an empty source, a target, a bucket of another account, and documents a console user
+    # might send
+    source = world.source(rich("b/one.txt", 10, "text/plain"))
+    empty, target = world.source(), world.target()
+    missing = world.unused_source()
+    foreign = world.foreign_target()
+    good_target = {"file_types": ["*"], "s3_bucket": target, "s3_path": "out/"}
+    good = {"source_s3_config": {"s3_bucket": source, "s3_path": "b/"}, "target_s3_config": [good_target]}
+    cases = [
+        BadInput("malformed", {"s3_copy_config": ["not", "an", "object"]}, "ConfigError", "s3_copy_config"),
+        BadInput("missing", {"s3_copy_config": {"target_s3_config": [good_target]}}, "ConfigError",
+                 "s3_copy_config.source_s3_config"),
+        BadInput("unknown-key", {"s3_copy_config": {**good, "option": {"dry_run": True}}}, "ConfigError",
+                 "s3_copy_config.option"),
+        BadInput("unknown-target-key", {"s3_copy_config": {**good, "target_s3_config": [
+            {**good_target, "filetypes": ["jpg"]}]}}, "ConfigError", "s3_copy_config.target_s3_config[0].filetypes"),
+        BadInput("no-such-source", {"s3_copy_config": {**good, "source_s3_config": {"s3_bucket": missing}}},
+                 "SourceNotFoundError", "s3_copy_config.source_s3_config.s3_bucket"),
+        BadInput("foreign-target", {"s3_copy_config": {**good, "target_s3_config": [
+            {**good_target, "s3_bucket": foreign}]}}, "ConfigError", "s3_copy_config.target_s3_config[0].s3_bucket"),
+        BadInput("target-is-source", {"s3_copy_config": {**good, "target_s3_config": [
+            {"file_types": ["*"], "s3_bucket": source, "s3_path": "b/"}]}}, "ConfigError",
+                 "s3_copy_config.target_s3_config[0].s3_path"),
+    ]
+
+    # WHEN each goes straight to the state machine (no CLI validation), all at once, with an empty source too
+    arns = {case.label: support.start_execution(world.sfn, main_stack, case.document,
+                                                support.execution_name(f"bad-{case.label}")) for case in cases}
+    empty_name = support.execution_name("empty-source")
+    empty_arn = support.start_execution(world.sfn, main_stack, support.config_document(
+        {"s3_bucket": empty, "s3_path": ""}, [good_target]), empty_name)
+    results = {label: support.wait_for(world.sfn, arn) for label, arn in arns.items()}
+    empty_result = support.wait_for(world.sfn, empty_arn)
+
+    # THEN each failed in the planner with the error that names the field
+    problems = []
+    for case in cases:
+        got = results[case.label]
+        if got["status"] != "FAILED" or got.get("error") != case.error or case.names not in got.get("cause", ""):
+            problems.append(f"{case.label}: {got['status']} {got.get('error')}: {got.get('cause')}")
+            continue
+        events = support.history(world.sfn, arns[case.label])
+        entered = [e["stateEnteredEventDetails"]["name"] for e in events if "stateEnteredEventDetails" in e]
+        if entered != ["Plan", "Cleanup", "Failed"] and entered != ["Plan", "Cleanup"]:
+            problems.append(f"{case.label}: states entered {entered}, expected Plan -> Cleanup -> Failed")
+    assert not problems, "\n".join(problems)
+    # AND nothing was copied by any of them (no worker ran; the planner was not retried on a fatal error)
+    invocations = world.emulator.stats()["lambda_invocations"]
+    assert invocations.get(main_stack.worker_function, 0) == 0, invocations
+    assert invocations[main_stack.function("planner")] == len(cases) + 1, invocations
+    assert support.list_keys(world.s3, target) == []
+    # AND the empty source succeeded with an empty report
+    assert empty_result["status"] == "SUCCEEDED", empty_result
+    report = support.read_report(world.s3, main_stack, empty_name)
+    assert report.summary["status"] == "succeeded"
+    assert report.summary["counts"] == {"copied": 0, "skipped": 0, "failed": 0, "planned": 0}
+    assert report.rows == []
+    support.assert_no_incomplete_uploads(world.s3, main_stack, target)

@@ -1,0 +1,186 @@
+"""Cases 5, 6 and 9 of the failure suite: nothing wrong or mixed is ever written, failures are per object,
+and a finished copy is not done twice.
+
+5. a source object replaced after planning and before its copy fails as "source changed";
+6. AccessDenied on one target: the other targets complete, the failure is reported per object;
+9. re-running a finished config copies nothing; after one source change, only that object is copied.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+
+from tests.e2e import support
+from tests.e2e.conftest import World
+from tests.e2e.support import MiB, Obj, Stack, rich, uri
+
+pytestmark = pytest.mark.e2e
+
+
+def _replace_after_planning(world: World, stack: Stack, document: dict[str, Any], label: str, source: str,
+                            replaced: Obj) -> tuple[support.CliRun, str]:
+    """Run ``document`` with the CLI and replace ``replaced`` in ``source`` after the plan is written and
+    before any worker can copy it.
+
+    Deterministic, without timing: S3 answers SlowDown to every GetObject until the object is replaced.
+    The planner only lists, HEADs and writes (no GetObject); a worker must read the plan and its payload
+    (GetObject) before it copies anything, so no copy can happen in between. The planner writes the plan
+    index last, so once it exists the plan (with the old ETag) is complete."""
+    world.emulator.set_faults({"s3": {"slow_down_fraction": 1.0, "operations": ["GetObject"]}})
+    name = support.execution_name(label)
+    index_key = stack.run_prefix(name) + "plan/index.json"
+    started = time.monotonic()
+    process = support.start_cli(world.endpoint, stack, document, name, world.work_dir)
+    try:
+        support.wait_until(lambda: _exists(world.s3, stack.manifest_bucket, index_key), timeout=60,
+                           what="the plan")
+        support.put_object(world.s3, source, replaced)
+    finally:
+        world.emulator.clear_faults()
+    return support.finish_cli(process, stack, name, started), name
+
+
+def _exists(s3: Any, bucket: str, key: str) -> bool:
+    return bool(s3.list_objects_v2(Bucket=bucket, Prefix=key).get("KeyCount", 0))
+
+
+def _planned_etag(world: World, stack: Stack, name: str, source_key: str) -> str:
+    """The ETag the plan pinned for ``source_key`` (from the payload files in the manifest)."""
+    prefix = stack.run_prefix(name) + "plan/payloads/"
+    for key in support.list_keys(world.s3, stack.manifest_bucket, prefix):
+        payload = support.read_json(world.s3, f"s3://{stack.manifest_bucket}/{key}")
+        for task in payload["tasks"]:
+            if task["source_key"] == source_key:
+                return str(task["etag"])
+    raise AssertionError(f"{source_key} is in no payload of run {name}")
+
+
+def test_source_replaced_after_planning_fails_that_object_and_the_run_at_max_failed_0(
+        world: World, main_stack: Stack) -> None:
+    # GIVEN five objects and max_failed_objects 0
+    objects = [rich(f"c/{i}.txt", 500 + i, "text/plain") for i in range(5)]
+    source, target = world.source(*objects), world.target()
+    document = support.config_document({"s3_bucket": source, "s3_path": "c/"},
+                                       [{"file_types": ["txt"], "s3_bucket": target}], max_failed_objects=0)
+    changed = objects[2].with_body(b"a new version, written after the plan")
+    old_etag = world.s3.head_object(Bucket=source, Key=changed.key)["ETag"].strip('"')
+
+    # WHEN one object is replaced after planning and before its copy
+    run, name = _replace_after_planning(world, main_stack, document, "changed-0", source, changed)
+
+    # THEN the plan had pinned the old version
+    assert _planned_etag(world, main_stack, name, changed.key) == old_etag
+    # AND the execution failed with a Cause that names the count and the report's location
+    assert run.returncode != 0, run.stdout
+    described = world.sfn.describe_execution(executionArn=run.arn)
+    assert described["status"] == "FAILED"
+    assert described["error"] == "TooManyFailedObjectsError"
+    report_uri = f"s3://{main_stack.manifest_bucket}/{main_stack.run_prefix(name)}report.json"
+    assert "1 object failed" in described["cause"] and report_uri in described["cause"], described["cause"]
+    # AND nothing was written for the changed object (neither version), the others were copied
+    expected = {(target, o.key[2:]): o for o in objects if o.key != changed.key}
+    support.assert_targets(world.s3, expected, [target])
+    support.assert_no_incomplete_uploads(world.s3, main_stack, target)
+    # AND the report names it as changed
+    report = support.read_report(world.s3, main_stack, name)
+    assert report.summary["counts"] == {"copied": 4, "skipped": 0, "failed": 1, "planned": 0}
+    [failed] = report.summary["failed_objects"]
+    assert failed["source"] == uri(source, changed.key) and failed["error"].startswith("SourceChanged"), failed
+
+
+def test_split_source_replaced_after_planning_is_reported_and_the_run_succeeds_at_max_failed_1(
+        world: World, main_stack: Stack) -> None:
+    # GIVEN a 21 MiB object (larger than the copy cutoff: split into chunks across the workers), three small
+    # objects, and max_failed_objects 1
+    big = rich("d/big.bin", 21 * MiB)
+    small = [rich(f"d/{i}.bin", 700 + i) for i in range(3)]
+    source, target = world.source(big, *small), world.target()
+    document = support.config_document({"s3_bucket": source, "s3_path": "d/"},
+                                       [{"file_types": ["bin"], "s3_bucket": target}], max_failed_objects=1)
+    changed = big.with_body(support.body("another version", 21 * MiB))
+
+    # WHEN the large object is replaced after planning and before its chunks are copied
+    run, name = _replace_after_planning(world, main_stack, document, "changed-1", source, changed)
+
+    # THEN the execution succeeds and reports the one failure
+    assert run.returncode == 0, f"execution failed:\n{run.stdout}\n{run.stderr}"
+    report = support.read_report(world.s3, main_stack, name)
+    assert report.summary["status"] == "succeeded"
+    assert report.summary["counts"]["failed"] == 1 and report.summary["counts"]["copied"] == 3
+    [failed] = report.summary["failed_objects"]
+    assert failed["source"] == uri(source, big.key) and "SourceChanged" in failed["error"], failed
+    # AND nothing mixed was written: no target object for it, and its multipart upload was aborted
+    support.assert_targets(world.s3, {(target, o.key[2:]): o for o in small}, [target])
+    support.assert_no_incomplete_uploads(world.s3, main_stack, target)
+
+
+def test_access_denied_on_one_target_fails_its_objects_and_the_other_targets_complete(
+        world: World, main_stack: Stack) -> None:
+    # GIVEN two targets, and S3 denying every write to the second one (listing and reading it still work)
+    objects = [rich(f"a/{i}.csv", 300 + i, "text/csv") for i in range(4)]
+    source, open_target, denied = world.source(*objects), world.target(), world.target()
+    document = support.config_document({"s3_bucket": source, "s3_path": "a/"},
+                                       [{"file_types": ["csv"], "s3_bucket": open_target},
+                                        {"file_types": ["csv"], "s3_bucket": denied}],
+                                       max_failed_objects=len(objects))
+    world.emulator.set_faults({"s3": {"deny": [{"bucket": denied, "operations": [
+        "CopyObject", "UploadPartCopy", "CreateMultipartUpload", "PutObject", "PutObjectTagging"]}]}})
+
+    # WHEN
+    run, name = world.run(main_stack, document, "denied")
+
+    # THEN the open target got every object; the denied one nothing
+    assert run.returncode == 0, f"execution failed:\n{run.stdout}\n{run.stderr}"
+    support.assert_targets(world.s3, {(open_target, o.key[2:]): o for o in objects}, [open_target, denied])
+    support.assert_no_incomplete_uploads(world.s3, main_stack, open_target, denied)
+    # AND the report has one failed row per object of the denied target, with the AccessDenied code
+    report = support.read_report(world.s3, main_stack, name)
+    assert report.statuses() == {**{uri(open_target, o.key[2:]): "copied" for o in objects},
+                                 **{uri(denied, o.key[2:]): "failed" for o in objects}}
+    denied_rows = [r for r in report.rows if r["target"].startswith(f"s3://{denied}/")]
+    assert all(r["error"].startswith("AccessDenied") for r in denied_rows), denied_rows
+
+
+def test_rerun_copies_nothing_then_only_the_changed_object(world: World, main_stack: Stack) -> None:
+    # GIVEN a finished copy of small objects and of a large object uploaded in parts (copied in parts)
+    objects = [rich(f"r/{i}.json", 100 + i, "application/json") for i in range(6)]
+    objects.append(rich("r/large.json", 18 * MiB, "application/json", in_parts=6 * MiB))
+    source, target = world.source(*objects), world.target()
+    document = support.config_document({"s3_bucket": source, "s3_path": "r/"},
+                                       [{"file_types": ["json"], "s3_bucket": target, "s3_path": "copy/"}])
+    first, _ = world.run(main_stack, document, "rerun-1")
+    assert first.returncode == 0, f"first run failed:\n{first.stdout}\n{first.stderr}"
+    expected = {(target, f"copy/{o.key[2:]}"): o for o in objects}
+    support.assert_targets(world.s3, expected, [target])
+
+    # WHEN the same config runs again
+    world.emulator.reset_stats()
+    second, name = world.run(main_stack, document, "rerun-2")
+
+    # THEN nothing is copied: every object is skipped as proven identical
+    assert second.returncode == 0, f"second run failed:\n{second.stdout}\n{second.stderr}"
+    report = support.read_report(world.s3, main_stack, name)
+    assert report.statuses() == {uri(b, k): "skipped" for b, k in expected}
+    assert report.summary["skipped_by_reason"] == {"identical": len(objects)}
+    requests = world.emulator.stats()["s3_requests"]
+    assert not {op: n for op, n in requests.items()
+                if op in ("CopyObject", "UploadPartCopy", "CreateMultipartUpload")}, requests
+
+    # WHEN one source object changes and the config runs a third time
+    changed = objects[3].with_body(b"changed since the last run")
+    support.put_object(world.s3, source, changed)
+    world.emulator.reset_stats()
+    third, name = world.run(main_stack, document, "rerun-3")
+
+    # THEN only that object is copied
+    assert third.returncode == 0, f"third run failed:\n{third.stdout}\n{third.stderr}"
+    report = support.read_report(world.s3, main_stack, name)
+    changed_target = uri(target, f"copy/{changed.key[2:]}")
+    assert report.statuses() == {uri(b, k): "copied" if uri(b, k) == changed_target else "skipped"
+                                 for b, k in expected}
+    assert world.emulator.stats()["s3_requests"].get("CopyObject") == 1
+    support.assert_targets(world.s3, {**expected, (target, f"copy/{changed.key[2:]}"): changed}, [target])
+    support.assert_no_incomplete_uploads(world.s3, main_stack, target)
