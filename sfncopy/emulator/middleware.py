@@ -23,7 +23,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from sfncopy.emulator.faults import FaultPlan, FaultPlanError, FaultState
-from sfncopy.emulator.preconditions import PRECONDITION_FAILED_BODY, copy_source_changed
+from sfncopy.emulator.preconditions import copy_source_changed
 from sfncopy.emulator.stats import Stats
 
 CONTROL_PREFIX = "/_sfncopy/"
@@ -40,12 +40,14 @@ _BUCKET_SUBRESOURCES = {
 }
 _OBJECT_SUBRESOURCES = {"tagging": "Tagging", "acl": "Acl", "retention": "Retention", "legal-hold": "LegalHold",
                         "attributes": "Attributes"}
-_ACCESS_DENIED_BODY = ('<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessDenied</Code>'
-                       "<Message>Access Denied</Message><RequestId>{request_id}</RequestId>"
-                       "<HostId>sfncopy-emulator</HostId></Error>")
-_SLOW_DOWN_BODY = ('<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>SlowDown</Code>'
-                   "<Message>Please reduce your request rate.</Message><RequestId>{request_id}</RequestId>"
-                   "<HostId>sfncopy-emulator</HostId></Error>")
+# The S3 errors the emulator answers itself: (HTTP status line, Message).
+_S3_ERRORS = {
+    "SlowDown": ("503 Slow Down", "Please reduce your request rate."),
+    "AccessDenied": ("403 Forbidden", "Access Denied"),
+    "PreconditionFailed": ("412 Precondition Failed", "At least one of the pre-conditions you specified did not hold"),
+}
+_S3_ERROR_BODY = ('<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code><Message>{message}</Message>'
+                  "<RequestId>{request_id}</RequestId><HostId>sfncopy-emulator</HostId></Error>")
 
 
 def s3_operation(method: str, path: str, query: Mapping[str, Any], copy_source: bool) -> str:
@@ -150,14 +152,14 @@ class EmulatorMiddleware:
             if self.faults.denied(path_style(environ).lstrip("/").split("/", 1)[0], operation):
                 self.stats.count_s3_denied(operation)
                 self._log(environ, operation, "403 AccessDenied (injected)")
-                return _access_denied(environ, start_response)
+                return _s3_error(environ, start_response, "AccessDenied")
             if self.faults.slow_down(operation):
                 self.stats.count_s3_throttled(operation)
                 self._log(environ, operation, "503 SlowDown (injected)")
-                return _slow_down(environ, start_response)
+                return _s3_error(environ, start_response, "SlowDown")
             if operation in ("CopyObject", "UploadPartCopy") and copy_source_changed(environ):
                 self._log(environ, operation, "412 PreconditionFailed (copy source changed)")
-                return _precondition_failed(start_response)
+                return _s3_error(environ, start_response, "PreconditionFailed")
         if self.access_log is None:
             return self.app(environ, start_response)
 
@@ -215,26 +217,12 @@ def _json(start_response: StartResponse, status: int, body: Any) -> list[bytes]:
     return [data]
 
 
-def _slow_down(environ: Mapping[str, Any], start_response: StartResponse) -> list[bytes]:
+def _s3_error(environ: Mapping[str, Any], start_response: StartResponse, code: str) -> list[bytes]:
+    """Answer the request with S3's error ``code`` (see ``_S3_ERRORS``), as S3 shapes it."""
     _read_body(environ)  # drain the request so the kept-alive connection stays in step
+    status, message = _S3_ERRORS[code]
     request_id = uuid.uuid4().hex[:16].upper()
-    data = _SLOW_DOWN_BODY.format(request_id=request_id).encode("utf-8")
-    start_response("503 Slow Down", [("Content-Type", "application/xml"), ("Content-Length", str(len(data))),
-                                     ("x-amz-request-id", request_id)])
-    return [data]
-
-
-def _precondition_failed(start_response: StartResponse) -> list[bytes]:
-    body = PRECONDITION_FAILED_BODY.format(request_id=uuid.uuid4().hex).encode("utf-8")
-    start_response("412 Precondition Failed", [("Content-Type", "application/xml"),
-                                               ("Content-Length", str(len(body)))])
-    return [body]
-
-
-def _access_denied(environ: Mapping[str, Any], start_response: StartResponse) -> list[bytes]:
-    _read_body(environ)  # drain the request so the kept-alive connection stays in step
-    request_id = uuid.uuid4().hex[:16].upper()
-    data = _ACCESS_DENIED_BODY.format(request_id=request_id).encode("utf-8")
-    start_response("403 Forbidden", [("Content-Type", "application/xml"), ("Content-Length", str(len(data))),
-                                     ("x-amz-request-id", request_id)])
+    data = _S3_ERROR_BODY.format(code=code, message=message, request_id=request_id).encode("utf-8")
+    start_response(status, [("Content-Type", "application/xml"), ("Content-Length", str(len(data))),
+                            ("x-amz-request-id", request_id)])
     return [data]

@@ -11,12 +11,6 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import unquote
 
-PRECONDITION_FAILED_BODY = (
-    '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>PreconditionFailed</Code>'
-    "<Message>At least one of the pre-conditions you specified did not hold</Message>"
-    "<Condition>x-amz-copy-source-If-Match</Condition><RequestId>{request_id}</RequestId>"
-    "<HostId>sfncopy-emulator</HostId></Error>")
-
 
 def parse_copy_source(header: str) -> tuple[str, str]:
     """``/bucket/some%20key?versionId=x`` -> ("bucket", "some key")."""
