@@ -46,6 +46,8 @@ _DETAILED_REASONS = (TARGET_COLLISION, TOO_LARGE, FAILED_AT_PLAN)
 # An object split for balance is cut into chunks of at most ideal / CHUNKS_PER_IDEAL_LOAD, where the
 # ideal load is the total cost / N. LPT scheduling then ends within about one chunk of the ideal.
 CHUNKS_PER_IDEAL_LOAD = 32
+# Balance splits happen only when whole copies would give a predicted makespan above this times the ideal.
+BALANCE_TARGET = 1.05
 # Requests a split object costs besides its chunks' parts: the planner's HEAD and create, the finalizer's
 # complete.
 SPLIT_EXTRA_REQUESTS = 3
@@ -195,11 +197,28 @@ def is_multipart_etag(etag: str) -> bool:
 
 
 def split_candidates(copies: Sequence[CopyTask], params: PlanParams) -> list[CopyTask]:
-    """Copies to cut into chunks: every copy larger than the payload cap must be; a copy made in parts
-    anyway is also cut when it is large next to the ideal load, so it cannot serialise the run."""
-    limit = chunk_limit(ideal_load(copies, params), params)
-    return [t for t in copies
-            if t.size > params.max_payload_bytes or (t.size > limit and copied_in_parts(t, params.copy_cutoff))]
+    """Copies to cut into chunks: every copy larger than the payload cap must be. A copy made in parts
+    anyway and large next to the ideal load is cut too, but only when binning the copies whole would miss
+    the balance target: a chunked copy costs more requests and a completion, so it must buy something."""
+    ideal = ideal_load(copies, params)
+    limit = chunk_limit(ideal, params)
+    must = [t.size > params.max_payload_bytes for t in copies]
+    may = [not m and t.size > limit and copied_in_parts(t, params.copy_cutoff)
+           for t, m in zip(copies, must, strict=True)]
+    if any(may) and whole_balance(copies, params, ideal) <= BALANCE_TARGET:
+        may = [False] * len(copies)
+    return [t for t, m, b in zip(copies, must, may, strict=True) if m or b]
+
+
+def whole_balance(copies: Sequence[CopyTask], params: PlanParams, ideal: float) -> float:
+    """Predicted makespan / ideal when only the copies over the payload cap are cut (into cap-sized pieces)."""
+    nbytes, requests = binning.measure(copies, params.part_size)
+    costs: list[int] = []
+    for task, cost in zip(copies, binning.costs_of(nbytes, requests), strict=True):
+        pieces = -(-task.size // params.max_payload_bytes) if task.size > params.max_payload_bytes else 1
+        costs.extend([cost // pieces] * pieces)
+    _shares, loads = binning.assign(costs, params.workers)
+    return max(loads) / ideal if ideal else 1.0
 
 
 def chunk_tasks(task: CopyTask, part_size: int, limit: int) -> list[CopyTask]:

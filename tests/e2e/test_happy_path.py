@@ -185,3 +185,14 @@ def test_report_command_prints_the_report_and_saves_the_csv(world: World, main_s
     report_csv = support.read_text(world.s3, f"s3://{main_stack.manifest_bucket}/{main_stack.run_prefix(name)}"
                                              "report.csv")
     assert csv_path.read_bytes() == report_csv.encode("utf-8")
+
+    # AND `status` shows the finished run with its progress, and `status --watch` returns at once with the summary
+    env = support.process_environment(world.endpoint, main_stack.spec)
+    shown = subprocess.run([*support.CLI, "status", run.arn, "--env", support.ENV], cwd=support.ROOT, env=env,
+                           capture_output=True, text=True, timeout=60, check=False)
+    assert shown.returncode == 0, shown.stdout + shown.stderr
+    assert f"{name}: SUCCEEDED" in shown.stdout and "2/2 objects" in shown.stdout
+    watched = subprocess.run([*support.CLI, "status", run.arn, "--env", support.ENV, "--watch"], cwd=support.ROOT,
+                             env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert watched.returncode == 0, watched.stdout + watched.stderr
+    assert f"run {name}: succeeded (2 copied, 0 failed)" in watched.stdout

@@ -134,17 +134,29 @@ def test_an_object_over_the_payload_cap_is_split_into_chunks_under_it():
 
 
 def test_only_objects_copied_in_parts_anyway_are_split_for_balance():
-    # GIVEN 4 workers, many small objects and two large ones: one uploaded in one piece (a plain ETag,
-    # below the cutoff), one uploaded in parts (an ETag "<md5>-<n>")
+    # GIVEN 4 workers, many small objects and two large ones that unbalance the run when copied whole: one
+    # uploaded in one piece (a plain ETag, below the cutoff), one uploaded in parts (an ETag "<md5>-<n>")
     params = PlanParams(workers=4, max_payload_bytes=10 * GiB, max_objects_per_payload=1000, part_size=8 * MiB)
     small = [cand(obj(f"s{i}", 10 * MiB)) for i in range(400)]
-    plain, parts = obj("plain", 3 * GiB), obj("parts", 3 * GiB, etag=ETAG + "-384")
+    plain, parts = obj("plain", 4 * GiB), obj("parts", 4 * GiB, etag=ETAG + "-512")
     # WHEN planning
     to_split = planning.split_candidates(planning.decide([cand(plain), cand(parts), *small], params).copies, params)
     # THEN only the multipart upload is split: splitting the other would change its ETag's form, and a
     # re-run could no longer prove the copy identical
     assert [t.source_key for t in to_split] == ["parts"]
     assert planning.is_multipart_etag(ETAG + "-384") and not planning.is_multipart_etag(ETAG)
+
+
+def test_nothing_is_split_for_balance_when_whole_copies_already_balance():
+    # GIVEN 4 workers, 2,000 small objects and eight 32-256 MiB objects uploaded in parts (the W1 benchmark's
+    # shape): the largest is well under a worker's fair share
+    params = PlanParams(workers=4, max_payload_bytes=10 * GiB, max_objects_per_payload=1000, part_size=8 * MiB)
+    small = [cand(obj(f"s{i}", 500 * 1024)) for i in range(2000)]
+    large = [cand(obj(f"l{i}", (32 << i % 4) * MiB, etag=ETAG + "-4")) for i in range(8)]
+    copies = planning.decide([*large, *small], params).copies
+    # WHEN planning  THEN binning them whole is within the target, so no copy pays for chunks and a completion
+    assert planning.whole_balance(copies, params, planning.ideal_load(copies, params)) <= planning.BALANCE_TARGET
+    assert planning.split_candidates(copies, params) == []
 
 
 def test_one_worker_splits_only_for_the_cap():
