@@ -13,7 +13,7 @@ from typing import Any
 
 from bench import baseline2018, workloads
 from bench.planner_scale import FakeGateway, plan_with_fake
-from lambdas.models import CopyTask, SourceObject
+from lambdas.models import Payload, SourceObject
 
 SOURCE_BUCKET = "bench-balance-src"
 TARGET_BUCKET = "bench-balance-dst"
@@ -43,7 +43,7 @@ def payload_loads(gateway: FakeGateway, workers: int) -> list[int]:
     loads = [0] * workers
     for key, data in gateway.written.items():
         if "/plan/payloads/" in key:
-            loads[int(data["worker"])] += sum(CopyTask.from_dict(t).nbytes for t in data["tasks"])
+            loads[int(data["worker"])] += Payload.from_dict(data).nbytes
     return loads
 
 

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from lambdas.gateway import ObjectHead, PartInfo, S3Gateway, UploadInfo
+from lambdas.gateway import ObjectHead, PartInfo, S3Gateway, UploadInfo, encode_json
 from lambdas.models import PlanPointer, SourceObject, SseConfig
 from lambdas.settings import Settings
 
@@ -93,8 +93,7 @@ class FakeGateway(S3Gateway):
 
     # --- the manifest location ----------------------------------------------------------------------
     def put_json(self, bucket: str, key: str, data: Any) -> None:
-        body = json.dumps(data, separators=(",", ":"), sort_keys=True).encode()
-        self.put_bytes(bucket, key, body, "application/json")
+        self.put_bytes(bucket, key, encode_json(data), "application/json")
         if self.keep:
             self.written[key] = data
 

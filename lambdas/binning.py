@@ -11,6 +11,7 @@ from __future__ import annotations
 import heapq
 from bisect import bisect_left, insort
 from collections.abc import Sequence
+from typing import TypeVar
 
 from lambdas import limits
 from lambdas.models import CopyTask
@@ -18,6 +19,8 @@ from lambdas.parts import choose_part_size, part_count
 
 # Requests a whole-object multipart copy needs besides its parts: HEAD (headers, tags), create, complete.
 MULTIPART_EXTRA_REQUESTS = 3
+
+T = TypeVar("T")
 
 
 def request_count(task: CopyTask, part_size: int) -> int:
@@ -69,22 +72,25 @@ def assign(costs: Sequence[int], workers: int) -> tuple[list[list[int]], list[in
     return shares, loads
 
 
-def cut_payloads(tasks: Sequence[CopyTask], nbytes: Sequence[int], max_bytes: int,
-                 max_objects: int) -> list[list[CopyTask]]:
+def cut_payloads(tasks: Sequence[T], nbytes: Sequence[int], max_bytes: int,
+                 max_objects: int) -> tuple[list[list[T]], list[int]]:
     """Cut one worker's tasks (``nbytes`` each) into payloads of at most ``max_bytes`` and ``max_objects``.
+    Returns the payloads and the bytes of each.
 
     A task goes into the payload filled last if it fits there, else into the open payload with the
     least room that holds it (best fit), else into a new payload: as tasks arrive largest first, small
     tasks fill the gaps the large ones left. A task larger than ``max_bytes`` (possible only when one
     part is larger than the cap) gets a payload of its own.
     """
-    payloads: list[list[CopyTask]] = []
+    payloads: list[list[T]] = []
+    used: list[int] = []  # bytes of each payload
     room: list[tuple[int, int]] = []  # (bytes left, index) of open payloads but the current one; sorted
     current, left = -1, -1  # the payload filled last and its bytes left
     for task, need in zip(tasks, nbytes, strict=True):
         takes_more = current >= 0 and len(payloads[current]) < max_objects
         if takes_more and need <= left:
             payloads[current].append(task)
+            used[current] += need
             left -= need
             continue
         if takes_more and left >= 0:
@@ -94,10 +100,12 @@ def cut_payloads(tasks: Sequence[CopyTask], nbytes: Sequence[int], max_bytes: in
             left, current = room.pop(pos)
         else:
             payloads.append([])
+            used.append(0)
             current, left = len(payloads) - 1, max_bytes
         payloads[current].append(task)
+        used[current] += need
         left -= need
-    return payloads
+    return payloads, used
 
 
 def predicted_makespan(worker_loads: Sequence[int]) -> int:

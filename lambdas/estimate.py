@@ -121,7 +121,7 @@ def estimate(plan: RunPlan, payloads: Sequence[Payload], worker_memory_mb: int,
              throughput_mb_s: float = DEFAULT_THROUGHPUT_MB_S, part_size: int = limits.DEFAULT_PART_SIZE) -> Estimate:
     """The cost of running ``plan`` (its index and payload files) with workers of ``worker_memory_mb``."""
     loads = list(plan.worker_loads) or _byte_loads(plan.workers, payloads)
-    extra = history.continuations(payloads)
+    extra = history.continuations(p.nbytes for p in payloads)
     requests = count_requests(plan, payloads, extra, part_size)
     invocations = 2 + len(payloads) + extra  # planner, finalizer, one per payload and continuation
     gb_seconds = _seconds(plan, loads, invocations, throughput_mb_s) * worker_memory_mb / 1024

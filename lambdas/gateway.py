@@ -295,8 +295,7 @@ class S3Gateway:
 
     # --- the manifest location ----------------------------------------------------------------------
     def put_json(self, bucket: str, key: str, data: Any) -> None:
-        body = json.dumps(data, separators=(",", ":")).encode()
-        self.put_bytes(bucket, key, body, "application/json")
+        self.put_bytes(bucket, key, encode_json(data), "application/json")
 
     def put_bytes(self, bucket: str, key: str, body: bytes, content_type: str) -> None:
         try:
@@ -364,3 +363,8 @@ def _header_args(head: ObjectHead) -> dict[str, Any]:
 def gateway_from_settings(max_attempts: int, threads: int) -> S3Gateway:
     """The gateway a handler uses: built per invocation, never at import time."""
     return S3Gateway(make_client(max_attempts=max_attempts, max_pool_connections=max(10, threads * 2)))
+
+
+def encode_json(data: Any) -> bytes:
+    """A manifest file's bytes: compact JSON (named tuples become arrays)."""
+    return json.dumps(data, separators=(",", ":")).encode()

@@ -4,17 +4,16 @@ so the planner refuses plans whose payloads (and expected continuations) would n
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from lambdas import limits
 from lambdas.errors import PlanTooLargeError
-from lambdas.models import Payload
 
 
-def continuations(payloads: Iterable[Payload]) -> int:
-    """Extra worker invocations expected because a payload takes longer than one invocation."""
+def continuations(payload_bytes: Iterable[int]) -> int:
+    """Extra worker invocations expected because a payload (of so many bytes) takes longer than one invocation."""
     per_invocation = limits.EXPECTED_BYTES_PER_INVOCATION
-    return sum(max(0, math.ceil(p.nbytes / per_invocation) - 1) for p in payloads)
+    return sum(max(0, math.ceil(nbytes / per_invocation) - 1) for nbytes in payload_bytes)
 
 
 def history_events(workers: int, payloads: int, extra_invocations: int) -> int:
@@ -23,14 +22,16 @@ def history_events(workers: int, payloads: int, extra_invocations: int) -> int:
             + extra_invocations * limits.EVENTS_PER_CONTINUATION)
 
 
-def check_history_budget(payloads: tuple[Payload, ...], workers: int, max_payload_bytes: int,
+def check_history_budget(payload_bytes: Sequence[int], workers: int, max_payload_bytes: int,
                          max_objects_per_payload: int) -> int:
-    """The plan's estimated history events, or PlanTooLargeError saying what to raise."""
-    extra = continuations(payloads)
-    events = history_events(workers, len(payloads), extra)
+    """The plan's estimated history events (``payload_bytes``: the bytes of each payload), or
+    PlanTooLargeError saying what to raise."""
+    payloads = len(payload_bytes)
+    extra = continuations(payload_bytes)
+    events = history_events(workers, payloads, extra)
     if events > limits.HISTORY_EVENT_BUDGET:
         raise PlanTooLargeError(
-            f"the plan needs about {events} Step Functions history events ({len(payloads)} payloads for "
+            f"the plan needs about {events} Step Functions history events ({payloads} payloads for "
             f"{workers} workers, {extra} continuations), more than sfncopy's budget of "
             f"{limits.HISTORY_EVENT_BUDGET} (an execution may have {limits.MAX_HISTORY_EVENTS}): raise "
             f"options.max_payload_size_mb (now {max_payload_bytes // limits.MiB}) or "

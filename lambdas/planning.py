@@ -18,7 +18,6 @@ from typing import NamedTuple
 
 from lambdas import binning, history, limits
 from lambdas.models import (
-    CopyMethod,
     CopyOptions,
     CopyTask,
     ExistingTarget,
@@ -101,6 +100,7 @@ class Work:
     splits: tuple[SplitCopy, ...]
     worker_payloads: tuple[tuple[int, ...], ...]
     worker_loads: tuple[int, ...]
+    payload_bytes: tuple[int, ...]  # of each payload, by payload id
     requests: int  # S3 copy requests the plan will issue (see binning.request_count), splits included
 
 
@@ -112,32 +112,39 @@ class PlanResult:
 
 # --- deciding ---------------------------------------------------------------------------------------
 def decide(candidates: Iterable[Candidate], params: PlanParams) -> Decisions:
-    """Copy or skip each candidate, in order. The first candidate to claim a target key wins it."""
+    """Copy or skip each candidate, in order. The first candidate to claim a target key wins it.
+
+    Skipped, in this order: larger than S3 allows, archived ("restore first"), a target key an earlier
+    candidate claimed, an existing target that ``overwrite`` keeps. One pass, written out inline: it runs
+    once per routed object, a million times in a big run.
+    """
     claimed: dict[str, dict[str, SourceObject]] = {}
     copies: list[CopyTask] = []
     skipped: list[SkippedObject] = []
-    for cand in candidates:
-        reason = _skip_reason(cand, claimed, params.overwrite)
-        if reason:
-            skipped.append(skip(cand.obj, reason, cand.target_bucket, cand.target_key))
+    cutoff, overwrite = params.copy_cutoff, params.overwrite
+    archived = limits.ARCHIVED_STORAGE_CLASSES
+    for obj, bucket, key, existing in candidates:
+        keys = claimed.get(bucket)
+        if keys is None:
+            keys = claimed[bucket] = {}
+        if obj.size > limits.MAX_OBJECT_SIZE:
+            reason = f"{TOO_LARGE}: {obj.size} bytes is more than S3's {limits.MAX_OBJECT_SIZE}-byte object limit"
+        elif obj.storage_class in archived:
+            reason = RESTORE_FIRST
+        elif key in keys:
+            first = keys[key]
+            reason = f"{TARGET_COLLISION} with s3://{bucket}/{key} of s3://{first.bucket}/{first.key}"
         else:
-            copies.append(_whole_task(len(copies), cand, params.copy_cutoff))
+            keys[key] = obj
+            reason = "" if existing is None else overwrite_reason(obj, existing, overwrite)
+        if reason:
+            skipped.append(skip(obj, reason, bucket, key))
+            continue
+        copy_id = len(copies)
+        # Positional: keyword arguments cost a fifth more here.
+        copies.append(CopyTask(f"c{copy_id}", copy_id, obj.bucket, obj.key, obj.size, obj.etag, bucket, key,
+                               "copy" if obj.size <= cutoff else "multipart"))
     return Decisions(copies=copies, skipped=skipped)
-
-
-def _skip_reason(cand: Candidate, claimed: dict[str, dict[str, SourceObject]], overwrite: Overwrite) -> str:
-    obj = cand.obj
-    if obj.size > limits.MAX_OBJECT_SIZE:
-        return f"{TOO_LARGE}: {obj.size} bytes is more than S3's {limits.MAX_OBJECT_SIZE}-byte object limit"
-    if obj.storage_class in limits.ARCHIVED_STORAGE_CLASSES:
-        return RESTORE_FIRST
-    keys = claimed.setdefault(cand.target_bucket, {})
-    first = keys.get(cand.target_key)
-    if first is not None:
-        return (f"{TARGET_COLLISION} with s3://{cand.target_bucket}/{cand.target_key} "
-                f"of s3://{first.bucket}/{first.key}")
-    keys[cand.target_key] = obj
-    return "" if cand.existing is None else overwrite_reason(obj, cand.existing, overwrite)
 
 
 def overwrite_reason(obj: SourceObject, existing: ExistingTarget | None, overwrite: Overwrite) -> str:
@@ -154,14 +161,6 @@ def overwrite_reason(obj: SourceObject, existing: ExistingTarget | None, overwri
 def skip(obj: SourceObject, reason: str, target_bucket: str = "", target_key: str = "") -> SkippedObject:
     return SkippedObject(source_bucket=obj.bucket, source_key=obj.key, size=obj.size, reason=reason,
                          target_bucket=target_bucket, target_key=target_key)
-
-
-def _whole_task(copy_id: int, cand: Candidate, copy_cutoff: int) -> CopyTask:
-    obj = cand.obj
-    method: CopyMethod = "copy" if obj.size <= copy_cutoff else "multipart"
-    # Positional: this runs once per object, and keyword arguments cost a fifth more.
-    return CopyTask(f"c{copy_id}", copy_id, obj.bucket, obj.key, obj.size, obj.etag, cand.target_bucket,
-                    cand.target_key, method)
 
 
 def reason_kind(reason: str) -> str:
@@ -232,7 +231,7 @@ def chunk_tasks(task: CopyTask, part_size: int, limit: int) -> list[CopyTask]:
     first = 1
     for index in range(chunks):
         last = first + base - 1 + (1 if index < extra else 0)
-        tasks.append(replace(task, task_id=f"c{task.copy_id}.p{first}", method="chunk", part_size=part_size,
+        tasks.append(task._replace(task_id=f"c{task.copy_id}.p{first}", method="chunk", part_size=part_size,
                              first_part=first, last_part=last))
         first = last + 1
     return tasks
@@ -259,6 +258,13 @@ def split_record(task: CopyTask, part_size: int) -> SplitCopy:
 # --- binning ----------------------------------------------------------------------------------------
 def build_work(copies: Sequence[CopyTask], part_sizes: Mapping[int, int], params: PlanParams) -> Work:
     """Split the copies in ``part_sizes`` (copy_id -> part size), assign all tasks to workers, cut payloads."""
+    tasks = _split(copies, part_sizes, params) if part_sizes else (list(copies), [])
+    return bin_tasks(*tasks, params)
+
+
+def _split(copies: Sequence[CopyTask], part_sizes: Mapping[int, int],
+           params: PlanParams) -> tuple[list[CopyTask], list[SplitCopy]]:
+    """The copies with each one in ``part_sizes`` replaced by its chunks, and the split records."""
     limit = chunk_limit(ideal_load(copies, params), params)
     tasks: list[CopyTask] = []
     splits: list[SplitCopy] = []
@@ -270,19 +276,26 @@ def build_work(copies: Sequence[CopyTask], part_sizes: Mapping[int, int], params
             splits.append(split_record(task, part_size or 0))
         else:
             tasks.append(task)
+    return tasks, splits
+
+
+def bin_tasks(tasks: list[CopyTask], splits: list[SplitCopy], params: PlanParams) -> Work:
+    """Assign tasks to workers by cost, and cut each worker's share into payloads (ids dense, by worker)."""
     nbytes, requests = binning.measure(tasks, params.part_size)
     shares, loads = binning.assign(binning.costs_of(nbytes, requests), params.workers)
     payloads: list[Payload] = []
+    payload_bytes: list[int] = []
     worker_payloads: list[tuple[int, ...]] = []
     for worker, share in enumerate(shares):
-        cut = binning.cut_payloads([tasks[i] for i in share], [nbytes[i] for i in share],
-                                   params.max_payload_bytes, params.max_objects_per_payload)
+        cut, sizes = binning.cut_payloads([tasks[i] for i in share], [nbytes[i] for i in share],
+                                          params.max_payload_bytes, params.max_objects_per_payload)
         ids = range(len(payloads), len(payloads) + len(cut))
         payloads.extend(Payload(payload_id=pid, worker=worker, tasks=tuple(p)) for pid, p in zip(ids, cut, strict=True))
+        payload_bytes.extend(sizes)
         worker_payloads.append(tuple(ids))
     total_requests = sum(requests) + SPLIT_EXTRA_REQUESTS * len(splits)
     return Work(payloads=tuple(payloads), splits=tuple(splits), worker_payloads=tuple(worker_payloads),
-                worker_loads=tuple(loads), requests=total_requests)
+                worker_loads=tuple(loads), payload_bytes=tuple(payload_bytes), requests=total_requests)
 
 
 def with_uploads(work: Work, uploads: Mapping[int, tuple[str, tuple[tuple[str, str], ...]]]) -> Work:
@@ -295,13 +308,13 @@ def with_uploads(work: Work, uploads: Mapping[int, tuple[str, tuple[tuple[str, s
 def _payload_with_uploads(payload: Payload, uploads: Mapping[int, tuple[str, tuple[tuple[str, str], ...]]]) -> Payload:
     if not any(t.method == "chunk" for t in payload.tasks):
         return payload
-    tasks = tuple(replace(t, upload_id=uploads[t.copy_id][0]) if t.method == "chunk" else t for t in payload.tasks)
+    tasks = tuple(t._replace(upload_id=uploads[t.copy_id][0]) if t.method == "chunk" else t for t in payload.tasks)
     return replace(payload, tasks=tasks)
 
 
 def check_history_budget(work: Work, params: PlanParams) -> int:
     """The plan's estimated history events; PlanTooLargeError (saying what to raise) over the budget."""
-    return history.check_history_budget(work.payloads, params.workers, params.max_payload_bytes,
+    return history.check_history_budget(work.payload_bytes, params.workers, params.max_payload_bytes,
                                         params.max_objects_per_payload)
 
 

@@ -103,32 +103,57 @@ def route(obj: SourceObject, source: SourceConfig, targets: tuple[TargetConfig, 
 
 class Router:
     """``route`` for one source and its targets, with the per-target work done once: the planner routes
-    every listed object, so this is its hottest path. Targets are found by extension in a dict, and only
-    the last extension is worked out unless some file type has a dot ("tar.gz")."""
+    every listed object, so this is its hottest path (a million calls in a big run). The targets of each
+    file type (plus the "*" targets) are looked up in one dict, in config order; only the last extension
+    is worked out unless some file type has a dot ("tar.gz"); the other rules run only for targets that
+    have them."""
 
     def __init__(self, source: SourceConfig, targets: tuple[TargetConfig, ...]) -> None:
         self.source = source
+        self._prefix = source.prefix
+        # With no prefix or one ending in "/", the relative key is simply the rest of the key.
+        self._plain_prefix = source.prefix == "" or source.prefix.endswith("/")
+        self._cut = len(source.prefix)
         self._every = tuple(t for t in targets if ALL_FILES in t.file_types)
-        self._by_type: dict[str, list[TargetConfig]] = {}
-        for target in targets:
-            for file_type in set(target.file_types) - {ALL_FILES}:
-                self._by_type.setdefault(file_type, []).append(target)
-        self._dotted = any("." in file_type for file_type in self._by_type)
+        types = {ft for t in targets for ft in t.file_types} - {ALL_FILES}
+        # file type -> its targets and the "*" ones, each once, in config order
+        self._by_type = {ft: tuple(t for t in targets if ft in t.file_types or ALL_FILES in t.file_types)
+                         for ft in types}
+        self._dotted = any("." in file_type for file_type in types)
+        self._ruled = frozenset(id(t) for t in targets if _has_other_rules(t))
         self._position = {id(t): i for i, t in enumerate(targets)}
 
     def route(self, obj: SourceObject) -> list[tuple[TargetConfig, str]]:
-        if obj.key.endswith("/"):
+        key = obj.key
+        if key[-1:] == "/":
             return []
-        rel = relative_key(obj.key, self.source.prefix)
-        name = base_name(rel)
-        if self._dotted:
-            found = [t for ext in extensions(name) for t in self._by_type.get(ext, ())]
+        cut = self._cut
+        if self._plain_prefix and key.startswith(self._prefix) and len(key) > cut:
+            rel = key[cut:]  # the common case, without relative_key's special cases
         else:
-            found = list(self._by_type.get(last_extension(name), ()))
-        found.extend(self._every)
-        if len(found) > 1:
-            found = sorted({id(t): t for t in found}.values(), key=lambda t: self._position[id(t)])
-        return [(t, target_key(t, rel)) for t in found if _other_rules_match(t, rel, obj.size)]
+            rel = relative_key(key, self._prefix)
+        name = rel[rel.rfind("/") + 1:]
+        if self._dotted:
+            found = self._targets_of(extensions(name))
+        else:  # last_extension, inline
+            dot = name.rfind(".")
+            found = self._by_type.get(name[dot + 1:].lower(), self._every) if 0 < dot < len(name) - 1 \
+                else self._every
+        if not found:
+            return []
+        if len(found) == 1 and not self._ruled:
+            only = found[0]
+            return [(only, only.prefix + (name if only.flatten else rel))]
+        return [(t, t.prefix + (name if t.flatten else rel)) for t in found
+                if id(t) not in self._ruled or _other_rules_match(t, rel, obj.size)]
+
+    def _targets_of(self, exts: frozenset[str]) -> tuple[TargetConfig, ...]:
+        chosen = {id(t): t for ext in exts for t in self._by_type.get(ext, ())}
+        return tuple(sorted(chosen.values(), key=lambda t: self._position[id(t)])) if chosen else self._every
+
+
+def _has_other_rules(target: TargetConfig) -> bool:
+    return bool(target.min_size is not None or target.max_size is not None or target.include or target.exclude)
 
 
 def _other_rules_match(target: TargetConfig, rel_key: str, size: int) -> bool:

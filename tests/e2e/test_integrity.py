@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from lambdas.models import Payload
 from tests.e2e import support
 from tests.e2e.conftest import World
 from tests.e2e.support import MiB, Obj, Stack, rich, uri
@@ -51,10 +52,10 @@ def _planned_etag(world: World, stack: Stack, name: str, source_key: str) -> str
     """The ETag the plan pinned for ``source_key`` (from the payload files in the manifest)."""
     prefix = stack.run_prefix(name) + "plan/payloads/"
     for key in support.list_keys(world.s3, stack.manifest_bucket, prefix):
-        payload = support.read_json(world.s3, f"s3://{stack.manifest_bucket}/{key}")
-        for task in payload["tasks"]:
-            if task["source_key"] == source_key:
-                return str(task["etag"])
+        payload = Payload.from_dict(support.read_json(world.s3, f"s3://{stack.manifest_bucket}/{key}"))
+        for task in payload.tasks:
+            if task.source_key == source_key:
+                return task.etag
     raise AssertionError(f"{source_key} is in no payload of run {name}")
 
 

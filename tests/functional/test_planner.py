@@ -10,7 +10,7 @@ import pytest
 
 from lambdas import limits, manifest
 from lambdas.errors import ConfigError, SourceNotFoundError
-from lambdas.gateway import S3Gateway
+from lambdas.gateway import S3Gateway, encode_json
 from lambdas.limits import MiB
 from lambdas.logs import JsonFormatter
 from lambdas.models import CopyTask, PlanPointer, SourceObject
@@ -248,7 +248,7 @@ class SyntheticGateway(S3Gateway):
             yield SourceObject(bucket, f"in/{i // 1000:04d}/{i:07d}.jpg", 1000 + i % 5000, f"{i:032x}")
 
     def put_json(self, bucket: str, key: str, data: Any) -> None:
-        self.files[key] = data
+        self.files[key] = json.loads(encode_json(data))  # what S3 would hold
 
     def get_json_or_none(self, bucket: str, key: str) -> Any:
         return self.files.get(key)
@@ -264,10 +264,10 @@ def test_a_100000_object_plan_keeps_the_state_payload_small():
     pointer = plan_run(doc, "run-big", settings(workers=16), gateway, NOW)
     # THEN all objects are planned, in payloads within the caps
     plan = manifest.read_plan(gateway, pointer.manifest)
-    payloads = [gateway.files[manifest.payload_key(pointer.manifest, pid)] for ids in pointer.workers for pid in ids]
-    assert pointer.copies == plan.totals.copies == sum(len(p["tasks"]) for p in payloads) == 100_000
-    assert len({t["source_key"] for p in payloads for t in p["tasks"]}) == 100_000
-    assert all(len(p["tasks"]) <= limits.DEFAULT_MAX_OBJECTS_PER_PAYLOAD for p in payloads)
+    payloads = [manifest.read_payload(gateway, pointer.manifest, pid) for ids in pointer.workers for pid in ids]
+    assert pointer.copies == plan.totals.copies == sum(len(p.tasks) for p in payloads) == 100_000
+    assert len({t.source_key for p in payloads for t in p.tasks}) == 100_000
+    assert all(len(p.tasks) <= limits.DEFAULT_MAX_OBJECTS_PER_PAYLOAD for p in payloads)
     # AND the state payload is far below Step Functions' 256 KiB
     size = len(json.dumps(pointer.to_dict()).encode())
     assert size < limits.MAX_STATE_PAYLOAD_BYTES // 64, size

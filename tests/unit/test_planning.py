@@ -196,8 +196,9 @@ def test_largest_first_onto_the_least_loaded_worker():
 
 def test_payload_cuts_respect_both_caps_and_fill_gaps():
     tasks = planning.decide([cand(obj(f"k{i}", size)) for i, size in enumerate([6, 6, 4, 3, 1, 1, 1])], PARAMS).copies
-    payloads = binning.cut_payloads(tasks, [t.size for t in tasks], max_bytes=10, max_objects=3)
+    payloads, sizes = binning.cut_payloads(tasks, [t.size for t in tasks], max_bytes=10, max_objects=3)
     assert [[t.size for t in p] for p in payloads] == [[6, 3, 1], [6, 4], [1, 1]]
+    assert sizes == [10, 10, 2]
 
 
 def test_balance_of_loads():
@@ -273,7 +274,7 @@ def test_plan_too_large_names_the_numbers_and_what_to_raise():
 def test_history_counts_continuations_of_payloads_larger_than_one_invocation():
     params = PlanParams(workers=1, max_payload_bytes=limits.MAX_OBJECT_SIZE, max_objects_per_payload=10)
     work = planning.plan([cand(obj("a", 450 * GiB))], params, preferred(params)).work
-    assert history.continuations(work.payloads) == 2  # 450 GiB at 200 GiB per invocation
+    assert history.continuations(p.nbytes for p in work.payloads) == 2  # 450 GiB at 200 GiB per invocation
     assert planning.check_history_budget(work, params) == (
         limits.EVENTS_FIXED + limits.EVENTS_PER_BRANCH + limits.EVENTS_PER_PAYLOAD + 2 * limits.EVENTS_PER_CONTINUATION)
 

@@ -183,13 +183,15 @@ _types = st.lists(st.sampled_from(["jpg", "gz", "tar.gz", "mp4", "*", "png", "ba
 
 
 @given(names=st.lists(_names, min_size=1, max_size=6), types=st.lists(_types, min_size=1, max_size=4),
-       size=st.integers(0, 100), bounded=st.booleans())
-def test_router_routes_exactly_like_route(names, types, size, bounded):
-    # GIVEN targets with file types (some dotted, some "*"), and sometimes size bounds and globs
-    source = SourceConfig("src", "in/")
+       size=st.integers(0, 100), bounded=st.booleans(), flatten=st.booleans(),
+       prefix=st.sampled_from(["in/", "in", ""]))
+def test_router_routes_exactly_like_route(names, types, size, bounded, flatten, prefix):
+    # GIVEN targets with file types (some dotted, some "*"), and sometimes size bounds, globs and flatten,
+    # under a folder prefix, a prefix without its "/", or the whole bucket
+    source = SourceConfig("src", prefix)
     targets = tuple(
         TargetConfig(i, "dst", f"t{i}/", tuple(dict.fromkeys(ft)), min_size=10 if bounded and i % 2 else None,
-                     exclude=("raw/*",) if bounded else ())
+                     exclude=("raw/*",) if bounded else (), flatten=flatten and i % 2 == 0)
         for i, ft in enumerate(types))
     router = Router(source, targets)
     for name in names:
