@@ -163,10 +163,20 @@ def max_rss_bytes() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
 
 
+def reference_seconds(iterations: int = 5_000_000) -> float:
+    """A fixed pure-Python loop: how fast this machine runs Python right now (shared hosts vary by 2x)."""
+    started = time.perf_counter()
+    total = 0
+    for i in range(iterations):
+        total += i
+    return time.perf_counter() - started
+
+
 def measure(count: int, workers: int) -> dict[str, Any]:
     """Plan ``count`` synthetic objects; figures for one run in this process."""
     import lambdas.planner  # noqa: F401  (imports count in the baseline, not in the planning)
 
+    reference = reference_seconds()
     rss_start = max_rss_bytes()
     started = time.perf_counter()
     document, pages = w1_listing(count)
@@ -180,6 +190,7 @@ def measure(count: int, workers: int) -> dict[str, Any]:
         "objects": count,
         "workers": workers,
         "seconds": round(seconds, 3),
+        "reference_seconds": round(reference, 3),
         "cpu_seconds": round(cpu, 3),  # user + system: what other load on the machine does not inflate
         "peak_rss_bytes": max_rss_bytes(),
         "rss_before_bytes": rss_before,  # interpreter + imports + the synthetic listing

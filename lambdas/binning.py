@@ -86,10 +86,11 @@ def cut_payloads(tasks: Sequence[T], nbytes: Sequence[int], max_bytes: int,
     used: list[int] = []  # bytes of each payload
     room: list[tuple[int, int]] = []  # (bytes left, index) of open payloads but the current one; sorted
     current, left = -1, -1  # the payload filled last and its bytes left
+    filling: list[T] = []  # payloads[current]
     for task, need in zip(tasks, nbytes, strict=True):
-        takes_more = current >= 0 and len(payloads[current]) < max_objects
+        takes_more = current >= 0 and len(filling) < max_objects
         if takes_more and need <= left:
-            payloads[current].append(task)
+            filling.append(task)
             used[current] += need
             left -= need
             continue
@@ -102,7 +103,8 @@ def cut_payloads(tasks: Sequence[T], nbytes: Sequence[int], max_bytes: int,
             payloads.append([])
             used.append(0)
             current, left = len(payloads) - 1, max_bytes
-        payloads[current].append(task)
+        filling = payloads[current]
+        filling.append(task)
         used[current] += need
         left -= need
     return payloads, used

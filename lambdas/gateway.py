@@ -366,5 +366,6 @@ def gateway_from_settings(max_attempts: int, threads: int) -> S3Gateway:
 
 
 def encode_json(data: Any) -> bytes:
-    """A manifest file's bytes: compact JSON (named tuples become arrays)."""
-    return json.dumps(data, separators=(",", ":")).encode()
+    """A manifest file's bytes: compact JSON (named tuples become arrays). Our models hold no cycles, and
+    the encoder's cycle check (an id per list and dict) costs a third of the time of a plan's payloads."""
+    return json.dumps(data, separators=(",", ":"), check_circular=False).encode()

@@ -150,18 +150,25 @@ class CopyTask(NamedTuple):
 
     @classmethod
     def from_row(cls, row: list[Any] | tuple[Any, ...], columns: tuple[str, ...]) -> CopyTask:
-        """A task from a payload file's array; ``columns`` names its values (the writer's field order)."""
+        """A task from a payload file's array; ``columns`` names its values (the writer's field order), and
+        a row may stop early (the rest are defaults)."""
+        if len(row) > len(columns):
+            raise ValueError(f"a payload row has {len(row)} values for {len(columns)} columns")
         if columns == cls._fields:
             return cls(*row)
-        return cls.from_dict(dict(zip(columns, row, strict=True)))
+        return cls.from_dict(dict(zip(columns, row, strict=False)))  # a short row: defaults
+
+
+_WHOLE_TASK_COLUMNS = CopyTask._fields.index("part_size")  # the fields a whole-object task sets
 
 
 @dataclass(frozen=True)
 class Payload:
     """What one worker invocation chain copies, stored at ``manifest.payload_key``.
 
-    On disk: ``{"payload_id", "worker", "columns": [field names], "tasks": [[values in column order]]}``
-    (a third of the bytes of one object per task, and several times faster to write at a million tasks).
+    On disk: ``{"payload_id", "worker", "columns": [field names], "tasks": [[values in column order]]}``,
+    where a whole-object task leaves out the chunk-only fields at the end (their defaults). Half the bytes
+    of one JSON object per task, and several times faster to write at a million tasks.
     """
 
     payload_id: int
@@ -173,8 +180,8 @@ class Payload:
         return sum(t.size if t.method != "chunk" else t.nbytes for t in self.tasks)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"payload_id": self.payload_id, "worker": self.worker, "columns": CopyTask._fields,
-                "tasks": self.tasks}
+        rows = [t if t.method == "chunk" else t[:_WHOLE_TASK_COLUMNS] for t in self.tasks]
+        return {"payload_id": self.payload_id, "worker": self.worker, "columns": CopyTask._fields, "tasks": rows}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Payload:

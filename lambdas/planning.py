@@ -174,7 +174,8 @@ def reason_kind(reason: str) -> str:
 # --- splitting --------------------------------------------------------------------------------------
 def ideal_load(copies: Sequence[CopyTask], params: PlanParams) -> float:
     """Total cost / N, with every copy whole."""
-    return sum(binning.costs_of(*binning.measure(copies, params.part_size))) / params.workers
+    nbytes, requests = binning.measure(copies, params.part_size)
+    return (sum(nbytes) + limits.REQUEST_COST_BYTES * sum(requests)) / params.workers
 
 
 def chunk_limit(ideal: float, params: PlanParams) -> int:
@@ -200,13 +201,13 @@ def split_candidates(copies: Sequence[CopyTask], params: PlanParams) -> list[Cop
     anyway and large next to the ideal load is cut too, but only when binning the copies whole would miss
     the balance target: a chunked copy costs more requests and a completion, so it must buy something."""
     ideal = ideal_load(copies, params)
-    limit = chunk_limit(ideal, params)
-    must = [t.size > params.max_payload_bytes for t in copies]
-    may = [not m and t.size > limit and copied_in_parts(t, params.copy_cutoff)
-           for t, m in zip(copies, must, strict=True)]
+    limit = chunk_limit(ideal, params)  # at most the payload cap
+    large = [t for t in copies if t.size > limit]
+    must = [t.size > params.max_payload_bytes for t in large]
+    may = [not m and copied_in_parts(t, params.copy_cutoff) for t, m in zip(large, must, strict=True)]
     if any(may) and whole_balance(copies, params, ideal) <= BALANCE_TARGET:
-        may = [False] * len(copies)
-    return [t for t, m, b in zip(copies, must, may, strict=True) if m or b]
+        may = [False] * len(large)
+    return [t for t, m, b in zip(large, must, may, strict=True) if m or b]
 
 
 def whole_balance(copies: Sequence[CopyTask], params: PlanParams, ideal: float) -> float:

@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from lambdas.models import (
     CopyConfig,
     CopyOptions,
@@ -46,6 +48,27 @@ def test_payload_and_checkpoint_round_trip():
     result = ObjectResult("c1.p3", 1, "src", "k", "dst", "k2", task.nbytes, "copied", "chunk", parts=3)
     checkpoint = PayloadCheckpoint(4, 1, (result,), (("c2", "upload-2"),), invocations=2)
     assert PayloadCheckpoint.from_dict(roundtrip(checkpoint.to_dict())) == checkpoint
+
+
+def test_payload_files_store_tasks_as_rows_and_read_any_column_order():
+    # GIVEN a payload with a whole-object copy, a multipart copy and a chunk (keys with unicode and spaces)
+    tasks = (CopyTask("c0", 0, "src", "in/a b.jpg", 10, "e0", "dst", "out/a b.jpg", "copy"),
+             CopyTask("c1", 1, "src", "in/é.mov", 9 * 2**30, "e1", "dst", "out/é.mov", "multipart"),
+             CopyTask("c2.p4", 2, "src", "in/big", 100, "e2", "dst", "out/big", "chunk", 10, 4, 6, "u-2"))
+    data = roundtrip(Payload(7, 3, tasks).to_dict())
+    # THEN each task is one array in column order, whole-object tasks without the chunk-only fields
+    assert data["columns"][:3] == ["task_id", "copy_id", "source_bucket"]
+    assert data["tasks"][0] == ["c0", 0, "src", "in/a b.jpg", 10, "e0", "dst", "out/a b.jpg", "copy"]
+    assert len(data["tasks"][2]) == len(data["columns"])
+    assert Payload.from_dict(data) == Payload(7, 3, tasks)
+    # AND a file written with another column order (another version) reads the same
+    order = list(reversed(data["columns"]))
+    rows = [[dict(zip(data["columns"], row, strict=False)).get(c, CopyTask._field_defaults.get(c)) for c in order]
+            for row in data["tasks"]]
+    assert Payload.from_dict({**data, "columns": order, "tasks": rows}) == Payload(7, 3, tasks)
+    # AND a row longer than its columns is refused, not cut
+    with pytest.raises(ValueError, match="10 values for 9 columns"):
+        Payload.from_dict({**data, "columns": data["columns"][:9], "tasks": [[*data["tasks"][0], 0]]})
 
 
 def test_last_chunk_counts_only_the_bytes_that_exist():
