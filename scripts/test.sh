@@ -7,4 +7,4 @@ export PATH="$PWD/.venv/bin:$PATH"  # the locked environment bootstrap.sh instal
 ruff check lambdas generator sfncopy tests bench
 mypy
 cfn-lint cfn/*.json
-pytest -n 2 --timeout 600 "$@"
+pytest -n 2 --timeout 600 --durations=15 "$@"
