@@ -40,6 +40,19 @@ _OBJECT_ERRORS: dict[str, type[errors.ObjectError]] = {
 }
 
 
+# HeadObject's field for each additional checksum algorithm S3 keeps (ListObjectsV2 names the algorithm).
+CHECKSUM_FIELDS = {
+    "CRC32": "ChecksumCRC32", "CRC32C": "ChecksumCRC32C", "CRC64NVME": "ChecksumCRC64NVME",
+    "SHA1": "ChecksumSHA1", "SHA256": "ChecksumSHA256",
+}
+
+
+def listed_checksum(item: dict[str, Any]) -> str:
+    """The checksum algorithm a listing entry names ("" when none): S3 keeps at most one per object."""
+    algorithms = item.get("ChecksumAlgorithm") or ()
+    return str(algorithms[0]) if algorithms else ""
+
+
 def error_code(err: ClientError) -> str:
     return str(err.response.get("Error", {}).get("Code", "")) or str(
         err.response.get("ResponseMetadata", {}).get("HTTPStatusCode", ""))
@@ -80,6 +93,7 @@ class ObjectHead:
     archive_status: str = ""
     parts_count: int = 0  # > 0 when the object was uploaded in parts (asked with PartNumber=1)
     first_part_size: int = 0  # size of part 1 when asked with PartNumber=1
+    checksums: dict[str, str] = field(default_factory=dict)  # algorithm -> value, when asked with checksums
 
 
 @dataclass(frozen=True)
@@ -135,6 +149,7 @@ class S3Gateway:
                         etag=strip_etag(item.get("ETag", "")),
                         storage_class=item.get("StorageClass", "STANDARD") or "STANDARD",
                         last_modified=modified.isoformat() if modified is not None else "",
+                        checksum_algorithm=listed_checksum(item),
                     )
         except ClientError as err:
             if error_code(err) in {"NoSuchBucket", "AccessDenied", "403", "404"}:
@@ -153,12 +168,15 @@ class S3Gateway:
             raise translate(err, f"head bucket {bucket}") from err
 
     # --- reading one object -------------------------------------------------------------------------
-    def head_object(self, bucket: str, key: str, if_match: str = "", part_number: int = 0) -> ObjectHead:
+    def head_object(self, bucket: str, key: str, if_match: str = "", part_number: int = 0,
+                    checksums: bool = False) -> ObjectHead:
         kwargs: dict[str, Any] = {"Bucket": bucket, "Key": key}
         if if_match:
             kwargs["IfMatch"] = _quoted(if_match)  # S3 compares the quoted form
         if part_number:
             kwargs["PartNumber"] = part_number
+        if checksums:
+            kwargs["ChecksumMode"] = "ENABLED"  # S3 returns the object's checksums only when asked
         try:
             resp = self.client.head_object(**kwargs)
         except ClientError as err:
@@ -180,6 +198,7 @@ class S3Gateway:
             archive_status=resp.get("ArchiveStatus", "") or "",
             parts_count=parts,
             first_part_size=length if part_number else 0,
+            checksums={name: str(resp[header]) for name, header in CHECKSUM_FIELDS.items() if resp.get(header)},
         )
 
     def get_tags(self, bucket: str, key: str) -> dict[str, str]:

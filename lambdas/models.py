@@ -95,6 +95,7 @@ class SourceObject:
     etag: str  # as S3 returns it, with the quotes stripped
     storage_class: str = "STANDARD"
     last_modified: str = ""  # ISO 8601
+    checksum_algorithm: str = ""  # the additional checksum S3 keeps for it ("CRC64NVME", "SHA256", ...), if any
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +104,7 @@ class ExistingTarget:
 
     size: int
     etag: str
+    checksum_algorithm: str = ""
 
 
 # --- The plan ----------------------------------------------------------------------------------------
@@ -131,6 +133,10 @@ class CopyTask(NamedTuple):
     first_part: int = 0  # chunk only, 1-based inclusive
     last_part: int = 0  # chunk only, 1-based inclusive
     upload_id: str = ""  # chunk only
+    # Whole-object tasks only: the target exists with the same size but an ETag that cannot be compared
+    # (a multipart source copied in one request, SSE-KMS), and both list this checksum algorithm. The
+    # worker compares the two checksums first and skips the copy when they are equal.
+    compare_checksum: str = ""
 
     @property
     def nbytes(self) -> int:
@@ -167,7 +173,7 @@ class Payload:
     """What one worker invocation chain copies, stored at ``manifest.payload_key``.
 
     On disk: ``{"payload_id", "worker", "columns": [field names], "tasks": [[values in column order]]}``,
-    where a whole-object task leaves out the chunk-only fields at the end (their defaults). Half the bytes
+    where a whole-object task with nothing to compare leaves out the fields after ``method`` (defaults). Half the bytes
     of one JSON object per task, and several times faster to write at a million tasks.
     """
 
@@ -180,7 +186,7 @@ class Payload:
         return sum(t.size if t.method != "chunk" else t.nbytes for t in self.tasks)
 
     def to_dict(self) -> dict[str, Any]:
-        rows = [t if t.method == "chunk" else t[:_WHOLE_TASK_COLUMNS] for t in self.tasks]
+        rows = [t if t.method == "chunk" or t.compare_checksum else t[:_WHOLE_TASK_COLUMNS] for t in self.tasks]
         return {"payload_id": self.payload_id, "worker": self.worker, "columns": CopyTask._fields, "tasks": rows}
 
     @classmethod

@@ -60,12 +60,15 @@ def plan_run(document: Any, run_id: str, settings: Settings, s3: S3Gateway, now:
         tally = _Tally()
         decisions = planning.decide(candidates(config, s3, existing, tally), params)
         del existing
-        part_sizes, heads, failed = learn_layouts(planning.split_candidates(decisions.copies, params),
+        to_split = planning.split_candidates(decisions.copies, params)
+        dropped = prove_identical([t for t in to_split if t.compare_checksum], settings, s3)
+        part_sizes, heads, failed = learn_layouts([t for t in to_split if t.copy_id not in dropped],
                                                   settings, params, s3)
-        copies = [t for t in decisions.copies if t.copy_id not in failed] if failed else decisions.copies
+        dropped.update(failed)
+        copies = [t for t in decisions.copies if t.copy_id not in dropped] if dropped else decisions.copies
         work = planning.build_work(copies, part_sizes, params)
         events = planning.check_history_budget(work, params)
-        skipped = tally.skipped + decisions.skipped + list(failed.values())
+        skipped = tally.skipped + decisions.skipped + list(dropped.values())
         uploads: dict[int, Upload] = {}
         if work.splits and not config.options.dry_run:
             uploads = create_uploads(work.splits, heads, config.options, s3, settings.worker_threads)
@@ -150,7 +153,7 @@ def list_targets(config: CopyConfig, s3: S3Gateway) -> dict[str, dict[str, Exist
     for bucket, prefix in target_prefixes(config):
         keys = existing.setdefault(bucket, {})
         for obj in s3.list_objects(bucket, prefix):
-            keys[obj.key] = ExistingTarget(size=obj.size, etag=obj.etag)
+            keys[obj.key] = ExistingTarget(obj.size, obj.etag, obj.checksum_algorithm)
     return existing
 
 
@@ -208,6 +211,30 @@ def learn_layouts(to_split: list[CopyTask], settings: Settings, params: PlanPara
         part_sizes[task.copy_id] = planning.split_part_size(
             task.size, params.part_size, params.max_payload_bytes, head.parts_count, head.first_part_size)
     return part_sizes, heads, failed
+
+
+def prove_identical(to_compare: list[CopyTask], settings: Settings, s3: S3Gateway) -> dict[int, SkippedObject]:
+    """Copies to split whose existing target is proven identical by checksum: copy_id -> skip. A split
+    copy's chunks run on several workers, so the comparison the worker makes for a whole copy is made
+    here, before any upload is started. Anything unproven (a HEAD that fails included) is copied."""
+    def compare(task: CopyTask) -> str:
+        try:
+            source = s3.head_object(task.source_bucket, task.source_key, if_match=task.etag, checksums=True)
+            target = s3.head_object(task.target_bucket, task.target_key, checksums=True)
+        except ObjectError:
+            return ""  # changed, gone or unreadable since the listing: the copy decides
+        if target.size != task.size:
+            return ""
+        return planning.checksums_prove_identical(task.compare_checksum, source.checksums, target.checksums)
+
+    futures = _run_all(settings.worker_threads, {t.copy_id: (compare, (t,)) for t in to_compare})
+    proven: dict[int, SkippedObject] = {}
+    for task in to_compare:
+        reason = futures[task.copy_id].result()
+        if reason:
+            proven[task.copy_id] = SkippedObject(task.source_bucket, task.source_key, task.size, reason,
+                                                 task.target_bucket, task.target_key)
+    return proven
 
 
 def create_uploads(splits: tuple[SplitCopy, ...], heads: Mapping[int, ObjectHead], options: CopyOptions,

@@ -40,7 +40,7 @@ IDENTICAL = "identical"
 TARGET_COLLISION = "target collision"
 TOO_LARGE = "too large"
 FAILED_AT_PLAN = "failed at plan"
-_DETAILED_REASONS = (TARGET_COLLISION, TOO_LARGE, FAILED_AT_PLAN)
+_DETAILED_REASONS = (TARGET_COLLISION, TOO_LARGE, FAILED_AT_PLAN, IDENTICAL)
 
 # An object split for balance is cut into chunks of at most ideal / CHUNKS_PER_IDEAL_LOAD, where the
 # ideal load is the total cost / N. LPT scheduling then ends within about one chunk of the ideal.
@@ -142,8 +142,13 @@ def decide(candidates: Iterable[Candidate], params: PlanParams) -> Decisions:
             continue
         copy_id = len(copies)
         # Positional: keyword arguments cost a fifth more here.
-        copies.append(CopyTask(f"c{copy_id}", copy_id, obj.bucket, obj.key, obj.size, obj.etag, bucket, key,
-                               "copy" if obj.size <= cutoff else "multipart"))
+        task = CopyTask(f"c{copy_id}", copy_id, obj.bucket, obj.key, obj.size, obj.etag, bucket, key,
+                        "copy" if obj.size <= cutoff else "multipart")
+        if existing is not None and overwrite == "if-different":
+            compare = checksum_to_compare(obj, existing)
+            if compare:
+                task = task._replace(compare_checksum=compare)
+        copies.append(task)
     return Decisions(copies=copies, skipped=skipped)
 
 
@@ -155,6 +160,27 @@ def overwrite_reason(obj: SourceObject, existing: ExistingTarget | None, overwri
         return EXISTS
     if existing.size == obj.size and existing.etag and existing.etag == obj.etag:
         return IDENTICAL
+    return ""
+
+
+def checksum_to_compare(obj: SourceObject, existing: ExistingTarget) -> str:
+    """The checksum algorithm whose values can still prove an existing target identical when the ETags
+    did not: same size, and both objects keep a checksum of the same algorithm ("" otherwise).
+
+    A source uploaded in parts and copied in one request, or a target encrypted with SSE-KMS, has an
+    ETag that is not comparable with the other's; equal checksums of one algorithm are proof all the
+    same. The values are not in listings: the worker asks for both (two HEADs) before it would copy."""
+    if existing.size != obj.size or not obj.checksum_algorithm:
+        return ""
+    return obj.checksum_algorithm if existing.checksum_algorithm == obj.checksum_algorithm else ""
+
+
+def checksums_prove_identical(algorithm: str, source: Mapping[str, str], target: Mapping[str, str]) -> str:
+    """The skip reason when the two objects' ``algorithm`` checksums (from HEADs with checksum mode) are
+    present and equal, else "". The caller has checked that the sizes are equal too."""
+    value = source.get(algorithm, "")
+    if value and target.get(algorithm) == value:
+        return f"{IDENTICAL}: equal {algorithm} checksums"
     return ""
 
 
@@ -233,7 +259,7 @@ def chunk_tasks(task: CopyTask, part_size: int, limit: int) -> list[CopyTask]:
     for index in range(chunks):
         last = first + base - 1 + (1 if index < extra else 0)
         tasks.append(task._replace(task_id=f"c{task.copy_id}.p{first}", method="chunk", part_size=part_size,
-                             first_part=first, last_part=last))
+                                   first_part=first, last_part=last, compare_checksum=""))
         first = last + 1
     return tasks
 
