@@ -71,7 +71,8 @@ class FakeGateway(S3Gateway):
         return []
 
     # --- what a planner may ask about one object (split objects) -------------------------------------
-    def head_object(self, bucket: str, key: str, if_match: str = "", part_number: int = 0) -> ObjectHead:
+    def head_object(self, bucket: str, key: str, if_match: str = "", part_number: int = 0,
+                    checksums: bool = False) -> ObjectHead:
         obj = self.listed.get((bucket, key))
         if obj is None:
             raise NotImplementedError(f"bench FakeGateway: head_object on s3://{bucket}/{key}, which it did not list")

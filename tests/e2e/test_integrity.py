@@ -9,6 +9,7 @@ and a finished copy is not done twice.
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -185,3 +186,33 @@ def test_rerun_copies_nothing_then_only_the_changed_object(world: World, main_st
     assert world.emulator.stats()["s3_requests"].get("CopyObject") == 1
     support.assert_targets(world.s3, {**expected, (target, f"copy/{changed.key[2:]}"): changed}, [target])
     support.assert_no_incomplete_uploads(world.s3, main_stack, target)
+
+
+def test_rerun_proves_a_copy_identical_by_checksum_when_the_etags_differ(world: World, solo_stack: Stack) -> None:
+    # GIVEN a 10 MiB object uploaded in 5 MiB parts with CRC32 (as SDKs upload today), copied once in one
+    # CopyObject (under the cutoff; one worker, so it is not split): the copy's ETag is an MD5, the source's
+    # a multipart ETag, so the ETags cannot show they are the same bytes
+    medium = replace(rich("m/medium.bin", 10 * MiB, in_parts=5 * MiB), checksum="CRC32")
+    source, target = world.source(medium), world.target()
+    document = support.config_document({"s3_bucket": source, "s3_path": "m/"},
+                                       [{"file_types": ["*"], "s3_bucket": target, "s3_path": ""}])
+    first, name = world.run(solo_stack, document, "checksum-1")
+    assert first.returncode == 0, f"first run failed:\n{first.stdout}\n{first.stderr}"
+    [row] = support.read_report(world.s3, solo_stack, name).rows
+    assert (row["status"], row["method"]) == ("copied", "copy")
+    copied = world.s3.head_object(Bucket=target, Key="medium.bin")
+    assert copied["ETag"] != world.s3.head_object(Bucket=source, Key="m/medium.bin")["ETag"]
+
+    # WHEN the same config runs again
+    world.emulator.reset_stats()
+    second, name = world.run(solo_stack, document, "checksum-2")
+
+    # THEN the object is skipped on the proof of equal checksums, and nothing is written
+    assert second.returncode == 0, f"second run failed:\n{second.stdout}\n{second.stderr}"
+    report = support.read_report(world.s3, solo_stack, name)
+    assert [(r["status"], r["error"]) for r in report.rows] == [("skipped", "identical: equal CRC32 checksums")]
+    assert report.summary["skipped_by_reason"] == {"identical": 1}
+    requests = world.emulator.stats()["s3_requests"]
+    assert not {op: n for op, n in requests.items() if op in ("CopyObject", "UploadPartCopy")}, requests
+    assert world.s3.head_object(Bucket=target, Key="medium.bin")["LastModified"] == copied["LastModified"]
+    support.assert_targets(world.s3, {(target, "medium.bin"): medium}, [target])

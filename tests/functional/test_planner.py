@@ -184,6 +184,34 @@ def test_split_objects_get_an_upload_carrying_the_source_headers_metadata_and_ta
     assert mirrored["ETag"].strip('"') == source_etag
 
 
+def test_targets_whose_etag_cannot_be_compared_are_proven_by_checksum(buckets, gateway):
+    # GIVEN a source uploaded in parts (multipart ETag) with CRC32, and its earlier copy made in one request
+    # (MD5 ETag, same CRC32); a second one whose target has the same size but other bytes; and a small
+    # object whose target differs from it the same way
+    parts = [b"a" * 5 * MiB, b"b" * 5 * MiB, b"c" * MiB]
+    put_multipart(buckets, "videos-src", "same.mp4", parts, ChecksumAlgorithm="CRC32")
+    buckets.copy_object(Bucket="media-dst", Key="video/same.mp4",
+                        CopySource={"Bucket": "videos-src", "Key": "same.mp4"})
+    put_multipart(buckets, "videos-src", "other.mp4", parts, ChecksumAlgorithm="CRC32")
+    buckets.put_object(Bucket="media-dst", Key="video/other.mp4", Body=b"z" * 11 * MiB, ChecksumAlgorithm="CRC32")
+    put_multipart(buckets, "photos-src", "in/a.jpg", [b"j" * 1000], ChecksumAlgorithm="CRC32")
+    buckets.copy_object(Bucket="media-dst", Key="images/a.jpg", CopySource={"Bucket": "photos-src", "Key": "in/a.jpg"})
+
+    # WHEN planning with a 5 MiB payload cap (the videos are split, so the planner compares them itself)
+    pointer = plan_run(document({"max_payload_size_mb": 5}), "run-cmp", settings(workers=2), gateway, NOW)
+
+    # THEN the identical video is skipped with its proof, and no upload is started for it
+    plan, payloads, skipped = read_back(gateway, pointer)
+    assert [(s.source_key, s.reason) for s in skipped] == [("same.mp4", "identical: equal CRC32 checksums")]
+    assert [s.source_key for s in plan.splits] == ["other.mp4"]
+    uploads = buckets.list_multipart_uploads(Bucket="media-dst")["Uploads"]
+    assert [u["Key"] for u in uploads] == ["video/other.mp4"]
+    assert dict(plan.totals.skipped_by_reason) == {"identical": 1}
+    # AND the small object's copies carry the comparison only where a target exists
+    compares = {(t.target_bucket, t.compare_checksum) for p in payloads for t in p.tasks if t.source_key == "in/a.jpg"}
+    assert compares == {("media-dst", "CRC32"), ("archive-dst", "")}
+
+
 def test_dry_run_writes_the_plan_and_starts_no_upload(buckets, gateway):
     buckets.put_object(Bucket="videos-src", Key="big.mp4", Body=b"v" * 11 * MiB)
     buckets.put_object(Bucket="photos-src", Key="in/a.jpg", Body=b"j")

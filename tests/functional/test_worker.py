@@ -202,6 +202,74 @@ def test_the_worker_copies_what_the_plan_says_even_over_an_existing_target(clien
     assert body_of(client, DST, "k") == b"new"
 
 
+# --- if-different: proof by checksums ----------------------------------------------------------------
+def compare_task(client: Any, key: str, copy_id: int = 0) -> Any:
+    """What the planner makes for a source uploaded in parts, at most the cutoff, whose target exists with
+    the same size: one CopyObject, its checksums compared first."""
+    return task_for(client, copy_id, key, method="copy")._replace(compare_checksum="CRC32")
+
+
+def test_a_target_proven_identical_by_checksum_is_not_copied_again(client, gateway):
+    # GIVEN a 10 MiB source uploaded in 5 MiB parts with CRC32, already copied once in one request: the
+    # target's ETag is an MD5, the source's a multipart ETag, so only the checksums can prove them equal
+    body = data(10 * MiB)
+    put_multipart(client, "clip.mp4", body, 5 * MiB, ChecksumAlgorithm="CRC32")
+    client.copy_object(Bucket=DST, Key="clip.mp4", CopySource={"Bucket": SRC, "Key": "clip.mp4"})
+    before = client.head_object(Bucket=DST, Key="clip.mp4", ChecksumMode="ENABLED")
+    assert before["ETag"] != client.head_object(Bucket=SRC, Key="clip.mp4")["ETag"]
+    [payload] = write_run(gateway, [[compare_task(client, "clip.mp4")]])
+    counting = CountingGateway(client)
+
+    # WHEN the worker runs
+    answer = copy_payload(payload, settings(), counting, Deadline.never())
+
+    # THEN nothing is copied: the task is skipped as identical, and the target is untouched
+    assert counting.copies == [] and counting.parts == []
+    assert (answer.done, answer.copied, answer.skipped, answer.failed) == (True, 0, 1, 0)
+    [result] = results_of(gateway, payload).results
+    assert (result.status, result.method, result.error) == ("skipped", "none", "identical: equal CRC32 checksums")
+    after = client.head_object(Bucket=DST, Key="clip.mp4", ChecksumMode="ENABLED")
+    assert (after["LastModified"], after["ETag"]) == (before["LastModified"], before["ETag"])
+
+
+def test_same_size_other_bytes_are_copied_after_the_comparison(client, gateway):
+    # GIVEN a target of the same size with other bytes (and so another CRC32)
+    body = data(6 * MiB)
+    client.put_object(Bucket=SRC, Key="clip.mp4", Body=body, ChecksumAlgorithm="CRC32")
+    client.put_object(Bucket=DST, Key="clip.mp4", Body=data(6 * MiB, seed=2), ChecksumAlgorithm="CRC32")
+    [payload] = write_run(gateway, [[compare_task(client, "clip.mp4")]])
+
+    # WHEN the worker runs
+    answer = copy_payload(payload, settings(), gateway, Deadline.never())
+
+    # THEN the target is replaced by the source
+    assert (answer.copied, answer.skipped) == (1, 0)
+    assert body_of(client, DST, "clip.mp4") == body
+
+
+def test_a_target_gone_since_the_plan_is_copied(client, gateway):
+    client.put_object(Bucket=SRC, Key="clip.mp4", Body=data(6 * MiB), ChecksumAlgorithm="CRC32")
+    [payload] = write_run(gateway, [[compare_task(client, "clip.mp4")]])
+    answer = copy_payload(payload, settings(), gateway, Deadline.never())
+    assert (answer.copied, answer.skipped, answer.failed) == (1, 0, 0)
+    assert body_of(client, DST, "clip.mp4") == data(6 * MiB)
+
+
+def test_a_source_changed_since_the_plan_fails_the_comparison_as_source_changed(client, gateway):
+    # GIVEN a planned comparison, then the source is overwritten (new ETag) with the target's bytes
+    put_multipart(client, "clip.mp4", data(6 * MiB), 5 * MiB, ChecksumAlgorithm="CRC32")
+    client.copy_object(Bucket=DST, Key="clip.mp4", CopySource={"Bucket": SRC, "Key": "clip.mp4"})
+    [payload] = write_run(gateway, [[compare_task(client, "clip.mp4")]])
+    client.put_object(Bucket=SRC, Key="clip.mp4", Body=data(6 * MiB), ChecksumAlgorithm="CRC32")
+
+    # WHEN the worker runs
+    answer = copy_payload(payload, settings(), gateway, Deadline.never())
+
+    # THEN the object fails as SourceChanged (the plan no longer describes it), not skipped on stale proof
+    [result] = results_of(gateway, payload).results
+    assert (answer.failed, result.status, result.error.split(":")[0]) == (1, "failed", "SourceChanged")
+
+
 # --- deadlines, retries and crashes ------------------------------------------------------------------
 def test_deadline_continuation_copies_every_object_exactly_once(client, gateway):
     # GIVEN six objects and a deadline that comes near after two copies

@@ -54,12 +54,15 @@ def test_payload_files_store_tasks_as_rows_and_read_any_column_order():
     # GIVEN a payload with a whole-object copy, a multipart copy and a chunk (keys with unicode and spaces)
     tasks = (CopyTask("c0", 0, "src", "in/a b.jpg", 10, "e0", "dst", "out/a b.jpg", "copy"),
              CopyTask("c1", 1, "src", "in/é.mov", 9 * 2**30, "e1", "dst", "out/é.mov", "multipart"),
-             CopyTask("c2.p4", 2, "src", "in/big", 100, "e2", "dst", "out/big", "chunk", 10, 4, 6, "u-2"))
+             CopyTask("c2.p4", 2, "src", "in/big", 100, "e2", "dst", "out/big", "chunk", 10, 4, 6, "u-2"),
+             CopyTask("c3", 3, "src", "in/c.jpg", 10, "e3-2", "dst", "out/c.jpg", "copy", compare_checksum="CRC32"))
     data = roundtrip(Payload(7, 3, tasks).to_dict())
     # THEN each task is one array in column order, whole-object tasks without the chunk-only fields
     assert data["columns"][:3] == ["task_id", "copy_id", "source_bucket"]
     assert data["tasks"][0] == ["c0", 0, "src", "in/a b.jpg", 10, "e0", "dst", "out/a b.jpg", "copy"]
     assert len(data["tasks"][2]) == len(data["columns"])
+    # AND a whole-object task with a checksum to compare keeps every field, so the worker sees it
+    assert len(data["tasks"][3]) == len(data["columns"]) and data["tasks"][3][-1] == "CRC32"
     assert Payload.from_dict(data) == Payload(7, 3, tasks)
     # AND a file written with another column order (another version) reads the same
     order = list(reversed(data["columns"]))

@@ -56,6 +56,58 @@ def test_overwrite_decisions(overwrite, existing, reason):
     assert len(decisions.copies) == (0 if reason else 1)
 
 
+CRC = "CRC32"
+MULTIPART_ETAG = "9b2cf535f27731c974343645a3985328-3"
+
+
+@pytest.mark.parametrize(("source", "existing", "overwrite", "compare"), [
+    # a multipart source copied in one request: other ETag, same size, same algorithm -> compare checksums
+    (SourceObject("src", "a.jpg", 100, MULTIPART_ETAG, checksum_algorithm=CRC), ExistingTarget(100, ETAG, CRC),
+     "if-different", CRC),
+    # an SSE-KMS target: ETags of two single-part objects differ although the bytes may not
+    (SourceObject("src", "a.jpg", 100, ETAG, checksum_algorithm="SHA256"),
+     ExistingTarget(100, "f" * 32, "SHA256"), "if-different", "SHA256"),
+    (SourceObject("src", "a.jpg", 100, MULTIPART_ETAG, checksum_algorithm=CRC), ExistingTarget(99, ETAG, CRC),
+     "if-different", ""),  # other size: different, copy
+    (SourceObject("src", "a.jpg", 100, MULTIPART_ETAG, checksum_algorithm=CRC),
+     ExistingTarget(100, ETAG, "CRC32C"), "if-different", ""),  # checksums of two algorithms prove nothing
+    (SourceObject("src", "a.jpg", 100, MULTIPART_ETAG), ExistingTarget(100, ETAG, CRC), "if-different", ""),
+    (SourceObject("src", "a.jpg", 100, MULTIPART_ETAG, checksum_algorithm=CRC), ExistingTarget(100, ETAG, CRC),
+     "always", ""),  # copied whatever is there
+])
+def test_a_target_whose_etag_cannot_be_compared_is_copied_with_checksums_to_compare(source, existing, overwrite,
+                                                                                      compare):
+    # GIVEN a target of the same size whose ETag differs  WHEN deciding  THEN a copy, carrying the algorithm
+    # whose checksums the worker compares first ("" when no comparison could prove anything)
+    params = PlanParams(workers=1, max_payload_bytes=GiB, max_objects_per_payload=10, overwrite=overwrite)
+    [task] = planning.decide([cand(source, existing=existing)], params).copies
+    assert task.compare_checksum == compare
+
+
+def test_equal_etags_skip_without_asking_for_checksums():
+    source = SourceObject("src", "a.jpg", 100, ETAG, checksum_algorithm=CRC)
+    decisions = planning.decide([cand(source, existing=ExistingTarget(100, ETAG, CRC))], PARAMS)
+    assert (decisions.copies, reasons(decisions)) == ([], ["identical"])
+
+
+@pytest.mark.parametrize(("source", "target", "reason"), [
+    ({CRC: "xIXc0Q=="}, {CRC: "xIXc0Q=="}, "identical: equal CRC32 checksums"),
+    ({CRC: "xIXc0Q=="}, {CRC: "NhCmhg=="}, ""),
+    ({CRC: "xIXc0Q=="}, {}, ""),  # the target keeps none (any more): copy
+    ({}, {}, ""),  # two missing values are not equal values
+    ({"SHA256": "x"}, {"SHA256": "x"}, ""),  # not the algorithm the plan named
+])
+def test_only_present_equal_checksums_of_the_named_algorithm_prove_identity(source, target, reason):
+    assert planning.checksums_prove_identical(CRC, source, target) == reason
+
+
+def test_chunks_of_a_split_copy_carry_no_comparison():
+    task = planning.decide([cand(SourceObject("src", "a.mp4", 40 * MiB, MULTIPART_ETAG, checksum_algorithm=CRC),
+                                 existing=ExistingTarget(40 * MiB, ETAG, CRC))], PARAMS).copies[0]
+    assert task.compare_checksum == CRC
+    assert {c.compare_checksum for c in planning.chunk_tasks(task, 8 * MiB, 2)} == {""}
+
+
 def test_archived_objects_are_skipped_restore_first_but_glacier_ir_is_copied():
     # GIVEN objects in GLACIER, DEEP_ARCHIVE and GLACIER_IR
     candidates = [cand(obj("g", storage_class="GLACIER")), cand(obj("d", storage_class="DEEP_ARCHIVE")),
