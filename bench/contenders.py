@@ -174,7 +174,7 @@ class Sfncopy(Contender):
         return "not built yet: " + ", ".join(missing) if missing else ""
 
     def setup(self, ctx: Context) -> list[list[str]]:
-        return [[sys.executable, "-m", "sfncopy.deploy", "deploy", ctx.env_name]]
+        return [[sys.executable, "-m", "sfncopy", "deploy", "--env", ctx.env_name]]
 
     def commands(self, ctx: Context) -> list[list[str]]:
         path = ctx.workdir / "w1-config.json"

@@ -7,5 +7,5 @@ if [[ $# -ne 1 ]]; then
   exit 2
 fi
 cd "$(dirname "$0")/.."
-[[ -x .venv/bin/python ]] || ./scripts/bootstrap.sh  # the locked environment, installed once
-.venv/bin/python -m sfncopy.deploy package "$1"
+[[ -x .venv/bin/sfncopy ]] || ./scripts/bootstrap.sh  # the locked environment, installed once
+exec .venv/bin/sfncopy package --env "$1"

@@ -10,4 +10,4 @@ config="$2"
 [[ "$config" == /* ]] || config="$PWD/$config"  # the CLI runs from the repository root
 cd "$(dirname "$0")/.."
 [[ -x .venv/bin/sfncopy ]] || ./scripts/bootstrap.sh  # the locked environment, installed once
-.venv/bin/sfncopy start-execution "$config" --env "$1" --wait
+exec .venv/bin/sfncopy start-execution "$config" --env "$1" --wait

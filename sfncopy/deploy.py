@@ -1,7 +1,7 @@
 """Package the Lambda code and create or update an environment's stack (real AWS or the embedded emulator).
 
-    python -m sfncopy.deploy package ENV   # regenerate cfn/ENV.json if needed, upload the code zip
-    python -m sfncopy.deploy deploy ENV    # package, then create/update the stack; prints its outputs
+    sfncopy package --env ENV   # regenerate cfn/ENV.json if needed, upload the code zip (scripts/package.sh)
+    sfncopy deploy --env ENV    # package, then create/update the stack; prints its outputs (scripts/deploy.sh)
 
 Endpoint-agnostic: the clients use the env file's AWS_* variables (``local-env.sh`` points them at the
 emulator), which the process environment overrides; nothing here names an endpoint.
@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import sys
 import urllib.parse
 import zipfile
 from pathlib import Path
@@ -21,9 +20,9 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError, WaiterError
 
-from generator.settings import EnvSettings, load_env
+from generator.settings import EnvSettings
 from generator.template import render_template, template_path, write_template
-from lambdas.errors import SettingsError, SfnCopyError
+from lambdas.errors import SfnCopyError
 
 CODE_PREFIX = "sfncopy/"
 TEMPLATE_PREFIX = "sfncopy/templates/"
@@ -194,28 +193,3 @@ def deploy(settings: EnvSettings, lambdas_dir: Path = Path("lambdas"), cfn_dir: 
 def stack_outputs(cfn: Any, name: str) -> dict[str, str]:
     stack = cfn.describe_stacks(StackName=name)["Stacks"][0]
     return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
-
-
-# --- entry point -----------------------------------------------------------------------------------------------
-def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    if len(args) != 2 or args[0] not in ("package", "deploy"):
-        print("usage: python -m sfncopy.deploy package|deploy ENV", file=sys.stderr)
-        return 2
-    command, env = args
-    try:
-        settings = load_env(env)
-        if command == "package":
-            print(package(settings))
-            return 0
-        outputs = deploy(settings)
-    except (SettingsError, DeployError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
-    for key in sorted(outputs):
-        print(f"{key}: {outputs[key]}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

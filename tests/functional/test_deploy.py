@@ -141,8 +141,3 @@ def test_redeploy_without_changes_is_a_no_op_and_changes_update(aws: None, tmp_p
     sfn = boto3.client("stepfunctions", region_name=REGION)
     definition = json.loads(sfn.describe_state_machine(stateMachineArn=outputs["StateMachineArn"])["definition"])
     assert len(definition["States"]["Copy"]["Branches"]) == 4
-
-
-def test_main_checks_its_arguments(capsys: pytest.CaptureFixture[str]) -> None:
-    assert deploy.main(["launch", "dev"]) == 2
-    assert "usage: python -m sfncopy.deploy package|deploy ENV" in capsys.readouterr().err
