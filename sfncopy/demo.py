@@ -41,7 +41,7 @@ DEMO_CONFIG = ROOT / "examples" / "demo-copy.json"
 DEPLOY_SCRIPT = ROOT / "scripts" / "deploy.sh"
 DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
 # Variables that could send the demo's clients somewhere other than its own emulator.
-FOREIGN_VARIABLES = ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL_STEPFUNCTIONS",
+FOREIGN_VARIABLES = ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL_SFN",
                      "AWS_ENDPOINT_URL_CLOUDFORMATION", "AWS_ENDPOINT_URL_LAMBDA", "AWS_ENDPOINT_URL_IAM",
                      "AWS_CA_BUNDLE")
 DEPLOY_TIMEOUT_SECONDS = 300

@@ -304,10 +304,18 @@ class AwsClients:
         session = boto3.session.Session(
             aws_access_key_id=env.get("AWS_ACCESS_KEY_ID"), aws_secret_access_key=env.get("AWS_SECRET_ACCESS_KEY"),
             region_name=region or env.get("AWS_DEFAULT_REGION"), profile_name=env.get("AWS_PROFILE"))
-        endpoint = env.get("AWS_ENDPOINT_URL")
-        s3_endpoint = endpoint or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+        s3_endpoint = service_endpoint("S3", env)
         s3_config = Config(retries={"mode": "standard", "max_attempts": 10},
-                           s3={"addressing_style": "path"} if s3_endpoint else {})
-        return cls(cfn=session.client("cloudformation", endpoint_url=endpoint),
-                   sfn=session.client("stepfunctions", endpoint_url=endpoint),
-                   s3=S3Gateway(session.client("s3", endpoint_url=endpoint, config=s3_config)))
+                           s3={"addressing_style": "path"} if s3_endpoint or os.environ.get("AWS_ENDPOINT_URL")
+                           else {})
+        return cls(cfn=session.client("cloudformation", endpoint_url=service_endpoint("CLOUDFORMATION", env)),
+                   sfn=session.client("stepfunctions", endpoint_url=service_endpoint("SFN", env)),
+                   s3=S3Gateway(session.client("s3", endpoint_url=s3_endpoint, config=s3_config)))
+
+
+def service_endpoint(service: str, environment: Mapping[str, str]) -> str | None:
+    """The endpoint of one service, as the SDKs choose it (``AWS_ENDPOINT_URL_<SERVICE ID>`` before
+    ``AWS_ENDPOINT_URL``), with the process environment before the env file. None: boto3 decides (its
+    own reading of the process environment and config, else the real AWS endpoint)."""
+    name = f"AWS_ENDPOINT_URL_{service}"
+    return (os.environ.get(name) or environment.get(name) or environment.get("AWS_ENDPOINT_URL")) or None

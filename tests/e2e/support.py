@@ -36,8 +36,9 @@ REGION = "us-east-1"
 DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
                      "AWS_DEFAULT_REGION": REGION}
 # Variables of the developer's shell that would send our clients elsewhere.
-FOREIGN_VARIABLES = ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL_S3", "AWS_CONFIG_FILE",
-                     "AWS_SHARED_CREDENTIALS_FILE", "AWS_CA_BUNDLE")
+FOREIGN_VARIABLES = ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL_SFN",
+                     "AWS_ENDPOINT_URL_CLOUDFORMATION", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE",
+                     "AWS_CA_BUNDLE")
 SOURCE_POOL = tuple(f"sfncopy-e2e-src-{i:02d}" for i in range(24))
 TARGET_POOL = tuple(f"sfncopy-e2e-dst-{i:02d}" for i in range(32))
 # A bucket created in this account is foreign to the stack's account: with cross-account access off in

@@ -157,3 +157,28 @@ def test_an_execution_without_a_name_gets_a_readable_unique_safe_one():
     first, second = default_name(now=0), default_name(now=0)
     assert first.startswith("sfncopy-19700101-000000-") and first != second
     assert check_name(first) == first
+
+
+@pytest.mark.parametrize(("process", "env_file", "expected"), [
+    # the env file points everything at the emulator; a service-specific variable moves one service elsewhere
+    ({"AWS_ENDPOINT_URL_SFN": "http://sfn-local:8083"}, {"AWS_ENDPOINT_URL": "http://emu:4566"},
+     {"SFN": "http://sfn-local:8083", "S3": "http://emu:4566", "CLOUDFORMATION": "http://emu:4566"}),
+    ({}, {"AWS_ENDPOINT_URL": "http://emu:4566", "AWS_ENDPOINT_URL_S3": "http://s3:9000"},
+     {"SFN": "http://emu:4566", "S3": "http://s3:9000", "CLOUDFORMATION": "http://emu:4566"}),
+    ({}, {}, {"SFN": None, "S3": None, "CLOUDFORMATION": None}),  # real AWS: boto3 decides
+])
+def test_each_service_endpoint_is_chosen_as_the_sdks_do(monkeypatch, process, env_file, expected):
+    for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_SFN", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL_CLOUDFORMATION"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in process.items():
+        monkeypatch.setenv(name, value)
+    assert {service: execution.service_endpoint(service, env_file) for service in expected} == expected
+
+
+def test_clients_follow_a_service_specific_endpoint(monkeypatch):
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SFN", "http://127.0.0.1:8083")
+    clients = execution.AwsClients.create("eu-west-1", {"AWS_ENDPOINT_URL": "http://127.0.0.1:4566",
+                                                        "AWS_ACCESS_KEY_ID": "k", "AWS_SECRET_ACCESS_KEY": "s"})
+    assert clients.sfn.meta.endpoint_url == "http://127.0.0.1:8083"
+    assert clients.cfn.meta.endpoint_url == "http://127.0.0.1:4566"
+    assert clients.s3.client.meta.endpoint_url == "http://127.0.0.1:4566"
