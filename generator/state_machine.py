@@ -152,7 +152,8 @@ def build_definition(workers: int, functions: Functions, timing: RetryTiming = P
         "StartAt": "Plan",
         "States": {
             "Plan": _task(functions.planner, timing,
-                          Parameters={"run_id.$": "$$.Execution.Name", "input.$": "$"},
+                          # The branch count rides in the event: the plan always has one list per branch.
+                          Parameters={"run_id.$": "$$.Execution.Name", "workers": workers, "input.$": "$"},
                           ResultPath="$.plan", Next="DryRun", Catch=_catch()),
             "DryRun": {
                 "Type": "Choice",

@@ -70,7 +70,6 @@ def lambda_environment(settings: EnvSettings) -> dict[str, object]:
     variables: dict[str, object] = {
         "SFNCOPY_MANIFEST_BUCKET": manifest_bucket,
         "SFNCOPY_MANIFEST_PREFIX": settings.manifest_prefix,
-        "SFNCOPY_WORKERS": str(settings.workers),
         "SFNCOPY_MAX_PAYLOAD_SIZE_MB": str(settings.max_payload_size_mb),
         "SFNCOPY_MAX_OBJECTS_PER_PAYLOAD": str(settings.max_objects_per_payload),
         "SFNCOPY_WORKER_THREADS": str(settings.worker_threads),

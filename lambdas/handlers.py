@@ -21,9 +21,11 @@ def _setup() -> tuple[Settings, S3Gateway]:
 
 
 def plan(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """Event: ``{"run_id": <execution name>, "input": <execution input>}`` -> PlanPointer."""
+    """Event: ``{"run_id": <execution name>, "workers": <branch count>, "input": <execution input>}`` ->
+    PlanPointer."""
     logs.bind(run_id=event.get("run_id"))
     settings, s3 = _setup()
+    settings = settings.with_branches(event.get("workers"))
     now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     return planner.plan_run(event.get("input"), str(event.get("run_id", "")), settings, s3, now).to_dict()
 

@@ -8,19 +8,22 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from lambdas import limits
 from lambdas.errors import SettingsError
 
 ENV_PREFIX = "SFNCOPY_"
+MAX_WORKERS = 1000  # a sanity bound; the generator allows fewer (Parallel branches in one definition)
 
 
 @dataclass(frozen=True)
 class Settings:
     manifest_bucket: str
     manifest_prefix: str = ""  # "" or ending in "/"
-    workers: int = 1  # number of Parallel branches the deployed state machine has
+    # Parallel branches of the state machine: its Plan state passes the count in the event (the one
+    # place it is written down); the environment's SFNCOPY_WORKERS serves direct invocations only.
+    workers: int = 1
     max_payload_size_mb: int = limits.DEFAULT_MAX_PAYLOAD_SIZE_MB
     max_objects_per_payload: int = limits.DEFAULT_MAX_OBJECTS_PER_PAYLOAD
     copy_cutoff: int = limits.DEFAULT_COPY_CUTOFF  # bytes; larger objects are copied in parts
@@ -40,7 +43,7 @@ class Settings:
         settings = cls(
             manifest_bucket=reader.text("MANIFEST_BUCKET", required=True),
             manifest_prefix=reader.prefix("MANIFEST_PREFIX"),
-            workers=reader.integer("WORKERS", 1, low=1, high=1000),
+            workers=reader.integer("WORKERS", 1, low=1, high=MAX_WORKERS),
             max_payload_size_mb=reader.integer("MAX_PAYLOAD_SIZE_MB", limits.DEFAULT_MAX_PAYLOAD_SIZE_MB, low=5),
             max_objects_per_payload=reader.integer(
                 "MAX_OBJECTS_PER_PAYLOAD", limits.DEFAULT_MAX_OBJECTS_PER_PAYLOAD, low=1),
@@ -57,6 +60,17 @@ class Settings:
         )
         reader.raise_problems()
         return settings
+
+    def with_branches(self, workers: object) -> Settings:
+        """These settings for a state machine of ``workers`` branches (the Plan event's ``workers``;
+        None when the event has none: a direct invocation keeps the environment's count)."""
+        if workers is None:
+            return self
+        if isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= MAX_WORKERS:
+            raise SettingsError(f"the planner's event field workers={workers!r} must be a whole number from 1 to "
+                                f"{MAX_WORKERS} (the state machine's branch count): regenerate and deploy the "
+                                "template with scripts/deploy.sh ENV")
+        return replace(self, workers=workers)
 
 
 class _Reader:

@@ -119,7 +119,7 @@ def planner_settings(env: EnvSettings) -> Settings:
 
     variables = {name: str(value) for name, value in lambda_environment(env).items()}
     variables["SFNCOPY_MANIFEST_BUCKET"] = DRY_RUN_BUCKET
-    return Settings.from_environ(variables)
+    return Settings.from_environ(variables).with_branches(env.workers)  # as the Plan state passes it
 
 
 def plan(document: Any, env: EnvSettings, s3: S3Gateway) -> PlanReport:

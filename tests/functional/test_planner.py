@@ -300,3 +300,19 @@ def test_a_100000_object_plan_keeps_the_state_payload_small():
     size = len(json.dumps(pointer.to_dict()).encode())
     assert size < limits.MAX_STATE_PAYLOAD_BYTES // 64, size
     assert len(pointer.workers) == 16
+
+
+def test_the_plan_handler_plans_one_list_per_branch_the_machine_passes(buckets, monkeypatch):
+    # GIVEN the planner Lambda's environment, which does not say how many branches the machine has
+    from lambdas import handlers
+
+    monkeypatch.setenv("SFNCOPY_MANIFEST_BUCKET", MANIFEST)
+    monkeypatch.delenv("SFNCOPY_WORKERS", raising=False)
+    for i in range(8):
+        buckets.put_object(Bucket="videos-src", Key=f"{i}.mp4", Body=b"v" * (i + 1))
+
+    # WHEN the Plan state invokes it with the machine's branch count
+    answer = handlers.plan({"run_id": "run-h", "workers": 5, "input": document()}, None)
+
+    # THEN the plan has one payload list per branch (the Parallel state reads worker0..worker4)
+    assert len(answer["workers"]) == 5

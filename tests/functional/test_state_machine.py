@@ -144,8 +144,9 @@ def test_happy_path_each_worker_copies_its_payloads_and_continues_until_done(
                                             "report": "s3://manifests/runs/run-1/report.json"}
     # AND every payload was finished exactly once, by the worker it was planned for
     assert worker.finished == {0: 0, 3: 0, 1: 1, 2: 2}
-    # AND the planner got the execution name as run id; worker tasks carry pointers only
-    assert fakes.events("planner") == [{"run_id": "run-1", "input": {"s3_copy_config": {"source_s3_config": {}}}}]
+    # AND the planner got the execution name as run id and the branch count; worker tasks carry pointers only
+    assert fakes.events("planner") == [{"run_id": "run-1", "workers": 3,
+                                        "input": {"s3_copy_config": {"source_s3_config": {}}}}]
     first = {"run_id": "run-1", "manifest": {"bucket": "manifests", "prefix": "runs/run-1/"}, "worker": 0,
              "payload": 3}
     payload3 = [e for e in fakes.events("worker") if e["payload"] == 3]

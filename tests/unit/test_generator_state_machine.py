@@ -39,7 +39,7 @@ def test_flow_plan_dry_run_copy_finalize_cleanup_fail() -> None:
     states = build_definition(3, FNS)["States"]
     assert states["Plan"]["Next"] == "DryRun"
     assert states["Plan"]["ResultPath"] == "$.plan"
-    assert states["Plan"]["Parameters"] == {"run_id.$": "$$.Execution.Name", "input.$": "$"}
+    assert states["Plan"]["Parameters"] == {"run_id.$": "$$.Execution.Name", "workers": 3, "input.$": "$"}
     assert states["DryRun"]["Choices"] == [{"Variable": "$.plan.dry_run", "BooleanEquals": True, "Next": "Finalize"}]
     assert states["DryRun"]["Default"] == "Copy"
     assert states["Copy"]["Next"] == "Finalize"

@@ -12,6 +12,7 @@ from cfnlint.api import lint
 
 from generator import available_envs, load_env, render_template, write_template
 from generator.state_machine import Functions, build_definition
+from lambdas.errors import SettingsError
 from tests.unit.generator_helpers import settings_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -58,7 +59,10 @@ def test_two_to_five_workers_changes_only_the_branches(tmp_path: Path) -> None:
     assert five_copy["Branches"][:2] == two_copy["Branches"]
     assert sorted(five_copy["Parameters"]) == sorted(
         ["run_id.$", "manifest.$"] + [f"worker{i}.$" for i in range(5)])
-    # AND nothing else differs but the worker count the functions and outputs report
+    # AND the planner is told the branch count by the machine itself (no second copy to drift)
+    assert definition_of(five)["States"]["Plan"]["Parameters"]["workers"] == 5
+    assert "SFNCOPY_WORKERS" not in five["Resources"]["PlannerFunction"]["Properties"]["Environment"]["Variables"]
+    # AND nothing else differs but the worker count the Plan state and the outputs report
     assert normalise(two) == normalise(five)
 
 
@@ -70,8 +74,7 @@ def normalise(template: dict[str, Any]) -> dict[str, Any]:
     parameters = definition["States"]["Copy"]["Parameters"]
     definition["States"]["Copy"]["Parameters"] = {k: v for k, v in parameters.items() if not k.startswith("worker")}
     result["Resources"]["StateMachine"]["Properties"]["DefinitionString"] = definition
-    for function in FUNCTIONS:
-        del result["Resources"][function]["Properties"]["Environment"]["Variables"]["SFNCOPY_WORKERS"]
+    del definition["States"]["Plan"]["Parameters"]["workers"]
     del result["Outputs"]["Workers"]
     return result
 
@@ -108,7 +111,7 @@ def test_functions_use_the_env_settings(tmp_path: Path) -> None:
     variables = worker["Environment"]["Variables"]
     assert variables["SFNCOPY_MANIFEST_BUCKET"] == {"Ref": "ManifestBucket"}
     assert variables["SFNCOPY_MANIFEST_PREFIX"] == "sfncopy/"
-    assert variables["SFNCOPY_WORKERS"] == "2"
+    assert "SFNCOPY_WORKERS" not in variables  # the Plan state passes the branch count (one place)
     assert variables["SFNCOPY_DEADLINE_MARGIN_SECONDS"] == "60"
     assert variables["SFNCOPY_COPY_CUTOFF_BYTES"] == str(16 * 1024 * 1024)
     assert "SFNCOPY_PART_SIZE_BYTES" not in variables  # not set: the Lambda's default applies
@@ -192,8 +195,25 @@ def test_lambda_environment_is_accepted_by_lambdas_settings(env: str) -> None:
     settings = load_env(env, ROOT / "envs", environ={})
     variables = {k: v if isinstance(v, str) else "created-bucket" for k, v in lambda_environment(settings).items()}
     # WHEN the Lambda reads them  THEN they are valid and mean what the env file says
-    read = Settings.from_environ(variables)
+    plan_event = definition_of(json.loads(render_template(settings)))["States"]["Plan"]["Parameters"]
+    read = Settings.from_environ(variables).with_branches(plan_event["workers"])
     assert read.workers == settings.workers
     assert read.max_payload_size_mb == settings.max_payload_size_mb
     assert read.deadline_margin_seconds == settings.deadline_margin_seconds
     assert set(read.source_buckets) == {s.bucket for s in settings.source_buckets}
+
+
+@pytest.mark.parametrize("workers", [0, 1001, "4", 2.0, True])
+def test_a_branch_count_the_machine_cannot_have_is_a_settings_error(workers: object) -> None:
+    from lambdas.settings import Settings
+
+    with pytest.raises(SettingsError, match=r"event field workers=.* must be a whole number from 1 to 1000"):
+        Settings("m").with_branches(workers)
+
+
+def test_the_plan_events_branch_count_beats_the_environment() -> None:
+    from lambdas.settings import Settings
+
+    environment = Settings.from_environ({"SFNCOPY_MANIFEST_BUCKET": "m", "SFNCOPY_WORKERS": "2"})
+    assert (environment.workers, environment.with_branches(7).workers, environment.with_branches(None).workers) == (
+        2, 7, 2)
