@@ -21,6 +21,7 @@ State = dict[str, Any]
 
 # Errors Lambda's service raises around an invocation (not our code's): always worth retrying.
 LAMBDA_SERVICE_ERRORS = (
+    "Lambda.ClientExecutionTimeoutException",
     "Lambda.ServiceException",
     "Lambda.AWSLambdaException",
     "Lambda.SdkClientException",

@@ -79,6 +79,7 @@ class DeployedFunction(Protocol):
     memory_size: int
     region: str
     code_bytes: bytes
+    run_time: str | None  # "python3.12": what the template asked for (the handlers run on this Python)
 
 
 class LambdaServiceError(Exception):
@@ -132,7 +133,7 @@ def lambda_environment(function: DeployedFunction, code_dir: Path, endpoint: str
         "_HANDLER": function.handler or "",
         "AWS_REGION": function.region,
         "AWS_DEFAULT_REGION": function.region,
-        "AWS_EXECUTION_ENV": "AWS_Lambda_python3.11",
+        "AWS_EXECUTION_ENV": f"AWS_Lambda_{function.run_time or 'python3.12'}",
         "AWS_LAMBDA_FUNCTION_NAME": function.function_name,
         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.memory_size),
         "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",

@@ -30,6 +30,7 @@ class Function:
     memory_size: int = 512
     region: str = "us-east-1"
     code_bytes: bytes = b""
+    run_time: str | None = "python3.12"
 
 
 def test_the_worker_environment_is_the_functions_on_top_of_lambdas_own():
@@ -45,6 +46,7 @@ def test_the_worker_environment_is_the_functions_on_top_of_lambdas_own():
     assert env["_HANDLER"] == "lambdas.handlers.copy"
     assert env["AWS_LAMBDA_FUNCTION_TIMEOUT"] == "30"
     assert env["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"] == "512"
+    assert env["AWS_EXECUTION_ENV"] == "AWS_Lambda_python3.12"  # the runtime the template names
     # every SDK call goes to the emulator with dummy credentials
     assert env["AWS_ENDPOINT_URL"] == "http://127.0.0.1:4566"
     assert env["AWS_ACCESS_KEY_ID"] == "testing"

@@ -79,8 +79,10 @@ def test_every_task_retries_service_errors_with_backoff_and_full_jitter() -> Non
     assert {t["Resource"] for t in all_tasks} == {"P", "W", "F", "C"}
     for task in all_tasks:
         (retry,) = task["Retry"]
-        assert {"Lambda.ServiceException", "Lambda.TooManyRequestsException", "Sandbox.Timedout"} <= set(
-            retry["ErrorEquals"])
+        # the Lambda service errors AWS's Step Functions guide says to retry, and timed-out invocations
+        assert {"Lambda.ServiceException", "Lambda.AWSLambdaException", "Lambda.SdkClientException",
+                "Lambda.ClientExecutionTimeoutException", "Lambda.TooManyRequestsException",
+                "Sandbox.Timedout"} <= set(retry["ErrorEquals"])
         assert set(errors.RETRYABLE_ERROR_NAMES) <= set(retry["ErrorEquals"])
         assert not set(errors.FATAL_ERROR_NAMES) & set(retry["ErrorEquals"])
         assert CATCH_ALL not in retry["ErrorEquals"]
