@@ -52,6 +52,8 @@ def test_finalizer_failing_for_good_cleans_up_every_upload_of_the_run(world: Wor
     assert described["error"] == "VerificationError"
     assert described["cause"] == f"injected: the finalizer cannot finish (failure report: {failure_uri})"
     assert world.emulator.stats()["lambda_invocations"][main_stack.function("cleanup")] == 1
+    # AND the user who started it with the CLI is told the error and the Cause
+    assert "VerificationError" in run.stderr and failure_uri in run.stderr, run.stderr
     # AND every upload of the run was aborted, and listed in the failure report; the foreign one was left alone
     report = _failure_report(world, main_stack, name)
     assert report["error"] == "VerificationError"

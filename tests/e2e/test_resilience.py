@@ -8,9 +8,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -127,7 +129,16 @@ def test_lambda_service_errors_on_the_first_invocations_are_retried(world: World
     # WHEN
     run, name = _run_ok(world, main_stack, document, "service-errors")
 
-    # THEN the failed invocations were retried (with backoff) and the run completed
+    # THEN the failed invocations were retried, by the deployed machine's Retry with exponential backoff
+    # and full jitter (moto's interpreter sleeps those waits), and the run completed
+    definition = json.loads(world.sfn.describe_state_machine(stateMachineArn=main_stack.state_machine_arn)[
+        "definition"])
+    retriers = list(_retriers(definition))
+    assert len(retriers) == 3 + main_stack.spec.workers, retriers  # Plan, Finalize, Cleanup, each worker's task
+    for retry in retriers:
+        assert {"Lambda.ServiceException", "Lambda.TooManyRequestsException"} <= set(retry["ErrorEquals"])
+        assert (retry["IntervalSeconds"] >= 1, retry["BackoffRate"] > 1, retry["MaxAttempts"] >= 3,
+                retry["JitterStrategy"]) == (True, True, True, "FULL"), retry
     errors = support.failed_task_errors(support.history(world.sfn, run.arn))
     assert errors.count("Lambda.ServiceException") == 2, errors
     assert errors.count("Lambda.TooManyRequestsException") == 2, errors
@@ -136,6 +147,17 @@ def test_lambda_service_errors_on_the_first_invocations_are_retried(world: World
     support.assert_targets(world.s3, {(target, o.key[2:]): o for o in objects}, [target])
     assert support.read_report(world.s3, main_stack, name).summary["counts"]["copied"] == len(objects)
     support.assert_no_incomplete_uploads(world.s3, main_stack, target)
+
+
+def _retriers(node: Any) -> Iterator[dict[str, Any]]:
+    """Every Retry entry anywhere in a state machine definition."""
+    if isinstance(node, dict):
+        yield from node.get("Retry", [])
+        for value in node.values():
+            yield from _retriers(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _retriers(value)
 
 
 def test_s3_slowdown_on_a_fifth_of_copy_requests_completes_and_reports_retries(
