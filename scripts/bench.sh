@@ -7,7 +7,8 @@ cd "$(dirname "$0")/.."
 ./scripts/bootstrap.sh
 if ! command -v rclone >/dev/null 2>&1; then
   export DEBIAN_FRONTEND=noninteractive
-  apt-get install -y -qq rclone >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq rclone >/dev/null; }
+  as_root=(); [[ "$(id -u)" -eq 0 ]] || as_root=(sudo)  # Debian's packages need root
+  "${as_root[@]}" apt-get install -y -qq rclone >/dev/null 2>&1 ||
+    { "${as_root[@]}" apt-get update -qq && "${as_root[@]}" apt-get install -y -qq rclone >/dev/null; }
 fi
-export PIPENV_VENV_IN_PROJECT=1 PIPENV_VERBOSITY=-1
-python3 -m pipenv run python -m bench "$@"
+exec .venv/bin/python -m bench "$@"

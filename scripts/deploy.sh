@@ -8,5 +8,5 @@ if [[ $# -ne 1 ]]; then
   exit 2
 fi
 cd "$(dirname "$0")/.."
-[[ -x .venv/bin/sfncopy ]] || ./scripts/bootstrap.sh  # the locked environment, installed once
+./scripts/bootstrap.sh  # the locked environment (a no-op when it is current)
 exec .venv/bin/sfncopy deploy --env "$1"  # errors as one line, --debug for a traceback

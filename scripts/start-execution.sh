@@ -9,5 +9,5 @@ fi
 config="$2"
 [[ "$config" == /* ]] || config="$PWD/$config"  # the CLI runs from the repository root
 cd "$(dirname "$0")/.."
-[[ -x .venv/bin/sfncopy ]] || ./scripts/bootstrap.sh  # the locked environment, installed once
+./scripts/bootstrap.sh  # the locked environment (a no-op when it is current)
 exec .venv/bin/sfncopy start-execution "$config" --env "$1" --wait
