@@ -198,3 +198,20 @@ def test_debug_shows_the_traceback_and_the_default_does_not(tmp_path):
     assert debug.returncode == 1
     assert "Traceback (most recent call last)" in debug.stderr
     assert "SettingsError" in debug.stderr
+
+
+def test_generate_writes_the_template_then_reports_it_unchanged_and_follows_workers(tmp_path):
+    from tests.unit.generator_helpers import write_env
+
+    write_env(tmp_path / "envs", "test")
+    out = tmp_path / "test.json"
+    args = ("--envs-dir", str(tmp_path / "envs"), "generate", "--env", "test", "--out", str(out))
+    first, again = run(*args), run(*args)
+    assert (first.exit_code, first.output) == (0, f"{out}: written (2 workers)\n")
+    assert again.output == f"{out}: unchanged (2 workers)\n"
+    five = run(*args, "--workers", "5")
+    assert five.output == f"{out}: written (5 workers)\n"
+    definition = json.loads(json.loads(out.read_text())["Resources"]["StateMachine"]["Properties"][
+        "DefinitionString"]["Fn::Sub"])
+    assert len(definition["States"]["Copy"]["Branches"]) == 5
+    assert definition["States"]["Plan"]["Parameters"]["workers"] == 5
