@@ -218,7 +218,24 @@ class _MotoServer:
                 )
                 from werkzeug.serving import make_server
 
-                app = wrap_app(DomainDispatcherApplication(create_backend_app))
+                class Dispatcher(DomainDispatcherApplication):
+                    """moto's dispatcher, remembering which backend serves a host. moto answers that anew
+                    for every request, under the one lock all requests share: a directory listing of its
+                    own package (~250 stat calls) and a few hundred URL patterns, ~1 ms each time, which
+                    made the lock the emulator's bottleneck under many concurrent copies."""
+
+                    def __init__(self, create_app: Any) -> None:
+                        super().__init__(create_app)
+                        self.known: dict[str, Any] = {}
+
+                    def get_backend_for_host(self, host: str | None) -> Any:
+                        if host is None:
+                            return None
+                        if host not in self.known:
+                            self.known[host] = super().get_backend_for_host(host)
+                        return self.known[host]
+
+                app = wrap_app(Dispatcher(create_backend_app))
                 try:
                     self._server = make_server(self._ip_address, self._port, app, True,
                                                request_handler=_quiet(MotoRequestHandler))
