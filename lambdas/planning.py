@@ -285,8 +285,9 @@ def split_record(task: CopyTask, part_size: int) -> SplitCopy:
 # --- binning ----------------------------------------------------------------------------------------
 def build_work(copies: Sequence[CopyTask], part_sizes: Mapping[int, int], params: PlanParams) -> Work:
     """Split the copies in ``part_sizes`` (copy_id -> part size), assign all tasks to workers, cut payloads."""
-    tasks = _split(copies, part_sizes, params) if part_sizes else (list(copies), [])
-    return bin_tasks(*tasks, params)
+    if not part_sizes:
+        return bin_tasks(copies, [], params)
+    return bin_tasks(*_split(copies, part_sizes, params), params)
 
 
 def _split(copies: Sequence[CopyTask], part_sizes: Mapping[int, int],
@@ -306,7 +307,7 @@ def _split(copies: Sequence[CopyTask], part_sizes: Mapping[int, int],
     return tasks, splits
 
 
-def bin_tasks(tasks: list[CopyTask], splits: list[SplitCopy], params: PlanParams) -> Work:
+def bin_tasks(tasks: Sequence[CopyTask], splits: list[SplitCopy], params: PlanParams) -> Work:
     """Assign tasks to workers by cost, and cut each worker's share into payloads (ids dense, by worker)."""
     nbytes, requests = binning.measure(tasks, params.part_size)
     shares, loads = binning.assign(binning.costs_of(nbytes, requests), params.workers)

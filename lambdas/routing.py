@@ -20,6 +20,9 @@ from functools import lru_cache
 from lambdas.models import SourceConfig, SourceObject, TargetConfig
 
 ALL_FILES = "*"
+# Distinct extensions one Router remembers: a listing has a handful; a cap keeps odd listings (a unique
+# "extension" per key, such as "log.1", "log.2", ...) from growing it without end.
+EXTENSION_CACHE_SIZE = 4096
 
 
 def is_folder_marker(key: str) -> bool:
@@ -103,10 +106,12 @@ def route(obj: SourceObject, source: SourceConfig, targets: tuple[TargetConfig, 
 
 class Router:
     """``route`` for one source and its targets, with the per-target work done once: the planner routes
-    every listed object, so this is its hottest path (a million calls in a big run). The targets of each
-    file type (plus the "*" targets) are looked up in one dict, in config order; only the last extension
-    is worked out unless some file type has a dot ("tar.gz"); the other rules run only for targets that
-    have them."""
+    every listed object, so this is its hottest path (a million calls in a big run).
+
+    Which targets an object's file type selects depends on its base name's extension alone, and a listing
+    has few of them, so that choice is made once per extension and kept (``_by_extension``): the common
+    object costs one dict lookup. The other rules (sizes, globs) read the whole key and the size, so they
+    still run for every object, for the targets that have them."""
 
     def __init__(self, source: SourceConfig, targets: tuple[TargetConfig, ...]) -> None:
         self.source = source
@@ -122,6 +127,8 @@ class Router:
         self._dotted = any("." in file_type for file_type in types)
         self._ruled = frozenset(id(t) for t in targets if _has_other_rules(t))
         self._position = {id(t): i for i, t in enumerate(targets)}
+        # extension part of a base name (see _extension_part) -> (its targets, whether any has other rules)
+        self._by_extension: dict[str, tuple[tuple[TargetConfig, ...], bool]] = {}
 
     def route(self, obj: SourceObject) -> list[tuple[TargetConfig, str]]:
         key = obj.key
@@ -134,18 +141,41 @@ class Router:
             rel = relative_key(key, self._prefix)
         name = rel[rel.rfind("/") + 1:]
         if self._dotted:
-            found = self._targets_of(extensions(name))
-        else:  # last_extension, inline
+            part = self._extension_part(name)
+        else:  # only the last extension can match: the part after the last dot, inline
             dot = name.rfind(".")
-            found = self._by_type.get(name[dot + 1:].lower(), self._every) if 0 < dot < len(name) - 1 \
-                else self._every
-        if not found:
-            return []
-        if len(found) == 1 and not self._ruled:
-            only = found[0]
-            return [(only, only.prefix + (name if only.flatten else rel))]
+            part = name[dot + 1:] if 0 < dot < len(name) - 1 else ""
+        chosen = self._by_extension.get(part)
+        if chosen is None:
+            chosen = self._choose(part, name)
+        found, ruled = chosen
+        if not ruled:
+            if len(found) == 1:
+                only = found[0]
+                return [(only, only.prefix + (name if only.flatten else rel))]
+            return [(t, t.prefix + (name if t.flatten else rel)) for t in found]
         return [(t, t.prefix + (name if t.flatten else rel)) for t in found
                 if id(t) not in self._ruled or _other_rules_match(t, rel, obj.size)]
+
+    def _extension_part(self, name: str) -> str:
+        """What of base name ``name`` its ``extensions`` depend on: "" without a dot, else everything from
+        the first dot, marked with a leading "/" (never in a base name) when there is no stem before it."""
+        dot = name.find(".")
+        if dot < 0:
+            return ""
+        return name[dot:] if dot > 0 else "/" + name
+
+    def _choose(self, part: str, name: str) -> tuple[tuple[TargetConfig, ...], bool]:
+        """The targets ``name``'s file type selects, in config order, and whether any has other rules;
+        kept for ``part`` (its extension part) unless the cache is full (a listing of unique extensions)."""
+        if self._dotted:
+            found = self._targets_of(extensions(name))
+        else:
+            found = self._by_type.get(part.lower(), self._every) if part else self._every
+        chosen = found, any(id(t) in self._ruled for t in found)
+        if len(self._by_extension) < EXTENSION_CACHE_SIZE:
+            self._by_extension[part] = chosen
+        return chosen
 
     def _targets_of(self, exts: frozenset[str]) -> tuple[TargetConfig, ...]:
         chosen = {id(t): t for ext in exts for t in self._by_type.get(ext, ())}

@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+from lambdas.gateway import encode_json
 from lambdas.models import (
     CopyConfig,
     CopyOptions,
@@ -72,6 +73,31 @@ def test_payload_files_store_tasks_as_rows_and_read_any_column_order():
     # AND a row longer than its columns is refused, not cut
     with pytest.raises(ValueError, match="10 values for 9 columns"):
         Payload.from_dict({**data, "columns": data["columns"][:9], "tasks": [[*data["tasks"][0], 0]]})
+
+
+TRICKY_KEYS = ["in/a b+c%20.jpg", "in/é/中文/😀.mov", 'in/say "hi".jpg', "in/back\\slash\\.jpg",
+               "in/ctl\x00\x01\x1f\t\n\r\x7f.jpg", "in/\u2028line\u2029sep.png", "in/\ud800lone.jpg", "in/./../x"]
+
+
+@pytest.mark.parametrize("key", TRICKY_KEYS)
+def test_payload_files_are_plain_compact_json_that_reads_back_the_same(key):
+    # GIVEN a payload of every kind of row, with a key that JSON must escape
+    tasks = (CopyTask("c0", 0, "src", key, 10, "e0", "dst", "out/" + key, "copy"),
+             CopyTask("c1", 1, "src", key, 9 * 2**30, "e1", "dst", key, "multipart"),
+             CopyTask("c2", 2, "src", key, 10, "e2", "dst", key, "copy", compare_checksum="CRC32C"),
+             CopyTask("c3.p4", 3, "src", key, 100, "e3", "dst", key, "chunk", 10, 4, 6, "u-3"))
+    payload = Payload(7, 3, tasks)
+    # WHEN the planner's writer encodes it
+    body = encode_json(payload.to_dict())
+    # THEN the bytes are those of the json module's own compact encoding (ASCII, every escape the same)
+    plain = json.dumps(payload.to_dict(), separators=(",", ":")).encode()
+    assert body == plain
+    assert body.isascii()
+    # AND whole copies with nothing to compare are short rows; the others carry every column
+    data = json.loads(body)
+    assert [len(row) for row in data["tasks"]] == [9, 9, len(CopyTask._fields), len(CopyTask._fields)]
+    # AND the rows read back as the same tasks
+    assert Payload.from_dict(data) == payload
 
 
 def test_last_chunk_counts_only_the_bytes_that_exist():

@@ -198,3 +198,31 @@ def test_router_routes_exactly_like_route(names, types, size, bounded, flatten, 
         obj = SourceObject("src", "in/" + name, size, "e")
         # THEN the compiled router and the reference function give the same targets, keys and order
         assert router.route(obj) == route(obj, source, targets)
+
+
+def test_router_applies_size_and_glob_rules_to_every_object_of_a_remembered_extension():
+    # GIVEN one router whose jpg targets have size bounds and globs, and objects sharing the extension
+    source = SourceConfig("src", "in/")
+    targets = (target(["jpg"], prefix="small/", index=0, max_size=10),
+               target(["jpg"], prefix="raw/", index=1, include=("raw/*",), exclude=("raw/tmp/*",)),
+               target(["*"], prefix="all/", index=2, min_size=5))
+    router = Router(source, targets)
+    objects = [obj("in/a.jpg", size=1), obj("in/raw/b.JPG", size=50), obj("in/raw/tmp/c.jpg", size=7),
+               obj("in/d.jpg", size=10), obj("in/raw/e.jpg", size=3)]
+    # WHEN the router has seen the extension before each of them
+    # THEN each object still gets exactly the targets its own key and size select
+    assert [router.route(o) for o in objects] == [route(o, source, targets) for o in objects]
+    assert [[t.prefix for t, _ in router.route(o)] for o in objects] == [
+        ["small/"], ["raw/", "all/"], ["small/", "all/"], ["small/", "all/"], ["small/", "raw/"]]
+
+
+@pytest.mark.parametrize("types", [("jpg", "1"), ("tar.gz", "1")])
+def test_router_routes_past_its_cache_of_extensions(monkeypatch, types):
+    # GIVEN a router that remembers only two extensions, and keys with many distinct ones
+    monkeypatch.setattr("lambdas.routing.EXTENSION_CACHE_SIZE", 2)
+    source = SourceConfig("src", "")
+    targets = (target(types, prefix="t/", index=0),)
+    router = Router(source, targets)
+    objects = [obj(f"log.{i}") for i in range(6)] + [obj("a.jpg"), obj("b.tar.gz"), obj(".1")]
+    # THEN every object routes as route() says, remembered or not
+    assert [router.route(o) for o in objects] == [route(o, source, targets) for o in objects]
