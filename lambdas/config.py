@@ -168,9 +168,25 @@ def _check_document(document: Parsed, problems: Problems) -> None:
             problems.add(source.path, f"s3://{where[0]}/{where[1]} is listed twice (also at {seen[where]})",
                          "remove one of them")
         seen.setdefault(where, source.path)
+    for inner in sources:
+        _check_nested(inner, sources, problems)
     for target in targets:
         for source in sources:
             _check_overlap(source, target, problems)
+
+
+def _check_nested(inner: Parsed, sources: list[Parsed], problems: Problems) -> None:
+    """Refuse a source inside another source of the same bucket: both would list its objects, and each
+    would copy them (to keys relative to its own s3_path)."""
+    bucket, path = inner.values["s3_bucket"], inner.values.get("s3_path", "")
+    for outer in sources:
+        around = outer.values.get("s3_path", "")
+        if outer.values["s3_bucket"] == bucket and around != path and path.startswith(around):
+            problems.add(join(inner.path, "s3_path"),
+                         f"s3://{bucket}/{path} is inside the source s3://{bucket}/{around} ({outer.path}), so "
+                         "its objects would be listed and copied twice",
+                         "remove this source (the other one lists its objects already), or narrow the other's s3_path")
+            return
 
 
 def _check_overlap(source: Parsed, target: Parsed, problems: Problems) -> None:

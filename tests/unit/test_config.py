@@ -312,6 +312,26 @@ def test_the_same_source_listed_twice_is_refused():
                                  "(also at s3_copy_config.source_s3_config[0]); remove one of them")
 
 
+@pytest.mark.parametrize(("outer", "inner"), [("in/", "in/raw/"), ("", "in/"), ("in", "in/raw/")])
+def test_a_source_inside_another_source_of_the_bucket_is_refused(outer, inner):
+    # GIVEN two sources of one bucket, one inside the other (in either order)
+    at_outer, at_inner = {"s3_bucket": "src", "s3_path": outer}, {"s3_bucket": "src", "s3_path": inner}
+    for sources, inner_at, outer_at in (([at_outer, at_inner], 1, 0), ([at_inner, at_outer], 0, 1)):
+        # THEN the inner one is named, with the outer one and the fix
+        assert only_problem(document(source_s3_config=sources)) == (
+            f"s3_copy_config.source_s3_config[{inner_at}].s3_path: s3://src/{inner} is inside the source "
+            f"s3://src/{outer} (s3_copy_config.source_s3_config[{outer_at}]), so its objects would be listed and "
+            "copied twice; remove this source (the other one lists its objects already), or narrow the other's "
+            "s3_path")
+
+
+def test_sources_side_by_side_or_in_other_buckets_are_fine():
+    doc = document(source_s3_config=[{"s3_bucket": "src", "s3_path": "in/a/"}, {"s3_bucket": "src", "s3_path": "in/b/"},
+                                     {"s3_bucket": "other", "s3_path": "in/a/x/"}])
+    assert [(s.bucket, s.prefix) for s in parse_config(doc).sources] == [("src", "in/a/"), ("src", "in/b/"),
+                                                                         ("other", "in/a/x/")]
+
+
 # --- JSON text -----------------------------------------------------------------------------------------
 README_WITH_TRAILING_COMMA = """{
   "s3_copy_config": {
