@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import socket
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -64,3 +65,26 @@ def test_deploy_to_an_unreachable_endpoint_fails_in_one_line_without_a_traceback
     assert "Traceback" not in done.stderr
     assert done.stderr.startswith("Error: Could not connect to the endpoint URL")
     assert "is the endpoint reachable?" in done.stderr
+
+
+def test_the_aws_cli_starts_an_execution_with_the_config_as_input(world: World, main_stack: Stack) -> None:
+    # GIVEN a config file, and the AWS CLI (a dev dependency) pointed at the emulator as a user's would be
+    objects = [rich(f"c/{i}.txt", 500 + i, "text/plain") for i in range(4)]
+    source, target = world.source(*objects), world.target()
+    config = world.work_dir / "config.json"
+    config.write_text(json.dumps(support.config_document({"s3_bucket": source, "s3_path": "c/"},
+                                                         [{"file_types": ["txt"], "s3_bucket": target}])))
+    aws = Path(sys.executable).with_name("aws")
+    name = support.execution_name("aws-cli")
+
+    # WHEN `aws stepfunctions start-execution --input file://...` starts it
+    started = subprocess.run([str(aws), "stepfunctions", "start-execution", "--state-machine-arn",
+                              main_stack.state_machine_arn, "--name", name, "--input", f"file://{config}"],
+                             env=support.process_environment(world.endpoint), capture_output=True, text=True,
+                             timeout=SCRIPT_TIMEOUT_SECONDS, check=False)
+
+    # THEN the execution it names succeeds and every object is in the target
+    assert started.returncode == 0, started.stderr
+    arn = json.loads(started.stdout)["executionArn"]
+    assert support.wait_for(world.sfn, arn)["status"] == "SUCCEEDED"
+    support.assert_targets(world.s3, {(target, o.key[2:]): o for o in objects}, [target])
