@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from lambdas.gateway import ObjectHead, PartInfo, S3Gateway, UploadInfo, encode_json
+from lambdas.gateway import JSON_CONTENT_TYPE, ObjectHead, PartInfo, S3Gateway, UploadInfo
 from lambdas.models import PlanPointer, SourceObject, SseConfig
 from lambdas.settings import Settings
 
@@ -93,15 +93,12 @@ class FakeGateway(S3Gateway):
         return None
 
     # --- the manifest location ----------------------------------------------------------------------
-    def put_json(self, bucket: str, key: str, data: Any) -> None:
-        self.put_bytes(bucket, key, encode_json(data), "application/json")
-        if self.keep:
-            self.written[key] = data
-
     def put_bytes(self, bucket: str, key: str, body: bytes, content_type: str) -> None:
         self.files_written += 1
         self.bytes_written += len(body)
         self.largest_file = max(self.largest_file, len(body))
+        if self.keep and content_type == JSON_CONTENT_TYPE:
+            self.written[key] = json.loads(body)
 
     def get_json_or_none(self, bucket: str, key: str) -> Any:
         return self.written.get(key)

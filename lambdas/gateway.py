@@ -23,6 +23,7 @@ from botocore.exceptions import BotoCoreError, ClientError, ConnectionError, Rea
 from lambdas import errors, limits
 from lambdas.models import SourceObject, SseConfig
 
+JSON_CONTENT_TYPE = "application/json"
 TRANSIENT_CODES = frozenset({
     "SlowDown", "Throttling", "ThrottlingException", "RequestTimeout", "RequestTimeTooSkewed",
     "InternalError", "ServiceUnavailable", "503", "500", "502", "504", "OperationAborted",
@@ -314,7 +315,7 @@ class S3Gateway:
 
     # --- the manifest location ----------------------------------------------------------------------
     def put_json(self, bucket: str, key: str, data: Any) -> None:
-        self.put_bytes(bucket, key, encode_json(data), "application/json")
+        self.put_bytes(bucket, key, encode_json(data), JSON_CONTENT_TYPE)
 
     def put_bytes(self, bucket: str, key: str, body: bytes, content_type: str) -> None:
         try:

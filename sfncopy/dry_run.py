@@ -7,6 +7,7 @@ given to the planner core's estimate (per target, per worker, requests, transiti
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -45,7 +46,8 @@ class MemoryGateway(S3Gateway):
         self.files[(bucket, key)] = body
 
     def get_json_or_none(self, bucket: str, key: str) -> Any:
-        return self.files.get((bucket, key))
+        data = self.files.get((bucket, key))
+        return json.loads(data) if isinstance(data, bytes) else data  # the planner writes payload files encoded
 
     def create_multipart_upload(self, bucket: str, key: str, head: ObjectHead | None, tags: dict[str, str],
                                 *, storage_class: str | None = None, sse: SseConfig | None = None) -> str:

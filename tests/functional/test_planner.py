@@ -10,7 +10,7 @@ import pytest
 
 from lambdas import limits, manifest
 from lambdas.errors import ConfigError, SourceNotFoundError
-from lambdas.gateway import S3Gateway, encode_json
+from lambdas.gateway import S3Gateway
 from lambdas.limits import MiB
 from lambdas.logs import JsonFormatter
 from lambdas.models import CopyTask, PlanPointer, SourceObject
@@ -275,8 +275,8 @@ class SyntheticGateway(S3Gateway):
         for i in range(self.objects):
             yield SourceObject(bucket, f"in/{i // 1000:04d}/{i:07d}.jpg", 1000 + i % 5000, f"{i:032x}")
 
-    def put_json(self, bucket: str, key: str, data: Any) -> None:
-        self.files[key] = json.loads(encode_json(data))  # what S3 would hold
+    def put_bytes(self, bucket: str, key: str, body: bytes, content_type: str) -> None:
+        self.files[key] = json.loads(body)  # what S3 would hold
 
     def get_json_or_none(self, bucket: str, key: str) -> Any:
         return self.files.get(key)

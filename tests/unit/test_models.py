@@ -3,8 +3,11 @@
 import json
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from lambdas.gateway import encode_json
+from lambdas.manifest import encode_payload
 from lambdas.models import (
     CopyConfig,
     CopyOptions,
@@ -88,16 +91,31 @@ def test_payload_files_are_plain_compact_json_that_reads_back_the_same(key):
              CopyTask("c3.p4", 3, "src", key, 100, "e3", "dst", key, "chunk", 10, 4, 6, "u-3"))
     payload = Payload(7, 3, tasks)
     # WHEN the planner's writer encodes it
-    body = encode_json(payload.to_dict())
+    body = encode_payload(payload)
     # THEN the bytes are those of the json module's own compact encoding (ASCII, every escape the same)
     plain = json.dumps(payload.to_dict(), separators=(",", ":")).encode()
-    assert body == plain
+    assert body == plain == encode_json(payload.to_dict())
     assert body.isascii()
     # AND whole copies with nothing to compare are short rows; the others carry every column
     data = json.loads(body)
     assert [len(row) for row in data["tasks"]] == [9, 9, len(CopyTask._fields), len(CopyTask._fields)]
     # AND the rows read back as the same tasks
     assert Payload.from_dict(data) == payload
+
+
+@given(st.lists(st.tuples(st.text(), st.integers(min_value=0), st.text(max_size=3),
+                          st.sampled_from(["copy", "multipart", "chunk"]), st.sampled_from(["", "CRC32"])),
+                max_size=5),
+       st.integers(min_value=0), st.integers(min_value=0))
+def test_payload_files_are_the_json_modules_bytes_for_any_task(rows, payload_id, worker):
+    # GIVEN tasks of any key, size, ETag, method and comparison (lone surrogates and control characters too)
+    tasks = tuple(CopyTask(f"c{i}", i, "src", key, size, etag, "dst", "out/" + key, method,
+                           5 if method == "chunk" else 0, 1 if method == "chunk" else 0, 2 if method == "chunk" else 0,
+                           "u" if method == "chunk" else "", compare)
+                  for i, (key, size, etag, method, compare) in enumerate(rows))
+    payload = Payload(payload_id, worker, tasks)
+    # WHEN the planner encodes the payload file  THEN it holds the json module's bytes for Payload.to_dict
+    assert encode_payload(payload) == json.dumps(payload.to_dict(), separators=(",", ":")).encode()
 
 
 def test_last_chunk_counts_only_the_bytes_that_exist():

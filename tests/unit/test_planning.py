@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from lambdas import binning, history, limits, planning
 from lambdas.errors import PlanTooLargeError
 from lambdas.limits import GiB, MiB, TiB
-from lambdas.models import CopyOptions, ExistingTarget, SourceObject
+from lambdas.models import CopyOptions, CopyTask, ExistingTarget, SourceObject
 from lambdas.parts import choose_part_size
 from lambdas.planning import Candidate, PlanParams
 from lambdas.settings import Settings
@@ -82,6 +82,20 @@ def test_a_target_whose_etag_cannot_be_compared_is_copied_with_checksums_to_comp
     params = PlanParams(workers=1, max_payload_bytes=GiB, max_objects_per_payload=10, overwrite=overwrite)
     [task] = planning.decide([cand(source, existing=existing)], params).copies
     assert task.compare_checksum == compare
+
+
+def test_a_decided_copy_is_the_task_its_fields_name():
+    # GIVEN two objects, one above the copy cutoff  WHEN deciding  THEN each task equals the CopyTask built
+    # by keyword, every field set (decide builds them positionally, through tuple's constructor)
+    small, large = obj("a.jpg", 100), obj("b.mov", 6 * GiB)
+    copies = planning.decide([cand(small), cand(large, key="big/b.mov")], PARAMS).copies
+    assert copies == [
+        CopyTask(task_id="c0", copy_id=0, source_bucket="src", source_key="a.jpg", size=100, etag=ETAG,
+                 target_bucket="tgt", target_key="out/a.jpg", method="copy"),
+        CopyTask(task_id="c1", copy_id=1, source_bucket="src", source_key="b.mov", size=6 * GiB, etag=ETAG,
+                 target_bucket="tgt", target_key="big/b.mov", method="multipart"),
+    ]
+    assert all(type(t) is CopyTask and len(t) == len(CopyTask._fields) for t in copies)
 
 
 def test_equal_etags_skip_without_asking_for_checksums():
