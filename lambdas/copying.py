@@ -18,16 +18,12 @@ from typing import Protocol, TypeVar
 
 from lambdas import errors, limits
 from lambdas.gateway import ObjectHead, PartInfo, S3Gateway, tagging_header
-from lambdas.logs import get_logger
 from lambdas.models import CopyMethod, CopyOptions, CopyTask, ObjectResult, ResultStatus
 from lambdas.parts import PartRange, choose_part_size, part_range, plan_parts
-from lambdas.planning import checksums_prove_identical
+from lambdas.planning import prove_by_checksums
 
 T = TypeVar("T")
 R = TypeVar("R")
-
-log = get_logger("worker")
-
 
 class UploadBook(Protocol):
     """Where the worker keeps its open whole-object multipart uploads (the payload's checkpoint)."""
@@ -132,7 +128,8 @@ def copy_task(task: CopyTask, ctx: CopyContext) -> ObjectResult | None:
     tally = _Tally()
     try:
         if task.compare_checksum and task.method != "chunk":
-            reason = _proven_identical(task, ctx, tally)
+            reason = prove_by_checksums(task, lambda bucket, key, if_match: _call(
+                tally, lambda: ctx.s3.head_object(bucket, key, if_match=if_match, checksums=True)))
             if reason:
                 return _result(task, tally, started, status="skipped", parts=0, error=reason, method="none")
         if task.method == "copy":
@@ -167,23 +164,6 @@ def _planned_parts(task: CopyTask) -> int:
     if task.method == "chunk":
         return task.last_part - task.first_part + 1
     return 1 if task.method == "copy" else 0
-
-
-def _proven_identical(task: CopyTask, ctx: CopyContext, tally: _Tally) -> str:
-    """The skip reason when the existing target is proven identical by checksum (see
-    ``planning.checksum_to_compare``), else "". Two HEADs; the source's is pinned to the planned ETag, so a
-    changed source fails here as it would in the copy. A target that is gone, or that this role may not
-    read, proves nothing: the task is copied."""
-    source = _call(tally, lambda: ctx.s3.head_object(task.source_bucket, task.source_key, if_match=task.etag,
-                                                    checksums=True))
-    try:
-        target = _call(tally, lambda: ctx.s3.head_object(task.target_bucket, task.target_key, checksums=True))
-    except errors.ObjectError as err:
-        log.info("target not compared", extra={"task_id": task.task_id, "key": task.target_key, "error": str(err)})
-        return ""
-    if target.size != task.size:
-        return ""
-    return checksums_prove_identical(task.compare_checksum, source.checksums, target.checksums)
 
 
 def _copy_whole(task: CopyTask, ctx: CopyContext, tally: _Tally) -> _Copied:

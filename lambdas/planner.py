@@ -222,15 +222,14 @@ def prove_identical(to_compare: list[CopyTask], settings: Settings, s3: S3Gatewa
     """Copies to split whose existing target is proven identical by checksum: copy_id -> skip. A split
     copy's chunks run on several workers, so the comparison the worker makes for a whole copy is made
     here, before any upload is started. Anything unproven (a HEAD that fails included) is copied."""
+    def head(bucket: str, key: str, if_match: str) -> ObjectHead:
+        return s3.head_object(bucket, key, if_match=if_match, checksums=True)
+
     def compare(task: CopyTask) -> str:
         try:
-            source = s3.head_object(task.source_bucket, task.source_key, if_match=task.etag, checksums=True)
-            target = s3.head_object(task.target_bucket, task.target_key, checksums=True)
+            return planning.prove_by_checksums(task, head)
         except ObjectError:
-            return ""  # changed, gone or unreadable since the listing: the copy decides
-        if target.size != task.size:
-            return ""
-        return planning.checksums_prove_identical(task.compare_checksum, source.checksums, target.checksums)
+            return ""  # the source changed or is gone since the listing: its copy decides
 
     futures = _run_all(settings.worker_threads, {t.copy_id: (compare, (t,)) for t in to_compare})
     proven: dict[int, SkippedObject] = {}

@@ -14,9 +14,10 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 from lambdas import binning, history, limits
+from lambdas.errors import ObjectError
 from lambdas.models import (
     CopyOptions,
     CopyTask,
@@ -148,13 +149,9 @@ def decide(candidates: Iterable[CandidateRow], params: PlanParams) -> Decisions:
         copy_id = len(copies)
         # Every field, through tuple's constructor: the named tuple's own (a Python function) costs a
         # tenth of this loop.
-        task = new_task(CopyTask, (f"c{copy_id}", copy_id, obj.bucket, obj.key, obj.size, obj.etag, bucket, key,
-                                   "copy" if obj.size <= cutoff else "multipart", 0, 0, 0, "", ""))
-        if existing is not None and overwrite == "if-different":
-            compare = checksum_to_compare(obj, existing)
-            if compare:
-                task = task._replace(compare_checksum=compare)
-        copies.append(task)
+        compare = checksum_to_compare(obj, existing) if existing is not None and overwrite == "if-different" else ""
+        copies.append(new_task(CopyTask, (f"c{copy_id}", copy_id, obj.bucket, obj.key, obj.size, obj.etag, bucket,
+                                          key, "copy" if obj.size <= cutoff else "multipart", 0, 0, 0, "", compare)))
     return Decisions(copies=copies, skipped=skipped)
 
 
@@ -179,6 +176,31 @@ def checksum_to_compare(obj: SourceObject, existing: ExistingTarget) -> str:
     if existing.size != obj.size or not obj.checksum_algorithm:
         return ""
     return obj.checksum_algorithm if existing.checksum_algorithm == obj.checksum_algorithm else ""
+
+
+class ChecksumHead(Protocol):
+    """What a HeadObject with checksum mode tells (``gateway.ObjectHead``)."""
+
+    @property
+    def size(self) -> int: ...
+
+    @property
+    def checksums(self) -> dict[str, str]: ...
+
+
+def prove_by_checksums(task: CopyTask, head: Callable[[str, str, str], ChecksumHead]) -> str:
+    """The skip reason when ``task``'s existing target is proven identical by checksum (see
+    ``checksum_to_compare``), else "". ``head(bucket, key, if_match)`` asks S3 with checksum mode on: the
+    source pinned to the planned ETag (a changed source raises, as its copy would), then the target; a
+    target that is gone, or that this role may not read, proves nothing."""
+    source = head(task.source_bucket, task.source_key, task.etag)
+    try:
+        target = head(task.target_bucket, task.target_key, "")
+    except ObjectError:
+        return ""
+    if target.size != task.size:
+        return ""
+    return checksums_prove_identical(task.compare_checksum, source.checksums, target.checksums)
 
 
 def checksums_prove_identical(algorithm: str, source: Mapping[str, str], target: Mapping[str, str]) -> str:

@@ -200,6 +200,25 @@ class Emulator:
         return self._runner.worker_pids() if self._runner is not None else []
 
 
+def _remember_backends(dispatcher: Any) -> Any:
+    """moto's dispatcher, remembering which backend serves a host. moto answers that anew for every
+    request, under the one lock all requests share: a directory listing of its own package (~250 stat
+    calls) and a few hundred URL patterns, ~1 ms each time, which made the lock the emulator's bottleneck
+    under many concurrent copies."""
+    lookup = dispatcher.get_backend_for_host
+    known: dict[str, Any] = {}
+
+    def remembered(host: str | None) -> Any:
+        if host is None:
+            return None
+        if host not in known:
+            known[host] = lookup(host)
+        return known[host]
+
+    dispatcher.get_backend_for_host = remembered
+    return dispatcher
+
+
 class _MotoServer:
     """moto's ``ThreadedMotoServer``, with our middleware around its app and a clear error for a taken port."""
 
@@ -218,24 +237,7 @@ class _MotoServer:
                 )
                 from werkzeug.serving import make_server
 
-                class Dispatcher(DomainDispatcherApplication):
-                    """moto's dispatcher, remembering which backend serves a host. moto answers that anew
-                    for every request, under the one lock all requests share: a directory listing of its
-                    own package (~250 stat calls) and a few hundred URL patterns, ~1 ms each time, which
-                    made the lock the emulator's bottleneck under many concurrent copies."""
-
-                    def __init__(self, create_app: Any) -> None:
-                        super().__init__(create_app)
-                        self.known: dict[str, Any] = {}
-
-                    def get_backend_for_host(self, host: str | None) -> Any:
-                        if host is None:
-                            return None
-                        if host not in self.known:
-                            self.known[host] = super().get_backend_for_host(host)
-                        return self.known[host]
-
-                app = wrap_app(Dispatcher(create_backend_app))
+                app = wrap_app(_remember_backends(DomainDispatcherApplication(create_backend_app)))
                 try:
                     self._server = make_server(self._ip_address, self._port, app, True,
                                                request_handler=_quiet(MotoRequestHandler))

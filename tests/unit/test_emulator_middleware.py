@@ -52,3 +52,21 @@ def test_a_virtual_hosted_bucket_moves_into_the_path():
     assert path_style({"HTTP_HOST": "bucket.s3.us-east-1.amazonaws.com", "PATH_INFO": "/k"}) == "/bucket/k"
     assert path_style({"HTTP_HOST": "127.0.0.1:4566", "PATH_INFO": "/bucket/key"}) == "/bucket/key"
     assert path_style({"HTTP_HOST": "s3.amazonaws.com", "PATH_INFO": "/bucket/key"}) == "/bucket/key"
+
+
+def test_the_dispatcher_asks_moto_once_per_host():
+    from sfncopy.emulator.server import _remember_backends
+
+    class Dispatcher:  # moto's DomainDispatcherApplication, as far as the lookup goes
+        def __init__(self) -> None:
+            self.asked: list[str] = []
+
+        def get_backend_for_host(self, host: str) -> str | None:
+            self.asked.append(host)
+            return host.split(".")[0] if host.endswith("amazonaws.com") else None
+
+    dispatcher = _remember_backends(Dispatcher())
+    hosts = ["s3.us-east-1.amazonaws.com", "states.us-east-1.amazonaws.com", "127.0.0.1:4566"] * 3
+    assert [dispatcher.get_backend_for_host(h) for h in hosts] == ["s3", "states", None] * 3
+    assert dispatcher.get_backend_for_host(None) is None  # no host: moto infers one from the request
+    assert sorted(dispatcher.asked) == sorted(hosts[:3])
