@@ -2,8 +2,13 @@
 
     Plan -> DryRun? --yes--------------------------------> Finalize -> (succeeds with the RunSummary)
                     --no--> Copy (Parallel, N branches) -> Finalize
-    branch i: Map over worker i's payload ids (one at a time): CopyPayload -> Done? --no--> CopyPayload
-    Plan / Copy / Finalize fail -> Cleanup -> Failed (Error and Cause from the cleanup's answer)
+    branch i: Map over worker i's payload ids (one at a time): CopyPayload<i> -> PayloadDone<i>? --no--> CopyPayload<i>
+    Plan / Finalize fail -> Cleanup -> Failed (Error and Cause from the cleanup's answer)
+    Copy fails -> DrainWorkers (a Wait as long as the worker's timeout) -> Cleanup -> Failed
+
+State names are unique in the whole machine, Parallel branches and Map processors included: the Amazon
+States Language says so ("State names must be unique within the scope of the whole state machine"), and
+CloudFormation fails with DUPLICATE_STATE_NAME otherwise. So every state of branch i carries the suffix i.
 
 States carry pointers only (run id, manifest location, payload numbers): plans and results live in S3.
 Task resources are placeholders (``${PlannerFunction.Arn}``) that the template's ``Fn::Sub`` resolves.
@@ -15,7 +20,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from lambdas import errors
+from lambdas import errors, limits
 
 State = dict[str, Any]
 
@@ -32,6 +37,15 @@ LAMBDA_SERVICE_ERRORS = (
 # from its checkpoint, the other functions are idempotent.
 TIMEOUT_ERRORS = ("Sandbox.Timedout", "States.Timeout", "Runtime.ExitError")
 CATCH_ALL = "States.ALL"
+CLEANUP = "Cleanup"
+DRAIN_WORKERS = "DrainWorkers"
+# When a Parallel state fails, Step Functions stops its other branches but not the Lambda invocations they
+# already started (Step Functions developer guide, "Parallel workflow state", Error handling: "When a
+# parallel state fails, invoked Lambda functions continue to run"). Those invocations may open multipart
+# uploads until their function's timeout ends them (Lambda developer guide, "Configure Lambda function
+# timeout"), so Cleanup waits that long, plus this margin for a request already in flight when the
+# sandbox stops (unverified: Lambda documents no figure).
+DRAIN_MARGIN_SECONDS = 10
 
 
 @dataclass(frozen=True)
@@ -83,8 +97,8 @@ def _retry(timing: RetryTiming) -> list[State]:
     }]
 
 
-def _catch() -> list[State]:
-    return [{"ErrorEquals": [CATCH_ALL], "ResultPath": "$.error", "Next": "Cleanup"}]
+def _catch(next_state: str = CLEANUP) -> list[State]:
+    return [{"ErrorEquals": [CATCH_ALL], "ResultPath": "$.error", "Next": next_state}]
 
 
 def _task(resource: str, timing: RetryTiming, **fields: Any) -> State:
@@ -108,8 +122,14 @@ def branch_input(workers: int) -> State:
     return fields
 
 
+def loop_state_names(worker: int) -> tuple[str, str, str]:
+    """The names of worker ``worker``'s payload loop: (copy task, done choice, succeed)."""
+    return f"CopyPayload{worker}", f"PayloadDone{worker}", f"PayloadCopied{worker}"
+
+
 def worker_branch(worker: int, resource: str, timing: RetryTiming) -> State:
     """Branch ``worker`` of the Parallel: its payloads one at a time, each re-invoked until done."""
+    copy_payload, payload_done, payload_copied = loop_state_names(worker)
     return {
         "StartAt": f"Worker{worker}",
         "States": {
@@ -125,16 +145,16 @@ def worker_branch(worker: int, resource: str, timing: RetryTiming) -> State:
                 "MaxConcurrency": 1,
                 "ItemProcessor": {
                     "ProcessorConfig": {"Mode": "INLINE"},
-                    "StartAt": "CopyPayload",
+                    "StartAt": copy_payload,
                     "States": {
                         # Input and output are a PayloadTask: the worker's answer is its next input.
-                        "CopyPayload": _task(resource, timing, Next="PayloadDone"),
-                        "PayloadDone": {
+                        copy_payload: _task(resource, timing, Next=payload_done),
+                        payload_done: {
                             "Type": "Choice",
-                            "Choices": [{"Variable": "$.done", "BooleanEquals": True, "Next": "PayloadCopied"}],
-                            "Default": "CopyPayload",
+                            "Choices": [{"Variable": "$.done", "BooleanEquals": True, "Next": payload_copied}],
+                            "Default": copy_payload,
                         },
-                        "PayloadCopied": {"Type": "Succeed"},
+                        payload_copied: {"Type": "Succeed"},
                     },
                 },
                 "ResultPath": None,  # iteration outputs would grow with the payload count
@@ -144,10 +164,19 @@ def worker_branch(worker: int, resource: str, timing: RetryTiming) -> State:
     }
 
 
-def build_definition(workers: int, functions: Functions, timing: RetryTiming = PRODUCTION_RETRY) -> State:
-    """The whole state machine for ``workers`` parallel workers."""
+def drain_seconds(worker_timeout_seconds: int) -> int:
+    """How long a failed Copy waits before Cleanup: until every worker invocation has surely ended."""
+    return worker_timeout_seconds + DRAIN_MARGIN_SECONDS
+
+
+def build_definition(workers: int, functions: Functions, timing: RetryTiming = PRODUCTION_RETRY,
+                     drain: int = drain_seconds(limits.MAX_LAMBDA_TIMEOUT_SECONDS)) -> State:
+    """The whole state machine for ``workers`` parallel workers; a failed Copy waits ``drain`` seconds
+    (``drain_seconds`` of the worker's timeout) before Cleanup."""
     if workers < 1:
         raise ValueError(f"workers={workers} must be at least 1")
+    if drain < 0:
+        raise ValueError(f"drain={drain} must not be negative")
     return {
         "Comment": "sfncopy: plan, copy with parallel workers, finalize; clean up on failure",
         "StartAt": "Plan",
@@ -167,10 +196,13 @@ def build_definition(workers: int, functions: Functions, timing: RetryTiming = P
                 "Branches": [worker_branch(i, functions.worker, timing) for i in range(workers)],
                 "ResultPath": None,
                 "Next": "Finalize",
-                "Catch": _catch(),
+                "Catch": _catch(DRAIN_WORKERS),
             },
+            # Worker invocations still running in the other branches may open uploads until they time out.
+            DRAIN_WORKERS: {"Type": "Wait", "Seconds": drain,
+                            "Next": CLEANUP},
             "Finalize": _task(functions.finalizer, timing, InputPath="$.plan", End=True, Catch=_catch()),
-            "Cleanup": _task(functions.cleanup, timing,
+            CLEANUP: _task(functions.cleanup, timing,
                              Parameters={"run_id.$": "$$.Execution.Name", "error.$": "$.error"},
                              ResultPath="$.cleanup", Next="Failed"),
             "Failed": {"Type": "Fail", "ErrorPath": "$.cleanup.error", "CausePath": "$.cleanup.cause"},

@@ -138,7 +138,8 @@ def add_function(template: Template, settings: EnvSettings, spec: FunctionSpec,
 
 
 def definition_string(settings: EnvSettings, timing: state_machine.RetryTiming) -> str:
-    definition = state_machine.build_definition(settings.workers, state_machine.placeholders(), timing)
+    definition = state_machine.build_definition(settings.workers, state_machine.placeholders(), timing,
+                                                state_machine.drain_seconds(settings.worker.timeout_seconds))
     return state_machine.to_json(definition)
 
 

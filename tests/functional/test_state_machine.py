@@ -99,7 +99,7 @@ def aws() -> Iterator[None]:
         yield
 
 
-def start(fakes: FakeLambdas, monkeypatch: pytest.MonkeyPatch, workers: int) -> tuple[Any, str]:
+def start(fakes: FakeLambdas, monkeypatch: pytest.MonkeyPatch, workers: int, drain: int = 0) -> tuple[Any, str]:
     """Create the four functions and the generated machine; return the client and the machine's ARN."""
     def invoke(function: LambdaFunction, event: Any = None) -> tuple[str, bool, str]:
         return fakes.invoke(function, event)
@@ -111,7 +111,7 @@ def start(fakes: FakeLambdas, monkeypatch: pytest.MonkeyPatch, workers: int) -> 
     arns = {name: lam.create_function(FunctionName=name, Runtime="python3.12", Role=role, Handler=f"fake.{name}",
                                       Code={"ZipFile": b"fake"})["FunctionArn"]
             for name in ("planner", "worker", "finalizer", "cleanup")}
-    definition = build_definition(workers, Functions(**arns), FAST)
+    definition = build_definition(workers, Functions(**arns), FAST, drain=drain)
     sfn = boto3.client("stepfunctions", region_name=REGION)
     machine = sfn.create_state_machine(name="sfncopy-test", definition=to_json(definition), roleArn=role)
     return sfn, machine["stateMachineArn"]
@@ -195,6 +195,45 @@ def test_fatal_error_goes_to_cleanup_and_fails_with_its_error_and_cause(
     (cleanup_event,) = fakes.events("cleanup")
     assert cleanup_event["run_id"] == "run-1"
     assert cleanup_event["error"]["Error"] == "TooManyFailedObjectsError"
+
+
+class SlowWorker:
+    """Worker 0 fails for good at once; worker 1's invocation is still running then, and writes later."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.last_write = 0.0
+
+    def __call__(self, task: dict[str, Any]) -> dict[str, Any]:
+        if task["worker"] == 0:
+            raise LambdaError("ConfigError", "worker 0 fails")
+        time.sleep(self.seconds)
+        self.last_write = time.monotonic()  # e.g. opens a multipart upload
+        return {**task, "done": True}
+
+
+def test_cleanup_waits_until_running_workers_can_no_longer_write(
+        aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    # GIVEN two workers: one fails at once, the other's invocation keeps running (Step Functions does not
+    # stop Lambda invocations of a failed Parallel's other branches) and writes 1.5 s later
+    worker = SlowWorker(seconds=1.5)
+    cleaned_at: list[float] = []
+
+    def record_cleanup(event: dict[str, Any]) -> dict[str, Any]:
+        cleaned_at.append(time.monotonic())
+        return cleanup(event)
+
+    fakes = FakeLambdas({"planner": lambda e: plan_pointer(e, [[0], [1]]), "worker": worker,
+                         "finalizer": lambda e: {}, "cleanup": record_cleanup})
+    sfn, machine = start(fakes, monkeypatch, workers=2, drain=3)
+    # WHEN the execution runs
+    result = run(sfn, machine)
+    # THEN it fails, and cleanup started only after the still-running worker's last write
+    assert result["status"] == "FAILED", result
+    assert result["error"] == "ConfigError"
+    assert worker.last_write > 0, "the other worker's invocation ran to its end"
+    (cleaned,) = cleaned_at
+    assert cleaned > worker.last_write
 
 
 def test_planner_config_error_fails_before_any_copy(aws: None, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -7,9 +7,11 @@ from typing import Any
 
 from generator.state_machine import (
     CATCH_ALL,
+    DRAIN_MARGIN_SECONDS,
     Functions,
     RetryTiming,
     build_definition,
+    drain_seconds,
     placeholders,
     to_json,
 )
@@ -49,7 +51,7 @@ def test_flow_plan_dry_run_copy_finalize_cleanup_fail() -> None:
     assert states["Cleanup"]["Parameters"] == {"run_id.$": "$$.Execution.Name", "error.$": "$.error"}
     assert states["Cleanup"]["ResultPath"] == "$.cleanup"
     assert states["Failed"] == {"Type": "Fail", "ErrorPath": "$.cleanup.error", "CausePath": "$.cleanup.cause"}
-    for name in ("Plan", "Copy", "Finalize"):
+    for name in ("Plan", "Finalize"):
         assert states[name]["Catch"] == [{"ErrorEquals": [CATCH_ALL], "ResultPath": "$.error", "Next": "Cleanup"}]
     assert "Catch" not in states["Cleanup"]
 
@@ -67,9 +69,43 @@ def test_each_branch_iterates_its_own_payloads_one_at_a_time() -> None:
                                               "payload.$": "$$.Map.Item.Value"}
         assert worker_map["ResultPath"] is None
         loop = worker_map["ItemProcessor"]["States"]
-        assert loop["CopyPayload"]["Resource"] == "W"
-        assert loop["PayloadDone"]["Choices"][0]["Next"] == "PayloadCopied"
-        assert loop["PayloadDone"]["Default"] == "CopyPayload"  # done: false -> the worker again
+        assert worker_map["ItemProcessor"]["StartAt"] == f"CopyPayload{index}"
+        assert loop[f"CopyPayload{index}"]["Resource"] == "W"
+        assert loop[f"PayloadDone{index}"]["Choices"][0]["Next"] == f"PayloadCopied{index}"
+        assert loop[f"PayloadDone{index}"]["Default"] == f"CopyPayload{index}"  # done: false -> the worker again
+
+
+def state_names(node: Any) -> list[str]:
+    """Every state name of a definition, nested scopes included (duplicates kept)."""
+    names: list[str] = []
+    if isinstance(node, dict):
+        for name, state in node.get("States", {}).items():
+            names.append(name)
+            for branch in state.get("Branches", ()):
+                names.extend(state_names(branch))
+            for key in ("ItemProcessor", "Iterator"):
+                if key in state:
+                    names.extend(state_names(state[key]))
+    return names
+
+
+def test_state_names_are_unique_in_the_whole_machine() -> None:
+    # Amazon States Language: state names are unique across the whole machine, branches and Map
+    # processors included; CloudFormation fails with DUPLICATE_STATE_NAME otherwise.
+    for workers in (1, 2, 5, 64):
+        names = state_names(build_definition(workers, FNS))
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        assert not duplicates, f"{workers} workers: {duplicates}"
+        assert len(names) == 7 + 4 * workers
+
+
+def test_a_failed_copy_waits_for_running_workers_before_cleanup() -> None:
+    # GIVEN a worker whose Lambda times out after 300 s
+    states = build_definition(2, FNS, drain=drain_seconds(300))["States"]
+    # THEN a failed Copy waits that long (plus a margin) before Cleanup; Plan and Finalize go straight there
+    assert states["Copy"]["Catch"] == [{"ErrorEquals": [CATCH_ALL], "ResultPath": "$.error", "Next": "DrainWorkers"}]
+    assert states["DrainWorkers"] == {"Type": "Wait", "Seconds": 300 + DRAIN_MARGIN_SECONDS, "Next": "Cleanup"}
+    assert states["Plan"]["Catch"][0]["Next"] == states["Finalize"]["Catch"][0]["Next"] == "Cleanup"
 
 
 def test_every_task_retries_service_errors_with_backoff_and_full_jitter() -> None:
