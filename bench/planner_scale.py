@@ -64,8 +64,8 @@ class FakeGateway(S3Gateway):
                     self.listed[(obj.bucket, obj.key)] = obj
                 yield obj
 
-    def bucket_exists(self, bucket: str) -> bool:
-        return True
+    def location_status(self, bucket: str, prefix: str) -> str:
+        return "ok"
 
     def list_multipart_uploads(self, bucket: str, prefix: str = "") -> list[UploadInfo]:
         return []

@@ -24,7 +24,10 @@ Document = dict[str, Any]
 Statement = dict[str, Any]
 
 SOURCE_READ = ("s3:GetObject", "s3:GetObjectTagging")
-PLANNER_TARGET = ("s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload")
+# The planner starts the multipart uploads of split objects with the source's tags (x-amz-tagging), which
+# S3 authorises as s3:PutObjectTagging besides s3:PutObject (Amazon S3 user guide, "Categorizing your objects
+# using tags", on tagging at upload; Amazon S3 API reference, CreateMultipartUpload, x-amz-tagging).
+PLANNER_TARGET = ("s3:GetObject", "s3:PutObject", "s3:PutObjectTagging", "s3:AbortMultipartUpload")
 WORKER_TARGET = ("s3:AbortMultipartUpload", "s3:GetObject", "s3:GetObjectTagging", "s3:ListMultipartUploadParts",
                  "s3:PutObject", "s3:PutObjectTagging")
 FINALIZER_TARGET = ("s3:AbortMultipartUpload", "s3:GetObject", "s3:ListMultipartUploadParts", "s3:PutObject",

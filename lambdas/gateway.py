@@ -159,14 +159,25 @@ class S3Gateway:
                     "that this stack may read it)") from err
             raise translate(err, f"list s3://{bucket}/{prefix}") from err
 
-    def bucket_exists(self, bucket: str) -> bool:
+    def location_status(self, bucket: str, prefix: str) -> str:
+        """``"ok"`` when this role may list ``prefix`` in ``bucket``, ``"missing"`` when the bucket does not
+        exist, ``"denied"`` when listing there is not allowed.
+
+        A one-key ListObjectsV2 under the prefix, not HeadBucket: HeadBucket is authorised as s3:ListBucket
+        without the s3:prefix key (Amazon S3 API reference, HeadBucket, "Permissions"), so a role whose
+        ListBucket grant is conditioned on s3:prefix (a bucket narrowed to "bucket/prefix/" in the env file)
+        is denied HeadBucket (IAM user guide, "IAM JSON policy elements: Condition operators": a condition
+        key absent from the request context does not match) while it may list its prefix."""
         try:
-            self.client.head_bucket(Bucket=bucket)
-            return True
+            self.client.list_objects_v2(Bucket=bucket, Prefix=prefix, MaxKeys=1)
+            return "ok"
         except ClientError as err:
-            if error_code(err) in {"404", "NoSuchBucket", "403", "AccessDenied"}:
-                return False
-            raise translate(err, f"head bucket {bucket}") from err
+            code = error_code(err)
+            if code in {"404", "NoSuchBucket"}:
+                return "missing"
+            if code in {"403", "AccessDenied"}:
+                return "denied"
+            raise translate(err, f"list s3://{bucket}/{prefix}") from err
 
     # --- reading one object -------------------------------------------------------------------------
     def head_object(self, bucket: str, key: str, if_match: str = "", part_number: int = 0,

@@ -31,14 +31,32 @@ FAILURE = "failure.json"
 # each is a small request (~20 ms), so a run of 1,000 payloads takes about a second instead of forty.
 READ_THREADS = 16
 
-# Execution names are 1-80 characters of letters, digits, "-" and "_"; the run id is the execution
-# name, so it is safe in an S3 key. Anything else is refused rather than escaped.
-_RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$")
+# The run id is the execution name. Step Functions accepts 1-80 characters except white space, brackets
+# < > { } [ ], wildcards ? *, the characters " # % \ ^ | ~ ` $ & , ; : /, control characters (U+0000-001F,
+# U+007F-009F) and surrogates (Step Functions API reference, StartExecution, "name"). Every name it accepts
+# is a valid S3 key segment (Amazon S3 user guide, "Naming Amazon S3 objects": any UTF-8 characters), so the
+# run's folder is the name itself; only "." and ".." are refused, as path segments that tools resolve.
+MAX_RUN_ID_LENGTH = 80
+_FORBIDDEN_IN_NAMES = re.compile(r'[\s<>{}\[\]?*"#%\\^|~`$&,;:/\x00-\x1f\x7f-\x9f\ud800-\udfff]')
+
+
+def run_id_problem(run_id: str) -> str:
+    """Why ``run_id`` cannot be a run id ("" when it can): exactly the execution names AWS refuses."""
+    if not 1 <= len(run_id) <= MAX_RUN_ID_LENGTH:
+        return f"run id {run_id!r} must be 1-{MAX_RUN_ID_LENGTH} characters (Step Functions' execution name limit)"
+    bad = _FORBIDDEN_IN_NAMES.search(run_id)
+    if bad:
+        return (f"run id {run_id!r} contains {bad.group()!r}, which Step Functions refuses in execution names "
+                "(white space, brackets, ? * \" # % \\ ^ | ~ ` $ & , ; : / and control characters)")
+    if run_id in (".", ".."):
+        return f"run id {run_id!r} cannot name a folder of run files; choose another execution name"
+    return ""
 
 
 def run_location(bucket: str, base_prefix: str, run_id: str) -> ManifestLocation:
-    if not _RUN_ID.match(run_id):
-        raise ValueError(f"run id {run_id!r} must be 1-80 letters, digits, '-', '_' or '.'")
+    problem = run_id_problem(run_id)
+    if problem:
+        raise ValueError(problem)
     return ManifestLocation(bucket=bucket, prefix=f"{base_prefix}runs/{run_id}/")
 
 

@@ -112,24 +112,35 @@ def _gc_paused() -> Iterator[None]:
 
 # --- checking and listing -----------------------------------------------------------------------------
 def check_buckets_exist(document: Any, config: CopyConfig, s3: S3Gateway) -> None:
-    """Every source bucket must exist (SourceNotFoundError) and every target bucket (ConfigError)."""
-    exists: dict[str, bool] = {}
+    """Every source location must exist and be listable (SourceNotFoundError), and every target's
+    (ConfigError), each problem naming the field and the fix."""
+    statuses: dict[tuple[str, str], str] = {}
 
-    def known(bucket: str) -> bool:
-        if bucket not in exists:
-            exists[bucket] = s3.bucket_exists(bucket)
-        return exists[bucket]
+    def status(bucket: str, prefix: str) -> str:
+        if (bucket, prefix) not in statuses:
+            statuses[bucket, prefix] = s3.location_status(bucket, prefix)
+        return statuses[bucket, prefix]
 
     for index, source in enumerate(config.sources):
-        if not known(source.bucket):
-            raise SourceNotFoundError(
-                f"{_source_path(document, index)}.s3_bucket: bucket {source.bucket!r} does not exist or this "
-                "stack may not read it: fix the bucket name, or grant the planner and worker roles access")
-    problems = [f"s3_copy_config.target_s3_config[{t.index}].s3_bucket: bucket {t.bucket!r} does not exist or "
-                "this stack may not write it: create it, fix the name, or grant the worker role access"
-                for t in config.targets if not known(t.bucket)]
+        found = status(source.bucket, source.prefix)
+        if found != "ok":
+            problem = _location_problem(found, source.bucket, source.prefix, "source_buckets", "read")
+            raise SourceNotFoundError(f"{_source_path(document, index)}.{problem}")
+    problems = []
+    for target in config.targets:
+        found = status(target.bucket, target.prefix)
+        if found != "ok":
+            problem = _location_problem(found, target.bucket, target.prefix, "target_buckets", "write")
+            problems.append(f"s3_copy_config.target_s3_config[{target.index}].{problem}")
     if problems:
         raise ConfigError(problems)
+
+
+def _location_problem(found: str, bucket: str, prefix: str, variable: str, verb: str) -> str:
+    if found == "missing":
+        return f"s3_bucket: bucket {bucket!r} does not exist: create it or fix the name"
+    return (f"s3_path: this stack may not {verb} s3://{bucket}/{prefix} (listing it was denied): use an s3_path "
+            f"inside the env file's {variable} entry for {bucket!r}, or add it there and redeploy")
 
 
 def _source_path(document: Any, index: int) -> str:

@@ -266,8 +266,8 @@ class SyntheticGateway(S3Gateway):
         self.objects = objects
         self.files: dict[str, Any] = {}
 
-    def bucket_exists(self, bucket: str) -> bool:
-        return True
+    def location_status(self, bucket: str, prefix: str) -> str:
+        return "ok"
 
     def list_objects(self, bucket: str, prefix: str) -> Iterator[SourceObject]:
         if bucket != "photos-src":

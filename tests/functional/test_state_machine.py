@@ -21,6 +21,7 @@ from moto import mock_aws
 from moto.awslambda.models import LambdaFunction
 
 from generator.state_machine import Functions, RetryTiming, build_definition, to_json
+from lambdas import history, limits
 
 REGION = "us-east-1"
 FAST = RetryTiming(interval_seconds=1, max_attempts=2, backoff_rate=1.0, max_delay_seconds=1)
@@ -291,3 +292,34 @@ def test_retryable_error_that_persists_ends_in_cleanup(aws: None, monkeypatch: p
     assert (result["status"], result["error"]) == ("FAILED", "TransientError")
     assert [e["payload"] for e in fakes.events("worker")].count(1) == FAST.max_attempts + 1
     assert fakes.events("finalizer") == []
+
+
+def history_length(sfn: Any, execution_arn: str) -> int:
+    pages = sfn.get_paginator("get_execution_history").paginate(executionArn=execution_arn)
+    return sum(len(page["events"]) for page in pages)
+
+
+def measured_events(sfn: Any, machine: str, fakes: FakeLambdas, workers: list[list[int]],
+                    slow: frozenset[int], name: str) -> int:
+    fakes.handlers.update({"planner": lambda e: plan_pointer(e, workers), "worker": FakeWorker(slow=slow)})
+    result = run(sfn, machine, name=name)
+    assert result["status"] == "SUCCEEDED", result
+    return history_length(sfn, result["executionArn"])
+
+
+def test_the_history_budget_counts_what_an_execution_really_records(
+        aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    # GIVEN runs that differ by one payload, and by one continuation (one machine of 2 workers)
+    fakes = FakeLambdas({"finalizer": summary, "cleanup": cleanup})
+    sfn, machine = start(fakes, monkeypatch, workers=2)
+    base = measured_events(sfn, machine, fakes, [[0, 1], []], frozenset(), "base")
+    one_more_payload = measured_events(sfn, machine, fakes, [[0, 1, 2], []], frozenset(), "payload")
+    one_continuation = measured_events(sfn, machine, fakes, [[0, 1], []], frozenset({1}), "continuation")
+    # THEN a payload costs exactly EVENTS_PER_PAYLOAD (Map iteration 2, Task 5, Choice 2, Succeed 2) and a
+    # continuation EVENTS_PER_CONTINUATION (Task 5, Choice 2)
+    assert one_more_payload - base == limits.EVENTS_PER_PAYLOAD == 11
+    assert one_continuation - base == limits.EVENTS_PER_CONTINUATION
+    # AND the planner's estimate is never below the measured history
+    assert history.history_events(2, 2, 0) >= base
+    assert history.history_events(2, 3, 0) >= one_more_payload
+    assert history.history_events(2, 2, 1) >= one_continuation

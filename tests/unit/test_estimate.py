@@ -48,7 +48,7 @@ def test_requests_transitions_and_dollars_of_a_small_plan():
     # AND transitions, invocations and dollars follow from them
     assert figures.payloads == 1 and figures.payloads_per_worker == (1,) and figures.split_objects == 0
     assert figures.state_transitions == 5 + 1 * 1 + 1 * 3
-    assert figures.history_events == 30 + 1 * 6 + 1 * 10
+    assert figures.history_events == 30 + 1 * 6 + 1 * 11
     assert figures.lambda_invocations == 3
     s3 = (r.writes_and_lists * 0.005 + r.reads * 0.0004) / 1000
     assert figures.s3_dollars == pytest.approx(s3)

@@ -47,6 +47,29 @@ def test_execution_names_must_be_safe_run_ids():
         execution.check_name("two words")
 
 
+# Names Step Functions accepts (StartExecution API reference, "name"): all of them are run ids, verbatim.
+AWS_ACCEPTS = ["run@2026+1!(x)", "café-über", "日本語の実行", "a=b'c", "x" * 80, "nightly.2025"]
+# Names it refuses: the run id refuses them too, saying why.
+AWS_REFUSES = ["", "x" * 81, "two words", "a/b", "a:b", "a*b", "a?b", "a#b", "a%b", "a{b}", "a[b]", "a<b>",
+               'a"b', "a\\b", "a^b", "a|b", "a~b", "a`b", "a$b", "a&b", "a,b", "a;b", "tab\there", "nul\x00",
+               "del\x7f", "c1\x85"]
+
+
+@pytest.mark.parametrize("name", AWS_ACCEPTS)
+def test_every_execution_name_aws_accepts_is_a_run_id_kept_verbatim(name):
+    assert manifest.run_id_problem(name) == ""
+    assert manifest.run_location("m", "sfncopy/", name).prefix == f"sfncopy/runs/{name}/"
+    assert execution.check_name(name) == name
+
+
+@pytest.mark.parametrize("name", AWS_REFUSES)
+def test_execution_names_aws_refuses_are_refused_with_the_reason(name):
+    problem = manifest.run_id_problem(name)
+    assert problem and "run id" in problem
+    with pytest.raises(ValueError, match="run id"):
+        manifest.run_location("m", "", name)
+
+
 def test_report_uris_from_output_else_next_to_the_plan():
     done = ExecutionStatus(ARN, "run-7", "SUCCEEDED", "", output={"report_json": "s3://m/r.json",
                                                                     "report_csv": "s3://m/r.csv"})

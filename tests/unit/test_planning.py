@@ -332,7 +332,7 @@ def test_plan_too_large_names_the_numbers_and_what_to_raise():
     with pytest.raises(PlanTooLargeError) as caught:
         planning.plan(candidates, params, preferred(params))
     message = str(caught.value)
-    assert "about 21054 Step Functions history events (2100 payloads for 4 workers, 0 continuations)" in message
+    assert "about 23154 Step Functions history events (2100 payloads for 4 workers, 0 continuations)" in message
     assert "options.max_payload_size_mb (now 1024)" in message
     assert "options.max_objects_per_payload (now 1)" in message and "split the s3_copy_config" in message
 

@@ -100,6 +100,8 @@ def test_who_may_touch_what(template: dict[str, Any]) -> None:
     assert buckets("PlannerRole", "s3:GetObject") == {"src-a", "src-b", "tgt-a", "tgt-b", "manifests"}
     assert buckets("WorkerRole", "s3:PutObject") == {"tgt-a", "tgt-b", "manifests"}
     assert buckets("WorkerRole", "s3:PutObjectTagging") == {"tgt-a", "tgt-b"}
+    # the planner starts split uploads with the source's tags (x-amz-tagging needs s3:PutObjectTagging)
+    assert buckets("PlannerRole", "s3:PutObjectTagging") == {"tgt-a", "tgt-b"}
     assert buckets("FinalizerRole", "s3:GetObject") == {"tgt-a", "tgt-b", "manifests"}  # no source access
     assert buckets("CleanupRole", "s3:AbortMultipartUpload") == {"tgt-a", "tgt-b"}
     assert buckets("CleanupRole", "s3:ListBucketMultipartUploads") == {"tgt-a", "tgt-b"}
