@@ -88,10 +88,14 @@ def list_statements(sid: str, locations: Sequence[Location]) -> list[Statement]:
     if whole:
         statements.append({"Sid": sid, "Effect": "Allow", "Action": ["s3:ListBucket"],
                            "Resource": [_sub(arn) for arn in whole]})
-    narrowed = sorted((arn, sorted(p)) for arn, p in by_bucket.items() if "" not in p)
-    for number, (arn, prefixes) in enumerate(narrowed, start=1):
+    # Buckets narrowed to the same prefixes share one statement: a role's inline policies have a size limit.
+    by_prefixes: dict[tuple[str, ...], list[str]] = {}
+    for arn, prefixes in by_bucket.items():
+        if "" not in prefixes:
+            by_prefixes.setdefault(tuple(sorted(prefixes)), []).append(arn)
+    for number, (prefixes, arns) in enumerate(sorted(by_prefixes.items()), start=1):
         statements.append({"Sid": f"{sid}Prefix{number}", "Effect": "Allow", "Action": ["s3:ListBucket"],
-                           "Resource": [_sub(arn)],
+                           "Resource": [_sub(arn) for arn in sorted(arns)],
                            "Condition": {"StringLike": {"s3:prefix": [p + "*" for p in prefixes]}}})
     return statements
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from generator import render_template
+from generator import policies, render_template
 from tests.unit.generator_helpers import settings_for
 
 KEY = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
@@ -110,12 +110,26 @@ def test_who_may_touch_what(template: dict[str, Any]) -> None:
 
 def test_prefixed_buckets_are_listed_only_under_their_prefix(template: dict[str, Any]) -> None:
     listing = [s for s in statements(template, "PlannerRole") if s["Action"] == ["s3:ListBucket"]]
-    conditions = {text(s["Resource"][0]): s.get("Condition") for s in listing if len(s["Resource"]) == 1}
+    conditions = {text(r): s.get("Condition") for s in listing if "Condition" in s for r in s["Resource"]}
     assert conditions["arn:${AWS::Partition}:s3:::src-a"] == {"StringLike": {"s3:prefix": ["data/*"]}}
     assert conditions["arn:${AWS::Partition}:s3:::tgt-b"] == {"StringLike": {"s3:prefix": ["out/*"]}}
     assert conditions["arn:${AWS::Partition}:s3:::manifests"] == {"StringLike": {"s3:prefix": ["sfncopy/*"]}}
     unconditioned = {text(r) for s in listing if "Condition" not in s for r in s["Resource"]}
     assert unconditioned == {"arn:${AWS::Partition}:s3:::src-b", "arn:${AWS::Partition}:s3:::tgt-a"}
+
+
+def test_buckets_narrowed_to_the_same_prefixes_share_one_listing_statement() -> None:
+    # GIVEN three buckets narrowed to in/ and one to other/ (a role's inline policies have a size limit)
+    locations = [policies.Location(f"arn:${{AWS::Partition}}:s3:::{b}", p)
+                 for b, p in (("b1", "in/"), ("b2", "in/"), ("b3", "in/"), ("b4", "other/"), ("b5", ""))]
+    listing = policies.list_statements("List", locations)
+    # THEN one statement per distinct prefix set, plus one for the whole buckets
+    assert [(s["Sid"], [text(r) for r in s["Resource"]], s.get("Condition")) for s in listing] == [
+        ("List", ["arn:${AWS::Partition}:s3:::b5"], None),
+        ("ListPrefix1", [f"arn:${{AWS::Partition}}:s3:::{b}" for b in ("b1", "b2", "b3")],
+         {"StringLike": {"s3:prefix": ["in/*"]}}),
+        ("ListPrefix2", ["arn:${AWS::Partition}:s3:::b4"], {"StringLike": {"s3:prefix": ["other/*"]}}),
+    ]
 
 
 def test_kms_rights_only_on_the_configured_keys(template: dict[str, Any], tmp_path: Path) -> None:
