@@ -137,10 +137,12 @@ def check_buckets_exist(document: Any, config: CopyConfig, s3: S3Gateway) -> Non
 
 
 def _location_problem(found: str, bucket: str, prefix: str, variable: str, verb: str) -> str:
+    """The problem with a location, after the field path it belongs to (``...source_s3_config[0].``)."""
     if found == "missing":
         return f"s3_bucket: bucket {bucket!r} does not exist: create it or fix the name"
-    return (f"s3_path: this stack may not {verb} s3://{bucket}/{prefix} (listing it was denied): use an s3_path "
-            f"inside the env file's {variable} entry for {bucket!r}, or add it there and redeploy")
+    return (f"s3_bucket: this stack may not {verb} s3://{bucket}/{prefix} (listing it was denied): the bucket's "
+            f"owner has not granted this stack access (`sfncopy policy` prints the statements to add), or s3_path "
+            f"is outside the env file's {variable} entry for {bucket!r} (add it there and redeploy)")
 
 
 def _source_path(document: Any, index: int) -> str:

@@ -316,3 +316,34 @@ def test_the_plan_handler_plans_one_list_per_branch_the_machine_passes(buckets, 
 
     # THEN the plan has one payload list per branch (the Parallel state reads worker0..worker4)
     assert len(answer["workers"]) == 5
+
+
+def test_a_location_the_role_may_not_list_is_named_with_both_fixes(buckets, gateway):
+    # GIVEN S3 denies the listing of a source location (a bucket of another account, or a path outside the
+    # prefix the stack's role may list)
+    from botocore.stub import Stubber
+
+    stub = Stubber(gateway.client)
+    stub.add_client_error("list_objects_v2", "AccessDenied", "Access Denied", 403,
+                          expected_params={"Bucket": "photos-src", "Prefix": "in/", "MaxKeys": 1})
+    # WHEN planning  THEN the error names the field, the location and both ways to fix it
+    with stub, pytest.raises(SourceNotFoundError) as caught:
+        plan_run(document(), "run-d", settings(), gateway, NOW)
+    message = str(caught.value)
+    assert "s3_copy_config.source_s3_config[0].s3_bucket: this stack may not read s3://photos-src/in/" in message
+    assert "`sfncopy policy`" in message and "source_buckets" in message
+
+
+def test_locations_are_checked_by_a_listing_under_their_prefix_not_head_bucket(buckets, gateway):
+    # HeadBucket is authorised as s3:ListBucket without s3:prefix: a role whose ListBucket is conditioned
+    # on its prefix is denied it. The planner lists one key under the configured prefix instead.
+    from botocore.stub import Stubber
+
+    stub = Stubber(gateway.client)
+    stub.add_response("list_objects_v2", {"KeyCount": 0}, {"Bucket": "b", "Prefix": "in/", "MaxKeys": 1})
+    stub.add_client_error("list_objects_v2", "NoSuchBucket", "The specified bucket does not exist", 404,
+                          expected_params={"Bucket": "gone", "Prefix": "", "MaxKeys": 1})
+    with stub:
+        assert gateway.location_status("b", "in/") == "ok"
+        assert gateway.location_status("gone", "") == "missing"
+    stub.assert_no_pending_responses()
