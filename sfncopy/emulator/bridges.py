@@ -35,11 +35,39 @@ when the emulator starts and undone by ``Bridges.uninstall()`` when it stops.
 5. An execution started without a name is named "None" (so every unnamed run shares one execution ARN,
    and sfncopy's run id and manifest folder, and a second start with the same input returns the first
    execution). AWS names it with a UUID; so do we.
+
+6. moto accepts state machine definitions AWS refuses: duplicate state names across Parallel branches and Map
+   processors, transitions to missing states or out of a branch, unreachable states, states without Next or End,
+   names over 80 characters, definitions over 1 MiB (the rules and their sources: definitions.py). We check every
+   definition given to ``CreateStateMachine`` and ``UpdateStateMachine`` first and answer as AWS does:
+   ``InvalidDefinition`` (HTTP 400), ``Invalid State Machine Definition: 'DUPLICATE_STATE_NAME: ...'`` (an
+   oversized one: ``ValidationException``). The patch is on the parser backend's two methods, which both paths
+   reach: the Step Functions API (execution on, see 0) and CloudFormation (the resource's
+   ``create_from_cloudformation_json`` / ``update_from_cloudformation_json`` look up ``stepfunctions_backends``,
+   pointed at the parser backends by 1).
+   moto's own parser errors (it refuses some definitions too, e.g. an unknown state ``Type``) come with no error
+   code at all; we give them ``InvalidDefinition`` too.
+
+7. A CloudFormation resource that fails leaves a moto stack ``CREATE_IN_PROGRESS`` forever (or, on update, as it
+   was) and fails the CreateStack / UpdateStack call itself with the resource's error (a JSON error body in an XML
+   API, which botocore cannot even parse). On AWS the call succeeds and the stack fails: the resource's event is
+   ``CREATE_FAILED`` / ``UPDATE_FAILED`` with ``Resource handler returned message: "..."``, and the stack rolls
+   back (``ROLLBACK_COMPLETE``, "The following resource(s) failed to create: [Machine]. Rollback requested by
+   user."; on update ``UPDATE_ROLLBACK_COMPLETE``), or, with ``DisableRollback`` (``OnFailure=DO_NOTHING``), stops
+   at ``CREATE_FAILED`` / ``UPDATE_FAILED``. We do that: the resource and stack events, the status and its reason
+   (``StackStatusReason``), and the rollback (the resources made so far are deleted; an update re-applies the
+   previous template). A failed create keeps no outputs or exports, and lists only the resources it made.
+   Differences that remain: it all happens before the call returns (AWS is asynchronous); ``OnFailure=DELETE``
+   rolls back like ``ROLLBACK`` but keeps the stack; the handler message names the error code and HTTP status but
+   not the service or a request id; only service errors (a moto ``ServiceException`` or HTTP error) count as a
+   resource failure: template errors and moto crashes still fail the call; change sets (ExecuteChangeSet) keep
+   moto's behaviour.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 # A Lambda's response log travels base64-encoded in a header; Lambda itself sends the last 4 KB.
@@ -66,6 +94,8 @@ class Bridges:
         self._bridge_lambda_invocations()
         self._bridge_lambda_task_service_errors()
         self._bridge_unnamed_executions()
+        self._bridge_state_machine_definitions()
+        self._bridge_cloudformation_resource_failures()
 
     def uninstall(self) -> None:
         while self._undo:
@@ -161,3 +191,232 @@ class Bridges:
             return original(backend, state_machine_arn, name or str(uuid.uuid4()), *args, **kwargs)
 
         self._set(StepFunctionsParserBackend, "start_execution", start_execution)
+
+    # 6 -------------------------------------------------------------------------------------------
+    def _bridge_state_machine_definitions(self) -> None:
+        from moto.core.exceptions import AWSError
+        from moto.stepfunctions.parser.api import InvalidDefinition
+        from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+
+        from sfncopy.emulator.definitions import INVALID_DEFINITION, invalid_definition_message, rejection
+
+        create = StepFunctionsParserBackend.create_state_machine
+        update = StepFunctionsParserBackend.update_state_machine
+
+        def refuse_what_aws_refuses(definition: Any) -> None:
+            refused = rejection(definition) if isinstance(definition, str) else None
+            if refused is not None:
+                raise AWSError(refused.message, refused.code, refused.status)
+
+        def with_error_code(call: Callable[[], Any]) -> Any:
+            try:
+                return call()
+            except InvalidDefinition as err:  # moto's parser refused it, and its error has no code
+                if err.error_type:
+                    raise
+                message = invalid_definition_message([f"SCHEMA_VALIDATION_FAILED: {err.message}"])
+                raise AWSError(message, INVALID_DEFINITION, 400) from err
+
+        # The API passes keywords; CloudFormation passes (name, definition, role_arn, tags=...) and
+        # (arn, definition=..., role_arn=...).
+        def create_state_machine(backend: Any, name: str, definition: Any, *args: Any, **kwargs: Any) -> Any:
+            refuse_what_aws_refuses(definition)
+            return with_error_code(lambda: create(backend, name, definition, *args, **kwargs))
+
+        def update_state_machine(backend: Any, arn: str, definition: Any = None, *args: Any, **kwargs: Any) -> Any:
+            if definition is not None:  # None: the update changes something else (role, logging ...)
+                refuse_what_aws_refuses(definition)
+            return with_error_code(lambda: update(backend, arn, definition, *args, **kwargs))
+
+        self._set(StepFunctionsParserBackend, "create_state_machine", create_state_machine)
+        self._set(StepFunctionsParserBackend, "update_state_machine", update_state_machine)
+
+    # 7 -------------------------------------------------------------------------------------------
+    def _bridge_cloudformation_resource_failures(self) -> None:
+        import threading
+
+        import moto.cloudformation.parsing as parsing
+        from moto.cloudformation.models import Stack
+        from moto.cloudformation.responses import CloudFormationResponse
+
+        # Per request (moto serves each in its own thread): may the stack roll back, and which resource failed first.
+        request = threading.local()
+
+        def recording(action: str, original: Callable[..., Any]) -> Callable[..., Any]:
+            """parse_and_create_resource / parse_and_update_resource, remembering the first resource whose service
+            refused it (a resource made on the way to another, through Ref or GetAtt, fails first). moto tries a
+            failed update up to 5 times (a dependency may be made meanwhile): a later success forgets the failure."""
+
+            def run(logical_id: str, resource_json: dict[str, Any], resources_map: Any, account_id: str,
+                    region_name: str) -> Any:
+                recorded: _ResourceFailure | None = getattr(request, "failure", None)
+                try:
+                    made = original(logical_id, resource_json, resources_map, account_id, region_name)
+                except Exception as err:
+                    if _is_resource_error(err) and (recorded is None or recorded.logical_id == logical_id):
+                        request.failure = _ResourceFailure(logical_id, str(resource_json.get("Type", "")), action, err)
+                    raise
+                if recorded is not None and recorded.logical_id == logical_id:
+                    request.failure = None
+                return made
+
+            return run
+
+        def failure_of(err: Exception) -> _ResourceFailure | None:
+            failure: _ResourceFailure | None = getattr(request, "failure", None)
+            return failure if failure is not None and _is_resource_error(err) else None
+
+        def may_roll_back(response: Any) -> bool:
+            # CreateStack: DisableRollback or OnFailure (ROLLBACK, the default; DO_NOTHING; DELETE); UpdateStack:
+            # DisableRollback.
+            return not (response._get_bool_param("DisableRollback", False)
+                        or response._get_param("OnFailure") == "DO_NOTHING")
+
+        def remembering_rollback(original: Callable[[Any], Any]) -> Callable[[Any], Any]:
+            def handle(response: Any) -> Any:
+                request.roll_back = may_roll_back(response)
+                try:
+                    return original(response)
+                finally:
+                    request.roll_back = True
+
+            return handle
+
+        create_resources = Stack.create_resources
+        update = Stack.update
+
+        def create_resources_or_fail(stack: Any) -> None:
+            request.failure = None
+            try:
+                create_resources(stack)
+            except Exception as err:
+                failure = failure_of(err)
+                if failure is None:
+                    raise
+                _fail_create(stack, failure, roll_back=getattr(request, "roll_back", True))
+
+        def update_or_fail(stack: Any, template: str, role_arn: str | None = None,
+                           parameters: dict[str, Any] | None = None, tags: dict[str, str] | None = None) -> None:
+            previous = (stack.template, dict(stack.resource_map.input_parameters or {}))
+            request.failure = None
+            stack.status_reason = None
+            try:
+                update(stack, template, role_arn, parameters=parameters, tags=tags)
+            except Exception as err:
+                failure = failure_of(err)
+                if failure is None:
+                    raise
+                _fail_update(stack, failure, previous, roll_back=getattr(request, "roll_back", True))
+
+        self._set(parsing, "parse_and_create_resource", recording("create", parsing.parse_and_create_resource))
+        self._set(parsing, "parse_and_update_resource", recording("update", parsing.parse_and_update_resource))
+        self._set(CloudFormationResponse, "create_stack", remembering_rollback(CloudFormationResponse.create_stack))
+        self._set(CloudFormationResponse, "update_stack", remembering_rollback(CloudFormationResponse.update_stack))
+        self._set(Stack, "create_resources", create_resources_or_fail)
+        self._set(Stack, "update", update_or_fail)
+
+
+# --- 7: how a CloudFormation stack fails on AWS ------------------------------------------------------------------
+@dataclass(frozen=True)
+class _ResourceFailure:
+    logical_id: str
+    resource_type: str
+    action: str  # "create" or "update"
+    error: Exception
+
+    @property
+    def reason(self) -> str:
+        """The resource event's reason, as CloudFormation words a resource handler's error (cfn-lint #3616:
+        'Resource handler returned message: "Invalid State Machine Definition: ..." (Service: Sfn, Status Code:
+        400, ...)'); we name the error code instead of the service and request id."""
+        from werkzeug.exceptions import HTTPException
+
+        error = self.error
+        message = _message(error)
+        if isinstance(error, HTTPException):  # moto's older errors: the code is the HTTP status
+            code, status = getattr(error, "error_type", ""), error.code
+        else:
+            code, status = getattr(error, "code", ""), 400
+        return f'Resource handler returned message: "{message}" (Status Code: {status}, Error Code: {code})'
+
+
+def _is_resource_error(err: Exception) -> bool:
+    """A service refused the resource (the resource fails on AWS), as opposed to a template error (CloudFormation's
+    own errors, which fail the call on AWS as well) or a crash in moto."""
+    from moto.cloudformation.exceptions import CloudFormationError
+    from moto.core.exceptions import ServiceException
+    from werkzeug.exceptions import HTTPException
+
+    return isinstance(err, (ServiceException, HTTPException)) and not isinstance(err, CloudFormationError)
+
+
+def _message(err: Exception) -> str:
+    return str(getattr(err, "message", None) or err)
+
+
+def _resource_event(stack: Any, failure: _ResourceFailure) -> None:
+    from moto.cloudformation.models import Event
+
+    stack.events.append(Event(
+        stack_id=stack.stack_id, stack_name=stack.name, logical_resource_id=failure.logical_id,
+        physical_resource_id="", resource_type=failure.resource_type,
+        resource_status=f"{failure.action.upper()}_FAILED", resource_status_reason=failure.reason,
+        resource_properties=None))
+
+
+def _set_status(stack: Any, status: str, reason: str | None = None) -> None:
+    stack._add_stack_event(status, resource_status_reason=reason)
+    stack.status = status
+    if reason is not None:
+        stack.status_reason = reason
+
+
+def _fail_create(stack: Any, failure: _ResourceFailure, roll_back: bool) -> None:
+    _resource_event(stack, failure)
+    reason = f"The following resource(s) failed to create: [{failure.logical_id}]. "
+    if not roll_back:
+        _set_status(stack, "CREATE_FAILED", reason)
+    else:
+        _set_status(stack, "ROLLBACK_IN_PROGRESS", reason + "Rollback requested by user.")
+        try:
+            stack.resource_map.delete()  # deletes the resources made so far, and forgets them
+        except Exception as err:  # the stack must show it; moto's own error says which resource stayed
+            _set_status(stack, "ROLLBACK_FAILED", f"Rollback failed: {_message(err)}")
+        else:
+            _set_status(stack, "ROLLBACK_COMPLETE")
+    _forget_what_was_not_made(stack)
+
+
+def _forget_what_was_not_made(stack: Any) -> None:
+    """moto makes resources and outputs lazily, on first use: without this, describing the failed stack's outputs
+    or resources would make the failed resource again. A failed stack shows no outputs and exports no values."""
+    from moto.cloudformation.models import cloudformation_backends
+    from moto.cloudformation.parsing import OutputMap
+
+    resources = stack.resource_map
+    resources._resource_json_map = {name: resource for name, resource in resources._resource_json_map.items()
+                                    if name in resources._parsed_resources}
+    stack.output_map = OutputMap(resources, {}, stack.stack_id)
+    exports = cloudformation_backends[stack.account_id][stack.region_name].exports
+    for name in [name for name, export in exports.items() if export.exporting_stack_id == stack.stack_id]:
+        del exports[name]
+
+
+def _fail_update(stack: Any, failure: _ResourceFailure, previous: tuple[str, dict[str, Any]], roll_back: bool) -> None:
+    _resource_event(stack, failure)
+    reason = f"The following resource(s) failed to {failure.action}: [{failure.logical_id}]. "
+    if not roll_back:
+        _set_status(stack, "UPDATE_FAILED", reason)
+        return
+    _set_status(stack, "UPDATE_ROLLBACK_IN_PROGRESS", reason)
+    template, parameters = previous
+    try:  # back to the previous template: moto updates what changed, makes what was removed, deletes what was added
+        stack.template = template
+        stack._parse_template()
+        stack.resource_map.update(stack.template_dict, parameters)
+        stack.output_map = stack._create_output_map()
+    except Exception as err:
+        _set_status(stack, "UPDATE_ROLLBACK_FAILED", f"Rollback failed: {_message(err)}")
+        return
+    _set_status(stack, "UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS")
+    _set_status(stack, "UPDATE_ROLLBACK_COMPLETE")
