@@ -15,7 +15,7 @@ from pathlib import Path
 
 from troposphere import GetAtt, Output, Parameter, Ref, Sub, Template
 from troposphere.awslambda import Code, Environment, Function
-from troposphere.iam import Policy, Role
+from troposphere.iam import ManagedPolicy, Policy, Role
 from troposphere.logs import LogGroup
 from troposphere.s3 import (
     AbortIncompleteMultipartUpload,
@@ -30,7 +30,7 @@ from troposphere.s3 import (
 )
 from troposphere.stepfunctions import StateMachine
 
-from generator import policies, state_machine
+from generator import policies, policy_size, state_machine
 from generator.settings import EnvSettings, FunctionSettings
 from lambdas import limits
 
@@ -115,15 +115,12 @@ def add_function(template: Template, settings: EnvSettings, spec: FunctionSpec,
     name = spec.function_name(settings)
     log_group = template.add_resource(LogGroup(
         f"{spec.logical}LogGroup", LogGroupName=f"/aws/lambda/{name}", RetentionInDays=settings.log_retention_days))
-    role = template.add_resource(Role(
-        f"{spec.logical}Role",
-        AssumeRolePolicyDocument=policies.assume_role_policy("lambda.amazonaws.com"),
-        Policies=[Policy(PolicyName=f"{spec.suffix}-least-privilege", PolicyDocument=spec.policy(settings, name))],
-    ))
+    role, role_policies = add_role(template, settings, f"{spec.logical}Role", "lambda.amazonaws.com",
+                                   f"{spec.suffix}-least-privilege", spec.policy(settings, name))
     sizing = spec.sizing(settings)
     return template.add_resource(Function(
         f"{spec.logical}Function",
-        DependsOn=[log_group.title],
+        DependsOn=[log_group.title, *role_policies],
         FunctionName=name,
         Description=f"sfncopy {spec.suffix} ({settings.env})",
         Handler=spec.handler,
@@ -135,6 +132,35 @@ def add_function(template: Template, settings: EnvSettings, spec: FunctionSpec,
         Role=GetAtt(role, "Arn"),
         Environment=Environment(Variables=environment),
     ))
+
+
+def add_role(template: Template, settings: EnvSettings, logical: str, service: str, policy_name: str,
+             document: policies.Document) -> tuple[Role, list[str]]:
+    """The role ``service`` assumes, with ``document`` as its inline policy; statements past IAM's size limit
+    for inline policies go into managed policies "<logical>Policy<n>" attached to it (policy_size.py).
+
+    Returns the role and the logical IDs of those managed policies: a resource using the role must depend on
+    them (CloudFormation reference, AWS::IAM::ManagedPolicy, Roles: "If a policy has a Ref to a role and if a
+    resource ... also has a Ref to the same role, add a DependsOn attribute to the resource")."""
+    fitted = policy_size.fit_role_policy(settings, logical, document, intrinsic_values(settings))
+    role = template.add_resource(Role(
+        logical,
+        AssumeRolePolicyDocument=policies.assume_role_policy(service),
+        Policies=[Policy(PolicyName=policy_name, PolicyDocument=fitted.inline)],
+    ))
+    # Attached through the policy's Roles (the role's name, its Ref) rather than the role's ManagedPolicyArns:
+    # moto 5.2.5's CloudFormation attaches the former and ignores the latter (checked by running it).
+    managed = [template.add_resource(ManagedPolicy(
+        f"{logical}Policy{number}", PolicyDocument=part, Roles=[Ref(role)],
+        Description=f"sfncopy {settings.env}: {policy_name}, part {number + 1} (past the inline size limit)"))
+        for number, part in enumerate(fitted.managed, start=1)]
+    return role, [policy.title for policy in managed]
+
+
+def intrinsic_values(settings: EnvSettings) -> dict[str, str]:
+    """The longest value each intrinsic in the roles' documents can take in this env (sizes are counted so)."""
+    return policy_size.longest_values(settings.region, {f"{spec.logical}Function": spec.function_name(settings)
+                                                        for spec in FUNCTIONS})
 
 
 def definition_string(settings: EnvSettings, timing: state_machine.RetryTiming) -> str:
@@ -158,12 +184,9 @@ def build_template(settings: EnvSettings,
             template.add_resource(resource)
     environment = lambda_environment(settings)
     functions = [add_function(template, settings, spec, environment) for spec in FUNCTIONS]
-    sfn_role = template.add_resource(Role(
-        "StateMachineRole",
-        AssumeRolePolicyDocument=policies.assume_role_policy("states.amazonaws.com"),
-        Policies=[Policy(PolicyName="invoke-sfncopy-functions",
-                         PolicyDocument=policies.state_machine_policy([f.title for f in functions]))],
-    ))
+    sfn_role, sfn_role_policies = add_role(template, settings, "StateMachineRole", "states.amazonaws.com",
+                                           "invoke-sfncopy-functions",
+                                           policies.state_machine_policy([f.title for f in functions]))
     machine = template.add_resource(StateMachine(
         STATE_MACHINE,
         StateMachineName=settings.stack_name,
@@ -172,6 +195,7 @@ def build_template(settings: EnvSettings,
         # list form of Fn::Sub (moto runs it through string.Template, which turns "$$." into "$.").
         DefinitionString=Sub(definition_string(settings, timing)),
         RoleArn=GetAtt(sfn_role, "Arn"),
+        **({"DependsOn": sfn_role_policies} if sfn_role_policies else {}),
     ))
     add_outputs(template, settings, machine, functions)
     return template
