@@ -90,13 +90,13 @@ def list_statements(sid: str, locations: Sequence[Location]) -> list[Statement]:
                            "Resource": [_sub(arn) for arn in whole]})
     # Buckets narrowed to the same prefixes share one statement: a role's inline policies have a size limit.
     by_prefixes: dict[tuple[str, ...], list[str]] = {}
-    for arn, prefixes in by_bucket.items():
-        if "" not in prefixes:
-            by_prefixes.setdefault(tuple(sorted(prefixes)), []).append(arn)
-    for number, (prefixes, arns) in enumerate(sorted(by_prefixes.items()), start=1):
+    for arn, bucket_prefixes in by_bucket.items():
+        if "" not in bucket_prefixes:
+            by_prefixes.setdefault(tuple(sorted(bucket_prefixes)), []).append(arn)
+    for number, (shared, arns) in enumerate(sorted(by_prefixes.items()), start=1):
         statements.append({"Sid": f"{sid}Prefix{number}", "Effect": "Allow", "Action": ["s3:ListBucket"],
                            "Resource": [_sub(arn) for arn in sorted(arns)],
-                           "Condition": {"StringLike": {"s3:prefix": [p + "*" for p in prefixes]}}})
+                           "Condition": {"StringLike": {"s3:prefix": [p + "*" for p in shared]}}})
     return statements
 
 
