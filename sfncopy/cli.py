@@ -320,11 +320,16 @@ def deploy(ctx: click.Context, env_name: str) -> None:
 @cli.command()
 @click.option("--port", type=click.IntRange(1, 65535), default=4566, show_default=True)
 @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), help="Keep the emulator's files here.")
-def emulator(port: int, data_dir: Path | None) -> None:
+@click.option("--no-iam", is_flag=True, help="Do not enforce IAM on S3 (also: SFNCOPY_EMULATOR_IAM=off).")
+def emulator(port: int, data_dir: Path | None, no_iam: bool) -> None:
     """Run the embedded AWS emulator (S3, CloudFormation, IAM, Lambda, Step Functions) until Ctrl-C."""
-    from sfncopy.emulator.server import run_forever
+    from sfncopy.emulator.server import EmulatorError, iam_enforced, run_forever
 
-    run_forever(port, data_dir, announce=click.echo)
+    try:
+        enforce_iam = iam_enforced(no_iam)
+    except EmulatorError as err:
+        raise click.UsageError(str(err)) from err
+    run_forever(port, data_dir, announce=click.echo, enforce_iam=enforce_iam)
 
 
 @cli.command()

@@ -6,9 +6,10 @@ worker processes:
 
 - the deployed zip is extracted once into ``<work_dir>/functions/<name>/<code sha256>/`` (``/var/task``);
 - a worker is a fresh isolated interpreter (``lambda_worker.py``) started with exactly the function's
-  environment (its variables, Lambda's reserved ones, ``AWS_ENDPOINT_URL`` = the emulator and dummy
-  credentials); it imports the handler once (Lambda's init phase, up to 10 s) and stays warm, keeping
-  module state between invocations;
+  environment (its variables, Lambda's reserved ones, ``AWS_ENDPOINT_URL`` = the emulator and temporary
+  credentials of the function's execution role, from moto's STS AssumeRole, so the emulator judges its S3
+  requests by the role's policies, see ``iam/``); it imports the handler once (Lambda's init phase, up to
+  10 s) and stays warm, keeping module state between invocations;
 - up to ``max_concurrency`` workers run at once per function, so Parallel branches that invoke the same
   function run concurrently; further invocations wait for a free worker;
 - an invocation longer than the function's Timeout is killed and answered with Lambda's timeout error
@@ -36,6 +37,7 @@ import threading
 import time
 import uuid
 import zipfile
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from io import BytesIO
 from multiprocessing.connection import Connection
@@ -44,6 +46,7 @@ from typing import Any, Protocol
 
 from sfncopy.emulator import lambda_worker
 from sfncopy.emulator.faults import LAMBDA_SERVICE_ERROR_PREFIX, FaultState, LambdaFault
+from sfncopy.emulator.iam.sessions import ExecutionRoleError, assume_execution_role
 from sfncopy.emulator.stats import Stats
 
 # Lambda gives a function's init phase (importing the handler) 10 s, apart from its Timeout.
@@ -61,9 +64,10 @@ RESERVED_VARIABLES = frozenset({
     "AWS_LAMBDA_LOG_GROUP_NAME", "AWS_LAMBDA_LOG_STREAM_NAME", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
     "AWS_SESSION_TOKEN", "LAMBDA_TASK_ROOT",
 })
-# Dummy credentials: the emulator accepts any.
-DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                     "AWS_SESSION_TOKEN": "testing"}
+# Lambda sets these from the execution role ("Using Lambda environment variables", defined runtime environment
+# variables: "The access keys obtained from the function's execution role",
+# https://docs.aws.amazon.com/lambda/latest/dg/configuration-envvars.html).
+CREDENTIAL_VARIABLES = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
 # Lambda.TooManyRequestsException is a throttle (429); the other service errors are 500s.
 SERVICE_ERROR_STATUS = {"TooManyRequestsException": 429}
 
@@ -80,6 +84,12 @@ class DeployedFunction(Protocol):
     region: str
     code_bytes: bytes
     run_time: str | None  # "python3.12": what the template asked for (the handlers run on this Python)
+    role: str  # the execution role's ARN
+    account_id: str
+
+
+# function -> {"AWS_ACCESS_KEY_ID": ..., "AWS_SECRET_ACCESS_KEY": ..., "AWS_SESSION_TOKEN": ...}
+CredentialSource = Callable[[DeployedFunction], Mapping[str, str]]
 
 
 class LambdaServiceError(Exception):
@@ -122,13 +132,14 @@ def exit_payload(request_id: str) -> str:
                          f"RequestId: {request_id} Error: Runtime exited with error: signal: killed")
 
 
-def lambda_environment(function: DeployedFunction, code_dir: Path, endpoint: str,
-                       inherited: dict[str, str]) -> dict[str, str]:
-    """The complete environment of a worker process: the function's variables on top of Lambda's."""
+def lambda_environment(function: DeployedFunction, code_dir: Path, endpoint: str, inherited: dict[str, str],
+                       credentials: Mapping[str, str]) -> dict[str, str]:
+    """The complete environment of a worker process: the function's variables on top of Lambda's, and the
+    execution role's ``credentials``."""
     env = {k: v for k, v in inherited.items() if k in INHERITED_VARIABLES or k.startswith(INHERITED_PREFIXES)}
     env["AWS_ENDPOINT_URL"] = endpoint
     env.update({k: str(v) for k, v in (function.environment_vars or {}).items() if k not in RESERVED_VARIABLES})
-    env.update(DUMMY_CREDENTIALS)
+    env.update({name: credentials[name] for name in CREDENTIAL_VARIABLES})
     env.update({
         "_HANDLER": function.handler or "",
         "AWS_REGION": function.region,
@@ -315,7 +326,8 @@ class LambdaRunner:
     """Runs invocations of deployed functions in local worker processes (see the module docstring)."""
 
     def __init__(self, work_dir: Path, endpoint: str, faults: FaultState, stats: Stats,
-                 max_concurrency: int = DEFAULT_MAX_CONCURRENCY, log_dir: Path | None = None) -> None:
+                 max_concurrency: int = DEFAULT_MAX_CONCURRENCY, log_dir: Path | None = None,
+                 credentials: CredentialSource = assume_execution_role) -> None:
         self.functions_dir = work_dir / "functions"
         self.scratch_dir = work_dir / "invocations"
         self.functions_dir.mkdir(parents=True, exist_ok=True)
@@ -325,6 +337,7 @@ class LambdaRunner:
         self.stats = stats
         self.max_concurrency = max_concurrency
         self.log_dir = log_dir
+        self.credentials = credentials  # the execution role's keys for a new pool of workers
         self._pools: dict[str, _Pool] = {}
         self._lock = threading.Lock()
 
@@ -389,14 +402,19 @@ class LambdaRunner:
 
     def _pool_for(self, function: DeployedFunction) -> _Pool:
         digest = getattr(function, "code_digest", "") or _sha256(function.code_bytes)
+        # The role is part of the key: a function whose role changed gets new workers with the new role's keys.
         key = json.dumps([digest, function.handler, function.environment_vars, function.timeout,
-                          function.memory_size], sort_keys=True, default=str)
+                          function.memory_size, function.role], sort_keys=True, default=str)
         with self._lock:
             pool = self._pools.get(function.function_arn)
             if pool is not None and pool.key == key:
                 return pool
         code_dir = extract_code(function.code_bytes, self.functions_dir, function.function_name, digest)
-        environment = lambda_environment(function, code_dir, self.endpoint, dict(os.environ))
+        try:
+            credentials = self.credentials(function)
+        except ExecutionRoleError as err:
+            raise LambdaServiceError("ServiceException", str(err)) from err
+        environment = lambda_environment(function, code_dir, self.endpoint, dict(os.environ), credentials)
         new_pool = _Pool(key, code_dir, environment, self.scratch_dir, self.max_concurrency)
         with self._lock:
             pool = self._pools.get(function.function_arn)

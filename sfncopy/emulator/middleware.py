@@ -1,5 +1,5 @@
-"""WSGI middleware around moto's app: S3 request counting, injected SlowDown and AccessDenied, the control
-endpoint.
+"""WSGI middleware around moto's app: S3 request counting, IAM enforcement (``iam/``), injected SlowDown and
+AccessDenied, the control endpoint.
 
 Control endpoint (same port as the emulator; JSON in and out; ``sfncopy.emulator.control`` wraps it):
   ``GET    /_sfncopy/health``  ``{"ok": true}`` once the emulator serves requests
@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
+from xml.sax.saxutils import escape
 
 from sfncopy.emulator.faults import FaultPlan, FaultPlanError, FaultState
 from sfncopy.emulator.preconditions import copy_source_changed
@@ -29,6 +30,8 @@ from sfncopy.emulator.stats import Stats
 CONTROL_PREFIX = "/_sfncopy/"
 StartResponse = Callable[..., Any]
 WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
+# (environ, S3 operation) -> None to pass the request on, or the message of a 403 AccessDenied (iam/enforcement.py)
+Authorize = Callable[[dict[str, Any], str], str | None]
 
 # Bucket sub-resources (query keys) and the operation-name suffix they stand for.
 _BUCKET_SUBRESOURCES = {
@@ -133,11 +136,13 @@ def path_style(environ: Mapping[str, Any]) -> str:
 class EmulatorMiddleware:
     """Wraps moto's WSGI app; see the module docstring for the control endpoint."""
 
-    def __init__(self, app: WsgiApp, faults: FaultState, stats: Stats, access_log: Path | None = None) -> None:
+    def __init__(self, app: WsgiApp, faults: FaultState, stats: Stats, access_log: Path | None = None,
+                 authorize: Authorize | None = None) -> None:
         self.app = app
         self.faults = faults
         self.stats = stats
         self.access_log = access_log
+        self.authorize = authorize  # None: IAM is not enforced
         self._log_lock = threading.Lock()
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
@@ -149,6 +154,11 @@ class EmulatorMiddleware:
             operation = s3_operation(str(environ["REQUEST_METHOD"]), path_style(environ), query,
                                      copy_source="HTTP_X_AMZ_COPY_SOURCE" in environ)
             self.stats.count_s3_request(operation)
+            denial = self.authorize(environ, operation) if self.authorize is not None else None
+            if denial is not None:
+                self.stats.count_s3_denied(operation)
+                self._log(environ, operation, "403 AccessDenied (IAM)")
+                return _s3_error(environ, start_response, "AccessDenied", denial)
             if self.faults.denied(path_style(environ).lstrip("/").split("/", 1)[0], operation):
                 self.stats.count_s3_denied(operation)
                 self._log(environ, operation, "403 AccessDenied (injected)")
@@ -217,12 +227,15 @@ def _json(start_response: StartResponse, status: int, body: Any) -> list[bytes]:
     return [data]
 
 
-def _s3_error(environ: Mapping[str, Any], start_response: StartResponse, code: str) -> list[bytes]:
-    """Answer the request with S3's error ``code`` (see ``_S3_ERRORS``), as S3 shapes it."""
+def _s3_error(environ: Mapping[str, Any], start_response: StartResponse, code: str,
+              message: str | None = None) -> list[bytes]:
+    """Answer the request with S3's error ``code`` (see ``_S3_ERRORS``), as S3 shapes it; ``message`` replaces
+    the code's usual one."""
     _read_body(environ)  # drain the request so the kept-alive connection stays in step
-    status, message = _S3_ERRORS[code]
+    status, usual_message = _S3_ERRORS[code]
     request_id = uuid.uuid4().hex[:16].upper()
-    data = _S3_ERROR_BODY.format(code=code, message=message, request_id=request_id).encode("utf-8")
+    data = _S3_ERROR_BODY.format(code=code, message=escape(message or usual_message),
+                                 request_id=request_id).encode("utf-8")
     start_response(status, [("Content-Type", "application/xml"), ("Content-Length", str(len(data))),
                             ("x-amz-request-id", request_id)])
     return [data]

@@ -5,7 +5,13 @@
 
 Serves S3, CloudFormation, IAM, Lambda, Step Functions and CloudWatch Logs (and whatever else moto
 serves) on one port. State machines run (Parallel, Map, Retry, Catch ...), Lambda functions run in local
-worker processes (lambda_runner.py), faults can be injected (faults.py, middleware.py).
+worker processes (lambda_runner.py) with their execution role's credentials, faults can be injected
+(faults.py, middleware.py).
+
+IAM is enforced on S3 by default (``iam/``): a request signed with an STS AssumeRole session's keys (every
+Lambda function's, or anyone's who assumes a role on the emulator) is allowed only if the role's policies
+allow it, as on AWS; the emulator's admin keys (``testing``) are not restricted. ``enforce_iam=False`` (or
+``sfncopy emulator --no-iam``, or ``SFNCOPY_EMULATOR_IAM=off`` for that command) turns it off.
 
 One emulator at a time per process: moto's backends and our patches to them are process-wide. Its AWS
 state (buckets, stacks, functions, executions) lives in memory for the emulator's life and is reset
@@ -42,6 +48,7 @@ from typing import Any
 
 from sfncopy.emulator.bridges import Bridges
 from sfncopy.emulator.faults import FaultPlan, FaultState, FiredFault
+from sfncopy.emulator.iam.enforcement import S3Authorizer
 from sfncopy.emulator.lambda_runner import DEFAULT_MAX_CONCURRENCY, LambdaRunner
 from sfncopy.emulator.middleware import EmulatorMiddleware
 from sfncopy.emulator.stats import Stats
@@ -52,6 +59,9 @@ DEFAULT_HOST = "127.0.0.1"
 SFN_ENDPOINT_VARIABLE = "SFNCOPY_SFN_ENDPOINT"
 # moto's Step Functions interpreter invokes Lambda through http://localhost:$MOTO_PORT.
 MOTO_PORT_VARIABLE = "MOTO_PORT"
+# "off" turns IAM enforcement off for ``sfncopy emulator`` ("on", the default, keeps it).
+IAM_VARIABLE = "SFNCOPY_EMULATOR_IAM"
+IAM_SETTINGS = {"on": True, "off": False}
 
 log = logging.getLogger("sfncopy.emulator")
 _active_lock = threading.Lock()
@@ -69,6 +79,17 @@ def free_port(host: str = DEFAULT_HOST) -> int:
         return int(probe.getsockname()[1])
 
 
+def iam_enforced(no_iam_flag: bool, environ: Mapping[str, str] | None = None) -> bool:
+    """``--no-iam`` beats ``SFNCOPY_EMULATOR_IAM`` (``on`` or ``off``), which beats the default: enforced."""
+    if no_iam_flag:
+        return False
+    env = os.environ if environ is None else environ
+    value = env.get(IAM_VARIABLE, "").strip().lower()
+    if value and value not in IAM_SETTINGS:
+        raise EmulatorError(f"{IAM_VARIABLE}={env[IAM_VARIABLE]!r}: expected one of {sorted(IAM_SETTINGS)}")
+    return IAM_SETTINGS.get(value, True)
+
+
 def stepfunctions_endpoint(emulator_endpoint: str, environ: Mapping[str, str] | None = None) -> str:
     """The Step Functions endpoint to use: ``SFNCOPY_SFN_ENDPOINT`` when set, else the emulator's."""
     env = os.environ if environ is None else environ
@@ -79,7 +100,8 @@ class Emulator:
     """A started-on-demand moto server with the sfncopy bridges; see the module docstring."""
 
     def __init__(self, port: int = DEFAULT_PORT, host: str = DEFAULT_HOST, faults: FaultPlan | None = None,
-                 data_dir: str | Path | None = None, lambda_concurrency: int = DEFAULT_MAX_CONCURRENCY) -> None:
+                 data_dir: str | Path | None = None, lambda_concurrency: int = DEFAULT_MAX_CONCURRENCY,
+                 enforce_iam: bool = True) -> None:
         if not 0 < port < 65536:
             raise EmulatorError(f"port {port} is not a TCP port (1-65535); use free_port() for a free one")
         if lambda_concurrency < 1:
@@ -88,6 +110,7 @@ class Emulator:
         self.host = host
         self.data_dir = Path(data_dir) if data_dir is not None else None
         self.lambda_concurrency = lambda_concurrency
+        self.enforce_iam = enforce_iam
         self.stats = Stats()
         self.faults = FaultState(faults)
         self._server: _MotoServer | None = None
@@ -137,9 +160,10 @@ class Emulator:
         self._bridges = Bridges(self._runner.invoke)
         self._bridges.install()
         access_log = self.data_dir / "requests.log" if self.data_dir else None
+        authorize = S3Authorizer() if self.enforce_iam else None
 
         def wrap(app: Any) -> Any:
-            return EmulatorMiddleware(app, self.faults, self.stats, access_log)
+            return EmulatorMiddleware(app, self.faults, self.stats, access_log, authorize)
 
         self._server = _MotoServer(self.host, self.port, wrap)
         self._server.start()
@@ -283,15 +307,16 @@ def _reset_moto() -> None:
 
 
 def run_forever(port: int = DEFAULT_PORT, data_dir: str | Path | None = None, host: str = DEFAULT_HOST,
-                announce: Callable[[str], None] | None = None) -> None:
+                announce: Callable[[str], None] | None = None, enforce_iam: bool = True) -> None:
     """Serve until Ctrl-C (SIGINT) or SIGTERM, then stop cleanly: the ``sfncopy emulator`` command."""
     stopping = threading.Event()
     previous = _on_sigterm(lambda *_: stopping.set())
     try:
         started = time.monotonic()
-        with Emulator(port=port, host=host, data_dir=data_dir) as emulator:
+        with Emulator(port=port, host=host, data_dir=data_dir, enforce_iam=enforce_iam) as emulator:
             message = (f"sfncopy emulator on {emulator.endpoint} (started in {time.monotonic() - started:.1f} s"
-                       f"{', data in ' + str(data_dir) if data_dir else ''}); Ctrl-C stops it")
+                       f"{', data in ' + str(data_dir) if data_dir else ''}"
+                       f"{'' if enforce_iam else ', IAM not enforced'}); Ctrl-C stops it")
             (announce or _stderr)(message)
             try:
                 while not stopping.wait(0.5):

@@ -82,9 +82,13 @@ def test_a_state_machine_made_by_cloudformation_executes_and_runs_its_lambda_loc
     assert "/functions/stack-greeter/" in output["module_file"]
 
 
-def test_the_handler_reaches_the_emulator_with_the_endpoint_and_dummy_credentials(clients, greeter):
-    # GIVEN a bucket  WHEN the handler writes to it with a plain boto3.client("s3")
+def test_the_handler_reaches_the_emulator_with_the_endpoint_and_its_role_credentials(clients, greeter):
+    # GIVEN a bucket the function's role may write to (IAM is enforced on the role's credentials)
     clients["s3"].create_bucket(Bucket="written-by-lambda")
+    clients["iam"].put_role_policy(RoleName="emulator-test-role", PolicyName="write-proof", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:PutObject",
+                                               "Resource": "arn:aws:s3:::written-by-lambda/*"}]}))
+    # WHEN the handler writes to it with a plain boto3.client("s3")
     error, _ = invoke(clients["lambda"], greeter, {"action": "put_object", "bucket": "written-by-lambda",
                                                    "key": "proof.txt"})
 
@@ -107,9 +111,10 @@ def test_a_warm_worker_keeps_its_module_state_between_invocations(clients, greet
 def test_parallel_branches_invoke_one_function_concurrently_in_separate_workers(clients, greeter):
     # GIVEN a Parallel state with three branches that each run the function for 1.5 s
     lam_arn = clients["lambda"].get_function(FunctionName=greeter)["Configuration"]["FunctionArn"]
-    branch = {"StartAt": "Sleep", "States": {"Sleep": {"Type": "Task", "Resource": lam_arn, "End": True}}}
-    definition = {"StartAt": "Fan", "States": {"Fan": {"Type": "Parallel", "End": True,
-                                                       "Branches": [branch, branch, branch]}}}
+    # (state names are unique in the whole machine, as AWS requires)
+    branches = [{"StartAt": f"Sleep{i}", "States": {f"Sleep{i}": {"Type": "Task", "Resource": lam_arn, "End": True}}}
+                for i in range(3)]
+    definition = {"StartAt": "Fan", "States": {"Fan": {"Type": "Parallel", "End": True, "Branches": branches}}}
     machine = clients["stepfunctions"].create_state_machine(
         name="fan-out", definition=json.dumps(definition), roleArn=role_arn(clients["iam"]))["stateMachineArn"]
 

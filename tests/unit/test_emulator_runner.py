@@ -31,12 +31,16 @@ class Function:
     region: str = "us-east-1"
     code_bytes: bytes = b""
     run_time: str | None = "python3.12"
+    role: str = "arn:aws:iam::123456789012:role/stack-worker-role"
+    account_id: str = "123456789012"
 
 
 def test_the_worker_environment_is_the_functions_on_top_of_lambdas_own():
+    role_keys = {"AWS_ACCESS_KEY_ID": "ASIAROLE", "AWS_SECRET_ACCESS_KEY": "secret", "AWS_SESSION_TOKEN": "token"}
     env = lambda_environment(Function(), Path("/var/task"), "http://127.0.0.1:4566",
                              {"PATH": "/bin", "SFNCOPY_MANIFEST_BUCKET": "from-my-shell", "AWS_PROFILE": "prod",
-                              "PYTHONPATH": "/repo", "LC_ALL": "C.UTF-8"})
+                              "PYTHONPATH": "/repo", "LC_ALL": "C.UTF-8", "AWS_ACCESS_KEY_ID": "testing"},
+                             role_keys)
     # the function's variables, not the caller's shell
     assert env["SFNCOPY_MANIFEST_BUCKET"] == "manifests"
     assert "AWS_PROFILE" not in env and "PYTHONPATH" not in env
@@ -47,9 +51,9 @@ def test_the_worker_environment_is_the_functions_on_top_of_lambdas_own():
     assert env["AWS_LAMBDA_FUNCTION_TIMEOUT"] == "30"
     assert env["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"] == "512"
     assert env["AWS_EXECUTION_ENV"] == "AWS_Lambda_python3.12"  # the runtime the template names
-    # every SDK call goes to the emulator with dummy credentials
+    # every SDK call goes to the emulator with the execution role's credentials, not the caller's
     assert env["AWS_ENDPOINT_URL"] == "http://127.0.0.1:4566"
-    assert env["AWS_ACCESS_KEY_ID"] == "testing"
+    assert {k: env[k] for k in role_keys} == role_keys
 
 
 def test_lambdas_error_shapes():
