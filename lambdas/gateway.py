@@ -41,6 +41,15 @@ _OBJECT_ERRORS: dict[str, type[errors.ObjectError]] = {
 }
 
 
+DENIED_CODES = frozenset({"AccessDenied", "403"})
+# S3 answers GetObject/HeadObject of a missing key with 403 instead of 404 unless the caller may list the bucket
+# (Amazon S3 API reference, GetObject and HeadObject, "Permissions"). A ListBucket grant conditioned on
+# s3:prefix (a bucket narrowed to a prefix) does not count: those requests carry no s3:prefix (unverified;
+# the emulator implements this stricter reading). Our roles may list their own prefixes, so a 403 is checked
+# with a one-key listing of the key itself before it is taken as a denial.
+MISSING_AS_403 = "S3 hides missing keys from roles that may not list the whole bucket"
+
+
 # HeadObject's field for each additional checksum algorithm S3 keeps (ListObjectsV2 names the algorithm).
 CHECKSUM_FIELDS = {
     "CRC32": "ChecksumCRC32", "CRC32C": "ChecksumCRC32C", "CRC64NVME": "ChecksumCRC64NVME",
@@ -179,6 +188,15 @@ class S3Gateway:
                 return "denied"
             raise translate(err, f"list s3://{bucket}/{prefix}") from err
 
+    def absent(self, bucket: str, key: str) -> bool:
+        """Whether ``key`` is missing, asked by listing it: see MISSING_AS_403. A listing that is denied too
+        proves nothing (False), so the caller reports the original AccessDenied."""
+        try:
+            resp = self.client.list_objects_v2(Bucket=bucket, Prefix=key, MaxKeys=1)
+        except ClientError:
+            return False
+        return not any(item.get("Key") == key for item in resp.get("Contents", ()))
+
     # --- reading one object -------------------------------------------------------------------------
     def head_object(self, bucket: str, key: str, if_match: str = "", part_number: int = 0,
                     checksums: bool = False) -> ObjectHead:
@@ -192,6 +210,9 @@ class S3Gateway:
         try:
             resp = self.client.head_object(**kwargs)
         except ClientError as err:
+            if error_code(err) in DENIED_CODES and self.absent(bucket, key):
+                raise errors.NoSuchKeyError(f"head s3://{bucket}/{key}: NoSuchKey (answered 403: {MISSING_AS_403})"
+                                            ) from err
             raise translate(err, f"head s3://{bucket}/{key}") from err
         expires = resp.get("ExpiresString") or resp.get("Expires") or ""
         parts = int(resp.get("PartsCount") or 0)
@@ -345,6 +366,8 @@ class S3Gateway:
             resp = self.client.get_object(Bucket=bucket, Key=key)
         except ClientError as err:
             if error_code(err) in {"NoSuchKey", "404"}:
+                return None
+            if error_code(err) in DENIED_CODES and self.absent(bucket, key):
                 return None
             raise _manifest_error(err, f"read s3://{bucket}/{key}") from err
         return json.loads(resp["Body"].read())

@@ -92,7 +92,8 @@ def invoke(lam: Any, name: str, event: dict[str, Any]) -> tuple[str | None, Any]
 
 def task_state_machine(sfn: Any, iam: Any, name: str, resource: str, retry: list[dict[str, Any]] | None = None,
                        catch: list[dict[str, Any]] | None = None, parameters: dict[str, Any] | None = None) -> str:
-    """Call -> (Caught), one Task with the given Retry / Catch (and Parameters, for service integrations)."""
+    """Call -> (Caught, only with a Catch), one Task with the given Retry / Catch (and Parameters, for service
+    integrations)."""
     task: dict[str, Any] = {"Type": "Task", "Resource": resource, "End": True}
     if parameters:
         task["Parameters"] = parameters
@@ -100,7 +101,10 @@ def task_state_machine(sfn: Any, iam: Any, name: str, resource: str, retry: list
         task["Retry"] = retry
     if catch:
         task["Catch"] = catch
-    definition = {"StartAt": "Call", "States": {"Call": task, "Caught": {"Type": "Pass", "End": True}}}
+    states: dict[str, Any] = {"Call": task}
+    if catch:  # AWS refuses a state nothing can reach
+        states["Caught"] = {"Type": "Pass", "End": True}
+    definition = {"StartAt": "Call", "States": states}
     arn = sfn.create_state_machine(name=name, definition=json.dumps(definition), roleArn=role_arn(iam))
     return str(arn["stateMachineArn"])
 
