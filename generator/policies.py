@@ -9,7 +9,8 @@ Each role may touch only what its function does:
 - the state machine: invoke these four functions and nothing else.
 KMS rights (only on the configured keys) go to the three roles that read or write object data. Buckets
 narrowed to a prefix in the env file ("bucket/prefix/") get object rights under that prefix only, and
-their ListBucket is conditioned on ``s3:prefix``. No statement has a "*" resource.
+their ListBucket is conditioned on ``s3:prefix``. No statement has a "*" resource. With ``object_acl`` set
+in the env, the planner and the worker may set that one canned ACL on the objects they write.
 """
 
 from __future__ import annotations
@@ -100,6 +101,23 @@ def list_statements(sid: str, locations: Sequence[Location]) -> list[Statement]:
     return statements
 
 
+def acl_statements(settings: EnvSettings, locations: Iterable[Location]) -> list[Statement]:
+    """s3:PutObjectAcl on the targets, for the env's object_acl only (none when it is unset).
+
+    A canned ACL sent with a write (x-amz-acl on CopyObject and CreateMultipartUpload) needs s3:PutObjectAcl
+    besides s3:PutObject, and the s3:x-amz-acl condition key holds the ACL asked for (Amazon S3 user guide,
+    "Bucket policy examples using condition keys", example 1; AWS re:Post knowledge center "When other AWS
+    accounts upload objects to my Amazon S3 bucket, how can I require that they grant me full control": a
+    cross-account upload with --acl bucket-owner-full-control is allowed s3:PutObject and s3:PutObjectAcl
+    under StringEquals s3:x-amz-acl). The condition is on this statement alone: UploadPartCopy and
+    CompleteMultipartUpload carry no ACL and need s3:PutObject only (Amazon S3 user guide, "Multipart upload
+    API and permissions"), so the finalizer gets no ACL right at all."""
+    if not settings.object_acl:
+        return []
+    return [{**objects_statement("SetObjectAcl", ("s3:PutObjectAcl",), locations),
+             "Condition": {"StringEquals": {"s3:x-amz-acl": settings.object_acl}}}]
+
+
 def kms_statements(settings: EnvSettings) -> list[Statement]:
     if not settings.kms_key_arns:
         return []
@@ -131,6 +149,7 @@ def planner_policy(settings: EnvSettings, function_name: str) -> Document:
         objects_statement("ReadSources", SOURCE_READ, sources),
         *list_statements("ListSources", sources),
         objects_statement("StartSplitCopies", PLANNER_TARGET, targets),
+        *acl_statements(settings, targets),
         *list_statements("ListTargets", targets),
         *_manifest_statements(settings),
         *kms_statements(settings),
@@ -145,6 +164,7 @@ def worker_policy(settings: EnvSettings, function_name: str) -> Document:
         objects_statement("ReadSources", SOURCE_READ, sources),
         *list_statements("ListSources", sources),
         objects_statement("WriteTargets", WORKER_TARGET, targets),
+        *acl_statements(settings, targets),
         *list_statements("ListTargets", targets),
         *_manifest_statements(settings),
         *kms_statements(settings),

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from lambdas import limits
+from lambdas.config import OBJECT_ACLS
 from lambdas.errors import SettingsError
 
 # --- bounds (each named once, with its reason) ---------------------------------------------------------
@@ -51,6 +52,7 @@ DEFAULTS: dict[str, str] = {
     "copy_cutoff_mb": "",
     "part_size_mb": "",
     "log_retention_days": "30",
+    "object_acl": "",  # a canned ACL (OBJECT_ACLS) the roles may set: grants s3:PutObjectAcl for it alone
 }
 REQUIRED = (
     "stack_name", "region", "num_copy_lambda_workers", "max_payload_size_per_lambda_execution_in_mb",
@@ -121,6 +123,9 @@ class EnvSettings:
     copy_cutoff_mb: int | None
     part_size_mb: int | None
     log_retention_days: int
+    # The canned ACL the planner and worker may set on what they write (s3:PutObjectAcl conditioned on it);
+    # "" for none. A config's options.acl must be this one (the planner checks).
+    object_acl: str = field(default="")
     # AWS_* variables for the clients (file values, overridden by the process environment), sorted.
     client_environment: tuple[tuple[str, str], ...] = field(default=())
     # sfncopy settings whose value came from the process environment, not the file (sorted names): the
@@ -297,6 +302,10 @@ def _validate(env: str, path: Path, values: dict[str, str], origins: dict[str, s
         )
         for role in ("planner", "worker", "finalizer")
     }
+    object_acl = check.text("object_acl")
+    if object_acl and object_acl not in OBJECT_ACLS:
+        check.fail("object_acl", f"expected one of {', '.join(OBJECT_ACLS)} (the canned ACLs that give a target "
+                                 "bucket's owner access to the copies), or nothing")
     retention = check.integer("log_retention_days", 1, 3653, unit=" days")
     if retention not in LOG_RETENTION_DAYS:
         check.fail("log_retention_days", f"CloudWatch Logs accepts only {', '.join(map(str, LOG_RETENTION_DAYS))}")
@@ -322,6 +331,7 @@ def _validate(env: str, path: Path, values: dict[str, str], origins: dict[str, s
         copy_cutoff_mb=check.optional_integer("copy_cutoff_mb", MIN_PAYLOAD_SIZE_MB, MAX_COPY_CUTOFF_MB, " MiB"),
         part_size_mb=check.optional_integer("part_size_mb", MIN_PAYLOAD_SIZE_MB, MAX_PART_SIZE_MB, " MiB"),
         log_retention_days=retention,
+        object_acl=object_acl if object_acl in OBJECT_ACLS else "",
         client_environment=tuple(sorted((k, v) for k, v in values.items() if k in CLIENT_VARIABLES)),
     )
     if check.problems:

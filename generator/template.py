@@ -82,6 +82,8 @@ def lambda_environment(settings: EnvSettings) -> dict[str, object]:
         variables["SFNCOPY_COPY_CUTOFF_BYTES"] = str(settings.copy_cutoff_mb * limits.MiB)
     if settings.part_size_mb is not None:
         variables["SFNCOPY_PART_SIZE_BYTES"] = str(settings.part_size_mb * limits.MiB)
+    if settings.object_acl:
+        variables["SFNCOPY_OBJECT_ACL"] = settings.object_acl  # the one ACL the roles may set (the planner checks)
     return variables
 
 

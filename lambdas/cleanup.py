@@ -42,7 +42,8 @@ def clean_up(run_id: str, error: dict[str, Any], settings: Settings, s3: S3Gatew
     if index is None:
         log.info("no plan to clean up", extra={"error": name})
     else:
-        aborted, counts = _clean_run(RunPlan.from_dict(index), loc, s3)
+        plan = RunPlan.from_dict(index)
+        aborted, counts = _clean_run(plan, loc, s3.for_buckets(plan.config.bucket_access()))
         partial = counts.as_dict()
 
     failure = {

@@ -46,6 +46,16 @@ SSE_ALGORITHMS = ("AES256", "aws:kms")
 # A payload holds at least one multipart part, so its byte cap cannot be below the minimum part size.
 MIN_PAYLOAD_SIZE_MB = limits.MIN_PART_SIZE // limits.MiB
 ALLOWED_BUCKETS_FIX = "add it to {setting} in envs/<ENV>-env.sh and redeploy"
+# The canned ACLs a copy into another account's bucket may set (options.acl). Both give the bucket owner
+# access to an object another account writes: bucket-owner-full-control FULL_CONTROL, bucket-owner-read
+# READ (Amazon S3 user guide, "Access control list (ACL) overview", "Canned ACL"). A bucket whose Object
+# Ownership is "bucket owner enforced" accepts bucket-owner-full-control only (Amazon S3 API reference,
+# CopyObject, x-amz-acl). The other canned ACLs grant the bucket owner nothing or open the object to others.
+OBJECT_ACLS = ("bucket-owner-full-control", "bucket-owner-read")
+CANNED_ACLS = ("private", "public-read", "public-read-write", "authenticated-read", "aws-exec-read",
+               *OBJECT_ACLS)
+REQUEST_PAYERS = ("requester",)
+OBJECT_ACL_FIX = "set object_acl={acl} in envs/<ENV>-env.sh and redeploy (it grants the roles s3:PutObjectAcl)"
 
 
 # --- Values with rules of their own ------------------------------------------------------------------
@@ -108,6 +118,32 @@ class Prefix(Text):
         return prefix + "/" if self.folder and prefix and not prefix.endswith("/") else prefix
 
 
+class AccountId(Text):
+    """A 12-digit AWS account id, as a string (a JSON number would lose leading zeros)."""
+
+    def __call__(self, value: Any, path: str, problems: Problems) -> Any:
+        text = super().__call__(value, path, problems)
+        if text is INVALID or re.fullmatch(r"\d{12}", text):
+            return text
+        digits = re.sub(r"[\s-]", "", text)
+        fix = (f'write "{digits}"' if re.fullmatch(r"\d{12}", digits)
+               else 'write the bucket owner\'s 12-digit account id, e.g. "111122223333"')
+        problems.add(path, f"expected a 12-digit AWS account id, got {show(text)}", fix)
+        return INVALID
+
+
+class ObjectAcl(OneOf):
+    """A canned ACL a copy into another account's bucket may set (``OBJECT_ACLS``)."""
+
+    def __call__(self, value: Any, path: str, problems: Problems) -> Any:
+        if isinstance(value, str) and value in CANNED_ACLS and value not in self.options:
+            problems.add(path, f"{show(value)} is not accepted: sfncopy sets only {self.expected} (they give "
+                               "the target bucket's owner access to the copies)",
+                         'write "bucket-owner-full-control", or remove "acl" for S3\'s default (private to the writer)')
+            return INVALID
+        return super().__call__(value, path, problems)
+
+
 class FileType(Text):
     """An extension without its dot, lower case ("JPG", ".jpg" -> "jpg"; "tar.gz" works); "*" for all."""
 
@@ -161,6 +197,7 @@ def _check_sizes(target: Parsed, problems: Problems) -> None:
 def _check_document(document: Parsed, problems: Problems) -> None:
     sources = [s for s in document.values.get("source_s3_config", []) if "s3_bucket" in s.values]
     targets = [t for t in document.values.get("target_s3_config", []) if "s3_bucket" in t.values]
+    _check_owners([*sources, *targets], problems)
     seen: dict[tuple[str, str], str] = {}
     for source in sources:
         where = (source.values["s3_bucket"], source.values.get("s3_path", ""))
@@ -173,6 +210,22 @@ def _check_document(document: Parsed, problems: Problems) -> None:
     for target in targets:
         for source in sources:
             _check_overlap(source, target, problems)
+
+
+def _check_owners(places: list[Parsed], problems: Problems) -> None:
+    """A bucket has one owner: refuse two different expected_bucket_owner values for one bucket (the value
+    is sent with every request to the bucket, whichever source or target names it)."""
+    first: dict[str, Parsed] = {}
+    for place in places:
+        bucket, owner = place.values["s3_bucket"], place.values.get("expected_bucket_owner")
+        if owner is None:
+            continue
+        seen = first.setdefault(bucket, place)
+        if seen.values["expected_bucket_owner"] != owner:
+            problems.add(join(place.path, "expected_bucket_owner"),
+                         f'bucket "{bucket}" is expected to be owned by {owner} here but by '
+                         f'{seen.values["expected_bucket_owner"]} at {seen.path}',
+                         "a bucket has one owner: write the same account id in both")
 
 
 def _check_nested(inner: Parsed, sources: list[Parsed], problems: Problems) -> None:
@@ -213,6 +266,8 @@ BUCKET = BucketName()
 SOURCE = Record({
     "s3_bucket": Field(BUCKET, required=True, example='"my-source"'),
     "s3_path": Field(Prefix()),
+    "expected_bucket_owner": Field(AccountId()),
+    "request_payer": Field(OneOf(REQUEST_PAYERS)),
 }, example='{"s3_bucket": "my-source", "s3_path": "source/"}')
 TARGET = Record({
     "file_types": Field(ListOf(FileType(), empty_fix='list at least one, e.g. ["jpg"], or ["*"] for every file'),
@@ -224,6 +279,7 @@ TARGET = Record({
     "min_size": Field(WholeNumber(low=0)),
     "max_size": Field(WholeNumber(low=0)),
     "flatten": Field(Flag()),
+    "expected_bucket_owner": Field(AccountId()),
 }, example='{"file_types": ["jpg"], "s3_bucket": "my-target", "s3_path": "images/"}', check=_check_sizes)
 OPTIONS = Record({  # the keys are CopyOptions' fields, one for one
     "overwrite": Field(OneOf(("if-different", "always", "never"))),
@@ -236,6 +292,7 @@ OPTIONS = Record({  # the keys are CopyOptions' fields, one for one
     "dry_run": Field(Flag()),
     "max_failed_objects": Field(WholeNumber(low=0)),
     "report_unmatched": Field(Flag()),
+    "acl": Field(ObjectAcl(OBJECT_ACLS)),
 }, example='{"overwrite": "if-different"}')
 COPY_CONFIG = Record({
     "source_s3_config": Field(OneOrList(SOURCE), required=True, example=SOURCE.example),
@@ -290,11 +347,29 @@ def check_allowed_buckets(config: CopyConfig, source_buckets: tuple[str, ...],
     return problems.items
 
 
+def check_object_acl(config: CopyConfig, allowed: str) -> list[str]:
+    """Problems when ``options.acl`` asks for an ACL this deployed stack may not set: ``allowed`` is its
+    env's object_acl ("" when its roles have no s3:PutObjectAcl), the one ACL its policies allow."""
+    acl = config.options.acl
+    if acl is None or acl == allowed:
+        return []
+    problems = Problems()
+    path = ROOT + ".options.acl"
+    if not allowed:
+        problems.add(path, f'this stack may not set object ACLs ("{acl}"): its roles have no s3:PutObjectAcl',
+                     OBJECT_ACL_FIX.format(acl=acl) + ', or remove "acl"')
+    else:
+        problems.add(path, f'this stack may set only the ACL "{allowed}" (object_acl of its env file), not "{acl}"',
+                     f'write "{allowed}", or ' + OBJECT_ACL_FIX.format(acl=acl))
+    return problems.items
+
+
 # --- Helpers -----------------------------------------------------------------------------------------
 def _build(document: Parsed) -> CopyConfig:
     options = document.values.get("options")
     return CopyConfig(
-        sources=tuple(SourceConfig(s.values["s3_bucket"], s.values.get("s3_path", ""))
+        sources=tuple(SourceConfig(s.values["s3_bucket"], s.values.get("s3_path", ""),
+                                   s.values.get("expected_bucket_owner", ""), s.values.get("request_payer", ""))
                       for s in document.values["source_s3_config"]),
         targets=tuple(_target(i, t.values) for i, t in enumerate(document.values["target_s3_config"])),
         options=CopyOptions(**options.values) if options else CopyOptions(),
@@ -312,6 +387,7 @@ def _target(index: int, values: dict[str, Any]) -> TargetConfig:
         min_size=values.get("min_size"),
         max_size=values.get("max_size"),
         flatten=values.get("flatten", False),
+        expected_bucket_owner=values.get("expected_bucket_owner", ""),
     )
 
 

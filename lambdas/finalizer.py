@@ -53,6 +53,7 @@ CSV_CONTENT_TYPE = "text/csv; charset=utf-8"
 def finalize(pointer: PlanPointer, settings: Settings, s3: S3Gateway) -> RunSummary:
     loc = pointer.manifest
     plan = manifest.read_plan(s3, loc)
+    s3 = s3.for_buckets(plan.config.bucket_access())  # each target's expected owner, on every request to it
     options = plan.config.options
     dry_run = options.dry_run or pointer.dry_run
     rows: list[ReportRow] = []
@@ -249,8 +250,14 @@ def _target(split: SplitCopy) -> str:
 # --- verification ------------------------------------------------------------------------------------
 def verify_sizes(s3: S3Gateway, targets: Iterable[TargetConfig], rows: list[ReportRow],
                  expected: dict[str, tuple[int, int]]) -> None:
-    """Fail every copied row whose target is missing or not the planned size. Empties ``expected``."""
+    """Fail every copied row whose target is missing or not the planned size. Empties ``expected``.
+
+    A bucket no copied row points into is not listed: it would verify nothing, and every copy into it may
+    have failed because it cannot be listed (a bucket that is not its expected_bucket_owner's answers 403)."""
+    buckets = {uri.split("/", 3)[2] for uri in expected}  # "s3://bucket/key"
     for bucket, prefix in listing_roots(targets):
+        if bucket not in buckets:
+            continue
         for obj in s3.list_objects(bucket, prefix):
             entry = expected.pop(s3_uri(bucket, obj.key), None)
             if entry is not None and obj.size != entry[1]:

@@ -9,19 +9,20 @@ reports can show them.
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
 
 import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, ConnectionError, ReadTimeoutError
 
 from lambdas import errors, limits
-from lambdas.models import SourceObject, SseConfig
+from lambdas.models import BucketAccess, SourceObject, SseConfig
 
 JSON_CONTENT_TYPE = "application/json"
 TRANSIENT_CODES = frozenset({
@@ -68,11 +69,14 @@ def error_code(err: ClientError) -> str:
         err.response.get("ResponseMetadata", {}).get("HTTPStatusCode", ""))
 
 
-def translate(err: Exception, what: str) -> Exception:
-    """Our error for a boto3 error raised while doing ``what`` (e.g. "copy s3://b/k")."""
+def translate(err: Exception, what: str, denied_hint: str = "") -> Exception:
+    """Our error for a boto3 error raised while doing ``what`` (e.g. "copy s3://b/k"); ``denied_hint`` is
+    added to the message of an AccessDenied."""
     if isinstance(err, ClientError):
         code = error_code(err)
         message = err.response.get("Error", {}).get("Message", "") or str(err)
+        if code in DENIED_CODES and denied_hint:
+            message = f"{message} ({denied_hint})"
         if code in TRANSIENT_CODES:
             return errors.TransientError(f"{what}: {code} after retries: {message}")
         cls = _OBJECT_ERRORS.get(code)
@@ -140,15 +144,79 @@ def make_client(max_attempts: int = 10, max_pool_connections: int = 50) -> Any:
 
 
 class S3Gateway:
-    def __init__(self, client: Any) -> None:
+    """S3 for one role. ``buckets`` says what every request to a source or target bucket carries (a run's
+    ``CopyConfig.bucket_access()``, given with ``for_buckets`` once the config is known):
+
+    - ExpectedBucketOwner, and ExpectedSourceBucketOwner for a copy's source: S3 refuses a request to a
+      bucket another account owns with 403 Access Denied (Amazon S3 user guide, "Verifying bucket
+      ownership with bucket owner condition": for CopyObject the first parameter names the destination's
+      expected owner, a second the source's; UploadPartCopy takes the same two).
+    - RequestPayer "requester": without it S3 answers 403 to a requester that does not own a Requester Pays
+      bucket, for GET, HEAD, POST, PUT and DELETE requests alike (Amazon S3 user guide, "Downloading objects
+      from Requester Pays buckets"). On a copy it covers both buckets (Amazon S3 API reference, CopyObject,
+      x-amz-request-payer: "If either the source or destination S3 bucket has Requester Pays enabled, the
+      requester will pay").
+    - ACL: the canned ACL of every object a copy writes into the bucket (CopyObject, CreateMultipartUpload;
+      the parts and the completion carry none).
+
+    The manifest location is the stack's own: its requests carry none of these."""
+
+    def __init__(self, client: Any, buckets: Mapping[str, BucketAccess] | None = None) -> None:
         self.client = client
+        self.buckets: dict[str, BucketAccess] = dict(buckets or {})
+
+    def for_buckets(self, buckets: Mapping[str, BucketAccess]) -> Self:
+        """This gateway (same client, same class) with ``buckets``' conditions (see the class doc); itself
+        when it has those already (a run without conditions keeps the gateway it was given)."""
+        if dict(buckets) == self.buckets:
+            return self
+        clone = copy.copy(self)
+        clone.buckets = dict(buckets)
+        return clone
+
+    def _access(self, bucket: str) -> dict[str, str]:
+        """ExpectedBucketOwner and RequestPayer for a request to ``bucket``."""
+        access = self.buckets.get(bucket)
+        args: dict[str, str] = {}
+        if access is not None and access.expected_owner:
+            args["ExpectedBucketOwner"] = access.expected_owner
+        if access is not None and access.request_payer:
+            args["RequestPayer"] = access.request_payer
+        return args
+
+    def _copy_access(self, src_bucket: str, dst_bucket: str) -> dict[str, str]:
+        """The destination's conditions, the source's owner as ExpectedSourceBucketOwner, and RequestPayer
+        when either bucket needs it."""
+        args = self._access(dst_bucket)
+        source = self.buckets.get(src_bucket)
+        if source is not None and source.expected_owner:
+            args["ExpectedSourceBucketOwner"] = source.expected_owner
+        if source is not None and source.request_payer:
+            args["RequestPayer"] = source.request_payer
+        return args
+
+    def _acl(self, bucket: str) -> dict[str, str]:
+        access = self.buckets.get(bucket)
+        return {"ACL": access.object_acl} if access is not None and access.object_acl else {}
+
+    def _owner_hint(self, *buckets: str) -> str:
+        """For an AccessDenied: the expected owners the request named (S3 answers a mismatch with 403)."""
+        owners = [f"{b}: {self.buckets[b].expected_owner}" for b in dict.fromkeys(buckets)
+                  if b in self.buckets and self.buckets[b].expected_owner]
+        if not owners:
+            return ""
+        return ("S3 answers AccessDenied also when a bucket is not owned by its expected_bucket_owner, "
+                + ", ".join(owners))
+
+    def _translate(self, err: Exception, what: str, *buckets: str) -> Exception:
+        return translate(err, what, self._owner_hint(*buckets))
 
     # --- listing ------------------------------------------------------------------------------------
     def list_objects(self, bucket: str, prefix: str) -> Iterator[SourceObject]:
         """Every object under the prefix, page by page (ListObjectsV2 stops at 1,000 keys a page)."""
         paginator = self.client.get_paginator("list_objects_v2")
         try:
-            for page in paginator.paginate(Bucket=bucket, Prefix=prefix,
+            for page in paginator.paginate(Bucket=bucket, Prefix=prefix, **self._access(bucket),
                                            PaginationConfig={"PageSize": limits.LIST_PAGE_SIZE}):
                 for item in page.get("Contents", ()):
                     modified = item.get("LastModified")
@@ -163,10 +231,11 @@ class S3Gateway:
                     )
         except ClientError as err:
             if error_code(err) in {"NoSuchBucket", "AccessDenied", "403", "404"}:
+                hint = self._owner_hint(bucket)
                 raise errors.SourceNotFoundError(
                     f"cannot list s3://{bucket}/{prefix}: {error_code(err)} (check the bucket name and "
-                    "that this stack may read it)") from err
-            raise translate(err, f"list s3://{bucket}/{prefix}") from err
+                    f"that this stack may read it{'; ' + hint if hint else ''})") from err
+            raise self._translate(err, f"list s3://{bucket}/{prefix}", bucket) from err
 
     def location_status(self, bucket: str, prefix: str) -> str:
         """``"ok"`` when this role may list ``prefix`` in ``bucket``, ``"missing"`` when the bucket does not
@@ -178,7 +247,7 @@ class S3Gateway:
         is denied HeadBucket (IAM user guide, "IAM JSON policy elements: Condition operators": a condition
         key absent from the request context does not match) while it may list its prefix."""
         try:
-            self.client.list_objects_v2(Bucket=bucket, Prefix=prefix, MaxKeys=1)
+            self.client.list_objects_v2(Bucket=bucket, Prefix=prefix, MaxKeys=1, **self._access(bucket))
             return "ok"
         except ClientError as err:
             code = error_code(err)
@@ -186,13 +255,13 @@ class S3Gateway:
                 return "missing"
             if code in {"403", "AccessDenied"}:
                 return "denied"
-            raise translate(err, f"list s3://{bucket}/{prefix}") from err
+            raise self._translate(err, f"list s3://{bucket}/{prefix}", bucket) from err
 
     def absent(self, bucket: str, key: str) -> bool:
         """Whether ``key`` is missing, asked by listing it: see MISSING_AS_403. A listing that is denied too
         proves nothing (False), so the caller reports the original AccessDenied."""
         try:
-            resp = self.client.list_objects_v2(Bucket=bucket, Prefix=key, MaxKeys=1)
+            resp = self.client.list_objects_v2(Bucket=bucket, Prefix=key, MaxKeys=1, **self._access(bucket))
         except ClientError:
             return False
         return not any(item.get("Key") == key for item in resp.get("Contents", ()))
@@ -200,7 +269,7 @@ class S3Gateway:
     # --- reading one object -------------------------------------------------------------------------
     def head_object(self, bucket: str, key: str, if_match: str = "", part_number: int = 0,
                     checksums: bool = False) -> ObjectHead:
-        kwargs: dict[str, Any] = {"Bucket": bucket, "Key": key}
+        kwargs: dict[str, Any] = {"Bucket": bucket, "Key": key, **self._access(bucket)}
         if if_match:
             kwargs["IfMatch"] = _quoted(if_match)  # S3 compares the quoted form
         if part_number:
@@ -213,7 +282,7 @@ class S3Gateway:
             if error_code(err) in DENIED_CODES and self.absent(bucket, key):
                 raise errors.NoSuchKeyError(f"head s3://{bucket}/{key}: NoSuchKey (answered 403: {MISSING_AS_403})"
                                             ) from err
-            raise translate(err, f"head s3://{bucket}/{key}") from err
+            raise self._translate(err, f"head s3://{bucket}/{key}", bucket) from err
         expires = resp.get("ExpiresString") or resp.get("Expires") or ""
         parts = int(resp.get("PartsCount") or 0)
         length = int(resp["ContentLength"])
@@ -236,18 +305,18 @@ class S3Gateway:
 
     def get_tags(self, bucket: str, key: str) -> dict[str, str]:
         try:
-            resp = self.client.get_object_tagging(Bucket=bucket, Key=key)
+            resp = self.client.get_object_tagging(Bucket=bucket, Key=key, **self._access(bucket))
         except ClientError as err:
-            raise translate(err, f"get tags of s3://{bucket}/{key}") from err
+            raise self._translate(err, f"get tags of s3://{bucket}/{key}", bucket) from err
         return {t["Key"]: t["Value"] for t in resp.get("TagSet", ())}
 
     def put_tags(self, bucket: str, key: str, tags: dict[str, str]) -> None:
         try:
             self.client.put_object_tagging(
-                Bucket=bucket, Key=key,
+                Bucket=bucket, Key=key, **self._access(bucket),
                 Tagging={"TagSet": [{"Key": k, "Value": v} for k, v in sorted(tags.items())]})
         except ClientError as err:
-            raise translate(err, f"put tags on s3://{bucket}/{key}") from err
+            raise self._translate(err, f"put tags on s3://{bucket}/{key}", bucket) from err
 
     # --- copying ------------------------------------------------------------------------------------
     def copy_object(self, src_bucket: str, src_key: str, etag: str, dst_bucket: str, dst_key: str,
@@ -261,13 +330,16 @@ class S3Gateway:
             "MetadataDirective": "COPY" if preserve_metadata else "REPLACE",
             "TaggingDirective": "COPY" if preserve_tags else "REPLACE",
             **_storage_args(storage_class, sse),
+            **self._copy_access(src_bucket, dst_bucket),
+            **self._acl(dst_bucket),
         }
         if not preserve_tags:
             kwargs["Tagging"] = ""
         try:
             resp = self.client.copy_object(**kwargs)
         except ClientError as err:
-            raise translate(err, f"copy s3://{src_bucket}/{src_key} to s3://{dst_bucket}/{dst_key}") from err
+            raise self._translate(err, f"copy s3://{src_bucket}/{src_key} to s3://{dst_bucket}/{dst_key}",
+                                  src_bucket, dst_bucket) from err
         except (ConnectionError, ReadTimeoutError, BotoCoreError) as err:
             raise translate(err, f"copy s3://{src_bucket}/{src_key}") from err
         result = resp.get("CopyObjectResult", {})
@@ -276,7 +348,8 @@ class S3Gateway:
     def create_multipart_upload(self, bucket: str, key: str, head: ObjectHead | None, tags: dict[str, str],
                                 *, storage_class: str | None = None, sse: SseConfig | None = None) -> str:
         """Start an upload that carries the source's headers, metadata and (if they fit) tags."""
-        kwargs: dict[str, Any] = {"Bucket": bucket, "Key": key, **_storage_args(storage_class, sse)}
+        kwargs: dict[str, Any] = {"Bucket": bucket, "Key": key, **_storage_args(storage_class, sse),
+                                  **self._access(bucket), **self._acl(bucket)}
         if head is not None:
             kwargs.update(_header_args(head))
         header = tagging_header(tags)
@@ -285,7 +358,7 @@ class S3Gateway:
         try:
             resp = self.client.create_multipart_upload(**kwargs)
         except ClientError as err:
-            raise translate(err, f"start upload of s3://{bucket}/{key}") from err
+            raise self._translate(err, f"start upload of s3://{bucket}/{key}", bucket) from err
         return str(resp["UploadId"])
 
     def upload_part_copy(self, bucket: str, key: str, upload_id: str, part_number: int,
@@ -296,9 +369,11 @@ class S3Gateway:
             resp = self.client.upload_part_copy(
                 Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=part_number,
                 CopySource={"Bucket": src_bucket, "Key": src_key},
-                CopySourceIfMatch=_quoted(etag), CopySourceRange=f"bytes={first}-{last}")
+                CopySourceIfMatch=_quoted(etag), CopySourceRange=f"bytes={first}-{last}",
+                **self._copy_access(src_bucket, bucket))
         except ClientError as err:
-            raise translate(err, f"copy part {part_number} of s3://{src_bucket}/{src_key}") from err
+            raise self._translate(err, f"copy part {part_number} of s3://{src_bucket}/{src_key}",
+                                  src_bucket, bucket) from err
         except (ConnectionError, ReadTimeoutError, BotoCoreError) as err:
             raise translate(err, f"copy part {part_number} of s3://{src_bucket}/{src_key}") from err
         return strip_etag(resp["CopyPartResult"]["ETag"]), _retries(resp)
@@ -307,42 +382,42 @@ class S3Gateway:
         parts: list[PartInfo] = []
         try:
             paginator = self.client.get_paginator("list_parts")
-            for page in paginator.paginate(Bucket=bucket, Key=key, UploadId=upload_id):
+            for page in paginator.paginate(Bucket=bucket, Key=key, UploadId=upload_id, **self._access(bucket)):
                 parts.extend(PartInfo(int(p["PartNumber"]), strip_etag(p["ETag"]), int(p["Size"]))
                              for p in page.get("Parts", ()))
         except ClientError as err:
-            raise translate(err, f"list parts of s3://{bucket}/{key}") from err
+            raise self._translate(err, f"list parts of s3://{bucket}/{key}", bucket) from err
         return sorted(parts, key=lambda p: p.number)
 
     def complete_multipart_upload(self, bucket: str, key: str, upload_id: str,
                                   parts: list[PartInfo]) -> str:
         try:
             resp = self.client.complete_multipart_upload(
-                Bucket=bucket, Key=key, UploadId=upload_id,
+                Bucket=bucket, Key=key, UploadId=upload_id, **self._access(bucket),
                 MultipartUpload={"Parts": [{"PartNumber": p.number, "ETag": _quoted(p.etag)}
                                            for p in sorted(parts, key=lambda p: p.number)]})
         except ClientError as err:
-            raise translate(err, f"complete upload of s3://{bucket}/{key}") from err
+            raise self._translate(err, f"complete upload of s3://{bucket}/{key}", bucket) from err
         return strip_etag(resp.get("ETag", ""))
 
     def abort_multipart_upload(self, bucket: str, key: str, upload_id: str) -> None:
         """Abort; an upload that is already gone counts as aborted."""
         try:
-            self.client.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
+            self.client.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id, **self._access(bucket))
         except ClientError as err:
             if error_code(err) in {"NoSuchUpload", "404"}:
                 return
-            raise translate(err, f"abort upload of s3://{bucket}/{key}") from err
+            raise self._translate(err, f"abort upload of s3://{bucket}/{key}", bucket) from err
 
     def list_multipart_uploads(self, bucket: str, prefix: str = "") -> list[UploadInfo]:
         uploads: list[UploadInfo] = []
         try:
             paginator = self.client.get_paginator("list_multipart_uploads")
-            for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
+            for page in paginator.paginate(Bucket=bucket, Prefix=prefix, **self._access(bucket)):
                 uploads.extend(UploadInfo(u["Key"], u["UploadId"], str(u.get("Initiated", "")))
                                for u in page.get("Uploads", ()))
         except ClientError as err:
-            raise translate(err, f"list uploads in s3://{bucket}/{prefix}") from err
+            raise self._translate(err, f"list uploads in s3://{bucket}/{prefix}", bucket) from err
         return uploads
 
     # --- the manifest location ----------------------------------------------------------------------

@@ -29,6 +29,8 @@ def _plain(cls: type[T], data: dict[str, Any]) -> T:
 class SourceConfig:
     bucket: str
     prefix: str  # "" for the whole bucket; otherwise as given, without a leading "/"
+    expected_bucket_owner: str = ""  # 12-digit account id, or "": see BucketAccess
+    request_payer: str = ""  # "requester" for a Requester Pays bucket, or ""
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,7 @@ class TargetConfig:
     min_size: int | None = None  # bytes, inclusive
     max_size: int | None = None  # bytes, inclusive
     flatten: bool = False  # keep only the base name of the key
+    expected_bucket_owner: str = ""  # 12-digit account id, or "": see BucketAccess
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,21 @@ class CopyOptions:
     dry_run: bool = False
     max_failed_objects: int = 0
     report_unmatched: bool = False  # list unmatched objects in the report (always counted)
+    acl: str | None = None  # canned ACL of every object written ("bucket-owner-full-control"); None: S3's default
+
+
+@dataclass(frozen=True)
+class BucketAccess:
+    """What every request to one bucket carries (``lambdas.gateway`` sends it), from the config.
+
+    A bucket has one owner and one payment setting, so an ``expected_bucket_owner`` or ``request_payer``
+    given on any source or target naming the bucket applies to every request to that bucket (config.py
+    refuses two different owners for one bucket). ``object_acl`` is the canned ACL of the objects a copy
+    writes into it (``options.acl``, target buckets only)."""
+
+    expected_owner: str = ""  # sent as ExpectedBucketOwner (ExpectedSourceBucketOwner for a copy's source)
+    request_payer: str = ""  # sent as RequestPayer
+    object_acl: str = ""  # sent as ACL on CopyObject and CreateMultipartUpload
 
 
 @dataclass(frozen=True)
@@ -69,6 +87,24 @@ class CopyConfig:
     sources: tuple[SourceConfig, ...]
     targets: tuple[TargetConfig, ...]
     options: CopyOptions = field(default_factory=CopyOptions)
+
+    def bucket_access(self) -> dict[str, BucketAccess]:
+        """bucket -> what every request to it carries; buckets with nothing to carry are left out."""
+        owners: dict[str, str] = {}
+        payers: dict[str, str] = {}
+        acls: dict[str, str] = {}
+        for source in self.sources:
+            if source.expected_bucket_owner:
+                owners[source.bucket] = source.expected_bucket_owner
+            if source.request_payer:
+                payers[source.bucket] = source.request_payer
+        for target in self.targets:
+            if target.expected_bucket_owner:
+                owners[target.bucket] = target.expected_bucket_owner
+            if self.options.acl:
+                acls[target.bucket] = self.options.acl
+        return {bucket: BucketAccess(owners.get(bucket, ""), payers.get(bucket, ""), acls.get(bucket, ""))
+                for bucket in sorted({*owners, *payers, *acls})}
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

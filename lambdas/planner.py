@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lambdas import binning, limits, manifest, planning
-from lambdas.config import check_allowed_buckets, parse_config
+from lambdas.config import check_allowed_buckets, check_object_acl, parse_config
 from lambdas.errors import ConfigError, ObjectError, SourceNotFoundError
 from lambdas.gateway import ObjectHead, S3Gateway, tagging_header
 from lambdas.logs import get_logger
@@ -50,10 +50,13 @@ class _Tally:
 def plan_run(document: Any, run_id: str, settings: Settings, s3: S3Gateway, now: str) -> PlanPointer:
     config = parse_config(document)
     problems = check_allowed_buckets(config, settings.source_buckets, settings.target_buckets)
+    problems += check_object_acl(config, settings.object_acl)
     if problems:
         raise ConfigError(problems)
     location = manifest.run_location(settings.manifest_bucket, settings.manifest_prefix, run_id)
     params = PlanParams.from_settings(settings, config.options)
+    # Every request to a source or target carries its expected owner and payer, every write the ACL.
+    s3 = s3.for_buckets(config.bucket_access())
     check_buckets_exist(document, config, s3)
     with _gc_paused():
         existing = {} if config.options.overwrite == "always" else list_targets(config, s3)
@@ -124,25 +127,38 @@ def check_buckets_exist(document: Any, config: CopyConfig, s3: S3Gateway) -> Non
     for index, source in enumerate(config.sources):
         found = status(source.bucket, source.prefix)
         if found != "ok":
-            problem = _location_problem(found, source.bucket, source.prefix, "source_buckets", "read")
+            problem = _location_problem(found, source.bucket, source.prefix, "source_buckets", "read",
+                                        source.expected_bucket_owner, requester_pays=bool(source.request_payer))
             raise SourceNotFoundError(f"{_source_path(document, index)}.{problem}")
     problems = []
     for target in config.targets:
         found = status(target.bucket, target.prefix)
         if found != "ok":
-            problem = _location_problem(found, target.bucket, target.prefix, "target_buckets", "write")
+            owner = config.bucket_access().get(target.bucket)
+            problem = _location_problem(found, target.bucket, target.prefix, "target_buckets", "write",
+                                        owner.expected_owner if owner else "")
             problems.append(f"s3_copy_config.target_s3_config[{target.index}].{problem}")
     if problems:
         raise ConfigError(problems)
 
 
-def _location_problem(found: str, bucket: str, prefix: str, variable: str, verb: str) -> str:
-    """The problem with a location, after the field path it belongs to (``...source_s3_config[0].``)."""
+def _location_problem(found: str, bucket: str, prefix: str, variable: str, verb: str, owner: str = "",
+                      requester_pays: bool = True) -> str:
+    """The problem with a location, after the field path it belongs to (``...source_s3_config[0].``).
+    S3 answers 403 also to a request whose expected owner is not the bucket's (Amazon S3 user guide,
+    "Verifying bucket ownership with bucket owner condition") and to a request without RequestPayer to a
+    Requester Pays bucket it does not own (Amazon S3 user guide, "Downloading objects from Requester Pays
+    buckets"), so those causes are named too."""
     if found == "missing":
         return f"s3_bucket: bucket {bucket!r} does not exist: create it or fix the name"
-    return (f"s3_bucket: this stack may not {verb} s3://{bucket}/{prefix} (listing it was denied): the bucket's "
-            f"owner has not granted this stack access (`sfncopy policy` prints the statements to add), or s3_path "
-            f"is outside the env file's {variable} entry for {bucket!r} (add it there and redeploy)")
+    causes = [f"the bucket is not owned by account {owner} (its expected_bucket_owner)"] if owner else []
+    if not requester_pays:
+        causes.append('the bucket is Requester Pays (set "request_payer": "requester")')
+    causes += ["the bucket's owner has not granted this stack access (`sfncopy policy` prints the statements "
+               "to add)",
+               f"s3_path is outside the env file's {variable} entry for {bucket!r} (add it there and redeploy)"]
+    return (f"s3_bucket: this stack may not {verb} s3://{bucket}/{prefix} (listing it was denied): "
+            + ", or ".join(causes))
 
 
 def _source_path(document: Any, index: int) -> str:

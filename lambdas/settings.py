@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 from lambdas import limits
+from lambdas.config import OBJECT_ACLS
 from lambdas.errors import SettingsError
 
 ENV_PREFIX = "SFNCOPY_"
@@ -35,6 +36,9 @@ class Settings:
     # planner checks the config against these so a user gets a clear error instead of AccessDenied.
     source_buckets: tuple[str, ...] = ("*",)
     target_buckets: tuple[str, ...] = ("*",)
+    # The canned ACL this stack's roles may set on the objects they write (the env's object_acl: their
+    # s3:PutObjectAcl is conditioned on it); "" when they may set none. The planner refuses other options.acl.
+    object_acl: str = ""
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -57,6 +61,7 @@ class Settings:
             s3_max_attempts=reader.integer("S3_MAX_ATTEMPTS", 10, low=1, high=50),
             source_buckets=reader.names("SOURCE_BUCKETS"),
             target_buckets=reader.names("TARGET_BUCKETS"),
+            object_acl=reader.choice("OBJECT_ACL", OBJECT_ACLS),
         )
         reader.raise_problems()
         return settings
@@ -102,6 +107,14 @@ class _Reader:
             bound = f"between {low} and {high}" if high is not None else f"at least {low}"
             self.problems.append(f"{ENV_PREFIX}{name}={value} must be {bound}")
             return default
+        return value
+
+    def choice(self, name: str, allowed: tuple[str, ...]) -> str:
+        """"" (unset) or one of ``allowed``."""
+        value = self.text(name)
+        if value and value not in allowed:
+            self.problems.append(f"{ENV_PREFIX}{name}={value!r} must be one of {', '.join(allowed)}")
+            return ""
         return value
 
     def names(self, name: str) -> tuple[str, ...]:

@@ -117,6 +117,8 @@ def copy_payload(task: PayloadTask, settings: Settings, s3: S3Gateway, deadline:
             "margin: raise the worker Lambda's timeout or lower SFNCOPY_DEADLINE_MARGIN_SECONDS")
     loc = task.manifest
     plan = manifest.read_plan(s3, loc)
+    # Every request to a source or target carries the config's expected owner and payer; every copy its ACL.
+    s3 = s3.for_buckets(plan.config.bucket_access())
     payload = manifest.read_payload(s3, loc, task.payload)
     previous = manifest.read_checkpoint(s3, loc, task.payload) or PayloadCheckpoint(
         payload_id=payload.payload_id, worker=payload.worker)

@@ -162,7 +162,7 @@ def test_the_error_message_counts_and_lists_the_problems():
     ({"min_size": 10, "max_size": 9}, "max_size: max_size 9 is less than min_size 10; make max_size at least"),
     ({"flaten": True}, 'flaten: unknown key; did you mean "flatten"?'),
     ({"colour": "red"}, "colour: unknown key; remove it (known keys: file_types, s3_bucket, s3_path, include, "
-                        "exclude, min_size, max_size, flatten)"),
+                        "exclude, min_size, max_size, flatten, expected_bucket_owner)"),
 ])
 def test_target_problems(target, expected):
     problem = only_problem(with_target(**target))
