@@ -318,6 +318,22 @@ def deploy(ctx: click.Context, env_name: str) -> None:
 
 
 @cli.command()
+@click.option("--env", "env_name", required=True, help="Environment (envs/ENV-env.sh) whose stack is deployed.")
+@click.pass_context
+def policy(ctx: click.Context, env_name: str) -> None:
+    """Print (JSON) the statements the owners of the env's buckets and KMS keys add to their bucket and key
+    policies so the deployed stack's roles may use them from another account."""
+    from generator.bucket_policies import policy_documents, role_logical_ids
+    from sfncopy import deploy as deployment
+    from sfncopy.stack_roles import role_arns
+
+    settings = load_env(ctx, env_name)
+    arns = role_arns(deployment.client(settings, "cloudformation"), deployment.client(settings, "iam"),
+                     settings.stack_name, role_logical_ids(), env_name)
+    click.echo(json.dumps(policy_documents(settings, arns), indent=2, sort_keys=True))
+
+
+@cli.command()
 @click.option("--port", type=click.IntRange(1, 65535), default=4566, show_default=True)
 @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), help="Keep the emulator's files here.")
 @click.option("--no-iam", is_flag=True, help="Do not enforce IAM on S3 (also: SFNCOPY_EMULATOR_IAM=off).")
