@@ -14,8 +14,10 @@ export max_payload_size_per_lambda_execution_in_mb=64
 export max_objects_per_payload=200
 export copy_cutoff_mb=16
 export part_size_mb=5
-export source_buckets="sfncopy-demo-source"
-export target_buckets="sfncopy-demo-target"
+# Scoped to prefixes as production does: the roles may read only media/ and write only the four target
+# folders of examples/demo-copy.json (and the emulator enforces it, as IAM does).
+export source_buckets="sfncopy-demo-source/media/"
+export target_buckets="sfncopy-demo-target/images/ sfncopy-demo-target/videos/ sfncopy-demo-target/data/ sfncopy-demo-target/reports/"
 export package_bucket=sfncopy-local-packages
 export manifest_bucket=create
 export manifest_prefix=sfncopy/

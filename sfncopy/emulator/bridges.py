@@ -62,6 +62,10 @@ when the emulator starts and undone by ``Bridges.uninstall()`` when it stops.
    not the service or a request id; only service errors (a moto ``ServiceException`` or HTTP error) count as a
    resource failure: template errors and moto crashes still fail the call; change sets (ExecuteChangeSet) keep
    moto's behaviour.
+
+8. GetRolePolicy of a role that CloudFormation made answers the inline policy as Python's ``repr`` of a dict
+   (``{'Statement': ...}``), which no client can read as JSON. IAM answers the document as (URL-encoded) JSON
+   (IAM API reference, GetRolePolicy, "PolicyDocument"), which botocore decodes into a dict. We answer JSON.
 """
 
 from __future__ import annotations
@@ -96,6 +100,7 @@ class Bridges:
         self._bridge_unnamed_executions()
         self._bridge_state_machine_definitions()
         self._bridge_cloudformation_resource_failures()
+        self._bridge_role_policy_documents()
 
     def uninstall(self) -> None:
         while self._undo:
@@ -315,6 +320,20 @@ class Bridges:
         self._set(Stack, "create_resources", create_resources_or_fail)
         self._set(Stack, "update", update_or_fail)
 
+    # 8 -------------------------------------------------------------------------------------------
+    def _bridge_role_policy_documents(self) -> None:
+        import json
+
+        from moto.iam.models import IAMBackend
+
+        original = IAMBackend.get_role_policy
+
+        def get_role_policy(backend: Any, role_name: str, policy_name: str) -> tuple[str, str]:
+            name, document = original(backend, role_name, policy_name)
+            return name, document if isinstance(document, str) else json.dumps(document)
+
+        self._set(IAMBackend, "get_role_policy", get_role_policy)
+
 
 # --- 7: how a CloudFormation stack fails on AWS ------------------------------------------------------------------
 @dataclass(frozen=True)
@@ -338,6 +357,7 @@ class _ResourceFailure:
         else:
             code, status = getattr(error, "code", ""), 400
         return f'Resource handler returned message: "{message}" (Status Code: {status}, Error Code: {code})'
+
 
 
 def _is_resource_error(err: Exception) -> bool:
@@ -420,3 +440,4 @@ def _fail_update(stack: Any, failure: _ResourceFailure, previous: tuple[str, dic
         return
     _set_status(stack, "UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS")
     _set_status(stack, "UPDATE_ROLLBACK_COMPLETE")
+

@@ -39,8 +39,8 @@ DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "t
 FOREIGN_VARIABLES = ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL_SFN",
                      "AWS_ENDPOINT_URL_CLOUDFORMATION", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE",
                      "AWS_CA_BUNDLE")
-SOURCE_POOL = tuple(f"sfncopy-e2e-src-{i:02d}" for i in range(24))
-TARGET_POOL = tuple(f"sfncopy-e2e-dst-{i:02d}" for i in range(32))
+SOURCE_POOL = tuple(f"sfncopy-e2e-src-{i:02d}" for i in range(32))
+TARGET_POOL = tuple(f"sfncopy-e2e-dst-{i:02d}" for i in range(40))
 # A bucket created in this account is foreign to the stack's account: with cross-account access off in
 # the emulator (MOTO_S3_ALLOW_CROSSACCOUNT_ACCESS=false), S3 answers AccessDenied to everything the
 # stack's functions ask of it, as AWS does for a bucket whose owner granted nothing.
@@ -61,6 +61,9 @@ class StackSpec:
     workers: int
     worker_timeout_seconds: int = 60
     worker_threads: int = 8
+    # Narrow every pool bucket to these prefixes ("bucket/prefix/" entries), as production env files do.
+    source_scope: str = ""
+    target_scope: str = ""
 
     def overrides(self) -> dict[str, str]:
         return {
@@ -68,9 +71,14 @@ class StackSpec:
             "num_copy_lambda_workers": str(self.workers),
             "worker_timeout_seconds": str(self.worker_timeout_seconds),
             "worker_threads": str(self.worker_threads),
-            "source_buckets": " ".join(SOURCE_POOL),
-            "target_buckets": " ".join(TARGET_POOL),
+            "source_buckets": " ".join(scoped(bucket, self.source_scope) for bucket in SOURCE_POOL),
+            "target_buckets": " ".join(scoped(bucket, self.target_scope) for bucket in TARGET_POOL),
         }
+
+
+def scoped(bucket: str, prefix: str) -> str:
+    """An env file's bucket entry: the whole bucket, or ``bucket/prefix/``."""
+    return f"{bucket}/{prefix}" if prefix else bucket
 
 
 # The stack most cases run on: the local environment's 4 workers and timeouts.
@@ -79,6 +87,10 @@ MAIN = StackSpec("sfncopy-e2e", workers=4)
 # invocation (deadline continuations), a test can act in the middle of it, and a 12-part object is not
 # split (with one worker, splitting cannot shorten the run), so the worker owns its multipart upload.
 SOLO = StackSpec("sfncopy-e2e-solo", workers=1, worker_timeout_seconds=5, worker_threads=1)
+# Roles narrowed to in/ on the sources and out/ on the targets, as production env files narrow them.
+SCOPED = StackSpec("sfncopy-e2e-scoped", workers=3, source_scope="in/", target_scope="out/")
+# The same, on a stack of its own whose worker role a test takes a right from.
+DENIED = StackSpec("sfncopy-e2e-denied", workers=2, source_scope="in/", target_scope="out/")
 
 
 @dataclass(frozen=True)
@@ -133,6 +145,7 @@ class Clients:
     sfn: Any
     cfn: Any
     foreign_s3: Any  # S3 as the foreign account (FOREIGN_ACCOUNT) sees it
+    iam: Any = None
 
 
 def clients(endpoint: str) -> Clients:
@@ -148,7 +161,7 @@ def clients(endpoint: str) -> Clients:
     return Clients(s3=session.client("s3", endpoint_url=endpoint, config=s3_config),
                    sfn=session.client("stepfunctions", endpoint_url=endpoint),
                    cfn=session.client("cloudformation", endpoint_url=endpoint),
-                   foreign_s3=foreign)
+                   foreign_s3=foreign, iam=session.client("iam", endpoint_url=endpoint))
 
 
 def _as_foreign_account(request: Any, **_: Any) -> None:

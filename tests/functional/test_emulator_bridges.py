@@ -251,3 +251,18 @@ def test_executions_started_without_a_name_get_unique_names(emulator_client):
     # THEN they are two executions, each named with a UUID as on AWS
     assert first != second
     assert all(len(a.rsplit(":", 1)[1]) == 36 and a.rsplit(":", 1)[1] != "None" for a in (first, second))
+
+
+def test_a_cloudformation_roles_inline_policy_reads_back_as_json(clients: dict[str, Any]):
+    # GIVEN a role with an inline policy, made by CloudFormation
+    document = {"Version": "2012-10-17", "Statement": [
+        {"Sid": "Read", "Effect": "Allow", "Action": ["s3:GetObject"], "Resource": ["arn:aws:s3:::b/*"]}]}
+    template = {"Resources": {"Reader": {"Type": "AWS::IAM::Role", "Properties": {
+        "AssumeRolePolicyDocument": {"Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]},
+        "Policies": [{"PolicyName": "read", "PolicyDocument": document}]}}}}
+    clients["cloudformation"].create_stack(StackName="role-policy", TemplateBody=json.dumps(template))
+    resources = clients["cloudformation"].list_stack_resources(StackName="role-policy")["StackResourceSummaries"]
+    (role,) = [r["PhysicalResourceId"] for r in resources if r.get("LogicalResourceId") == "Reader"]
+    # WHEN IAM is asked for it  THEN it is the document, as JSON (botocore hands it over as a dict), not a repr
+    assert clients["iam"].get_role_policy(RoleName=role, PolicyName="read")["PolicyDocument"] == document
