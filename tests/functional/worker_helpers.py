@@ -77,11 +77,13 @@ def split_for(client: Any, copy_id: int, key: str, part_size: int) -> tuple[Spli
 
 
 def write_run(gateway: S3Gateway, payloads: Sequence[Sequence[CopyTask]], options: CopyOptions | None = None,
-              splits: Sequence[SplitCopy] = (), run_id: str = "run-1") -> list[PayloadTask]:
-    """Write a plan with one payload per worker; return each worker's first PayloadTask."""
+              splits: Sequence[SplitCopy] = (), run_id: str = "run-1",
+              config: CopyConfig | None = None) -> list[PayloadTask]:
+    """Write a plan with one payload per worker; return each worker's first PayloadTask. ``config`` replaces
+    the plan's default config (SRC to DST with ``options``)."""
     loc = manifest.run_location(MANIFEST, "", run_id)
-    config = CopyConfig(sources=(SourceConfig(SRC, ""),), targets=(TargetConfig(0, DST, "", ("*",)),),
-                        options=options or CopyOptions())
+    config = config or CopyConfig(sources=(SourceConfig(SRC, ""),), targets=(TargetConfig(0, DST, "", ("*",)),),
+                                  options=options or CopyOptions())
     plan = RunPlan(run_id=run_id, created_at="2024-01-01T00:00:00Z", config=config, workers=len(payloads),
                    worker_payloads=tuple((i,) for i in range(len(payloads))), splits=tuple(splits),
                    totals=PlanTotals())
