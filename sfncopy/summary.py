@@ -13,8 +13,10 @@ FAILED_SHOWN = 5  # failed objects listed on the terminal; the report has them a
 
 def config_lines(config: CopyConfig) -> list[str]:
     lines = [f"{len(config.sources)} source(s), {len(config.targets)} target(s)"]
-    lines += [f"source: s3://{s.bucket}/{s.prefix}" for s in config.sources]
-    lines += [f"target {t.index}: s3://{t.bucket}/{t.prefix} <- {_rule(t)}" for t in config.targets]
+    lines += [f"source: s3://{s.bucket}/{s.prefix}" + _conditions(s.expected_bucket_owner, s.request_payer)
+              for s in config.sources]
+    lines += [f"target {t.index}: s3://{t.bucket}/{t.prefix} <- {_rule(t)}" + _conditions(t.expected_bucket_owner, "")
+              for t in config.targets]
     o = config.options
     options = [f"overwrite={o.overwrite}", f"preserve_metadata={_flag(o.preserve_metadata)}",
                f"preserve_tags={_flag(o.preserve_tags)}", f"max_failed_objects={o.max_failed_objects}"]
@@ -26,12 +28,19 @@ def config_lines(config: CopyConfig) -> list[str]:
         options.append(f"storage_class={o.storage_class}")
     if o.sse is not None:
         options.append(f"sse={o.sse.algorithm}" + (f" ({o.sse.kms_key_id})" if o.sse.kms_key_id else ""))
+    if o.acl:
+        options.append(f"acl={o.acl}")
     if o.dry_run:
         options.append("dry_run")
     if o.report_unmatched:
         options.append("report_unmatched")
     lines.append("options: " + ", ".join(options))
     return lines
+
+
+def _conditions(owner: str, payer: str) -> str:
+    words = ([f"owner {owner}"] if owner else []) + (["requester pays"] if payer else [])
+    return f" ({', '.join(words)})" if words else ""
 
 
 def _flag(value: bool) -> str:

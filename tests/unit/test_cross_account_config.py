@@ -168,3 +168,13 @@ def test_the_lambdas_read_the_stacks_acl_from_their_environment():
     with pytest.raises(SettingsError, match="SFNCOPY_OBJECT_ACL='public-read' must be one of "
                                             "bucket-owner-full-control, bucket-owner-read"):
         Settings.from_environ({**base, "SFNCOPY_OBJECT_ACL": "public-read"})
+
+
+def test_validate_shows_the_owners_the_payer_and_the_acl():
+    from sfncopy.summary import config_lines
+
+    lines = config_lines(parse_config(CROSS_ACCOUNT))
+    assert lines[1:4] == [f"source: s3://their-source/in/ (owner {OWNER_A}, requester pays)",
+                          "source: s3://their-source/more/", "source: s3://our-source/"]
+    assert lines[4] == f"target 0: s3://their-target/copies/ <- every file (owner {OWNER_B})"
+    assert lines[-1].endswith(", acl=bucket-owner-full-control")
