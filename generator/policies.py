@@ -10,7 +10,11 @@ Each role may touch only what its function does:
 KMS rights (only on the configured keys) go to the three roles that read or write object data. Buckets
 narrowed to a prefix in the env file ("bucket/prefix/") get object rights under that prefix only, and
 their ListBucket is conditioned on ``s3:prefix``. No statement has a "*" resource. With ``object_acl`` set
-in the env, the planner and the worker may set that one canned ACL on the objects they write.
+in the env, the planner and the worker may set that one canned ACL on the objects they write. A config's
+expected_bucket_owner and request_payer need no right: they are request headers S3 checks against the bucket
+(Amazon S3 user guide, "Verifying bucket ownership with bucket owner condition" and "Downloading objects from
+Requester Pays buckets" name no permission for them; that the Service Authorization Reference has no action for
+either is unverified here), and a Requester Pays bucket's owner grants the ordinary actions in its bucket policy.
 """
 
 from __future__ import annotations
