@@ -189,9 +189,12 @@ class Sfncopy(Contender):
         """The env file's settings, overridden from the process environment (generator/settings.py reads
         it that way): N workers, this workload's buckets, and production defaults instead of local-env.sh's
         demo caps (16 MB copy cutoff, 5 MiB parts), which exist to exercise multipart on tiny objects."""
-        buckets = sorted({t.bucket for t in ctx.workload.targets})
-        return {"num_copy_lambda_workers": str(ctx.workers), "source_buckets": ctx.workload.source_bucket,
-                "target_buckets": " ".join(buckets), **SFNCOPY_SETTINGS}
+        # Narrowed to the workload's prefixes, as production env files narrow them (the emulator enforces IAM).
+        source = f"{ctx.workload.source_bucket}/{ctx.workload.source_prefix}" if ctx.workload.source_prefix \
+            else ctx.workload.source_bucket
+        targets = sorted({f"{t.bucket}/{t.prefix}" if t.prefix else t.bucket for t in ctx.workload.targets})
+        return {"num_copy_lambda_workers": str(ctx.workers), "source_buckets": source,
+                "target_buckets": " ".join(targets), **SFNCOPY_SETTINGS}
 
 
     def phases(self, ctx: Context) -> dict[str, float]:
