@@ -5,14 +5,12 @@ is not deployed gets one clear line."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
 from click.testing import CliRunner, Result
-from moto import mock_aws
 
 from sfncopy import deploy
 from sfncopy.cli import cli
@@ -26,17 +24,6 @@ ENV = {"source_buckets": "their-src/in/", "target_buckets": "their-dst/out/ our-
        "object_acl": "bucket-owner-full-control"}
 # moto's CloudFormation skips AWS::S3::BucketPolicy (the manifest bucket's TLS-only policy); AWS applies it.
 pytestmark = pytest.mark.filterwarnings("ignore:Tried to parse AWS.+S3.+BucketPolicy but")
-
-
-@pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_PROFILE"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    with mock_aws():
-        yield
 
 
 def run(envs: Path, *args: str) -> Result:
