@@ -142,11 +142,6 @@ def main_stack(stacks: Stacks) -> Stack:
 
 
 @pytest.fixture(scope="session")
-def scoped_stack(stacks: Stacks) -> Stack:
-    return stacks.get(support.SCOPED)
-
-
-@pytest.fixture(scope="session")
 def solo_stack(stacks: Stacks) -> Stack:
     return stacks.get(support.SOLO)
 

@@ -5,8 +5,10 @@ report; no incomplete multipart upload anywhere).
 
 Buckets: the stack's roles may touch only the buckets its env names, and bucket names have no wildcard,
 so every stack is deployed with the same fixed pools (``SOURCE_POOL``, ``TARGET_POOL``) given as
-process-environment overrides of ``envs/local-env.sh``. Each test takes fresh buckets from the pools
-(``BucketPool``): no two tests of one emulator share a bucket.
+process-environment overrides of ``envs/local-env.sh``, each bucket narrowed to ``in/`` (sources) or
+``out/`` (targets) as production env files narrow theirs: every source key and path of a test starts with
+``in/``, every target path with ``out/``. Each test takes fresh buckets from the pools (``BucketPool``): no
+two tests of one emulator share a bucket.
 """
 
 from __future__ import annotations
@@ -81,16 +83,19 @@ def scoped(bucket: str, prefix: str) -> str:
     return f"{bucket}/{prefix}" if prefix else bucket
 
 
+# Every stack narrows its roles to in/ on the sources and out/ on the targets, as production env files
+# narrow them: whatever a function reads or lists lies under in/, whatever it writes under out/.
+SOURCE_SCOPE = "in/"
+TARGET_SCOPE = "out/"
 # The stack most cases run on: the local environment's 4 workers and timeouts.
-MAIN = StackSpec("sfncopy-e2e", workers=4)
+MAIN = StackSpec("sfncopy-e2e", workers=4, source_scope=SOURCE_SCOPE, target_scope=TARGET_SCOPE)
 # One worker with a short timeout and one thread: a payload of a few hundred small objects outlasts an
 # invocation (deadline continuations), a test can act in the middle of it, and a 12-part object is not
 # split (with one worker, splitting cannot shorten the run), so the worker owns its multipart upload.
-SOLO = StackSpec("sfncopy-e2e-solo", workers=1, worker_timeout_seconds=5, worker_threads=1)
-# Roles narrowed to in/ on the sources and out/ on the targets, as production env files narrow them.
-SCOPED = StackSpec("sfncopy-e2e-scoped", workers=3, source_scope="in/", target_scope="out/")
-# The same, on a stack of its own whose worker role a test takes a right from.
-DENIED = StackSpec("sfncopy-e2e-denied", workers=2, source_scope="in/", target_scope="out/")
+SOLO = StackSpec("sfncopy-e2e-solo", workers=1, worker_timeout_seconds=5, worker_threads=1,
+                 source_scope=SOURCE_SCOPE, target_scope=TARGET_SCOPE)
+# A stack of its own whose worker role a test takes a right from.
+DENIED = StackSpec("sfncopy-e2e-denied", workers=2, source_scope=SOURCE_SCOPE, target_scope=TARGET_SCOPE)
 
 
 @dataclass(frozen=True)

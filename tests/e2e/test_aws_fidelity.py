@@ -18,11 +18,11 @@ pytestmark = pytest.mark.e2e
 def test_execution_names_aws_accepts_run_and_fail_cleanly(world: World, main_stack: Stack) -> None:
     # GIVEN execution names Step Functions accepts (StartExecution API reference, "name"): @ + ! ( ) and
     # letters beyond ASCII
-    objects = [rich("n/a.txt", 10, "text/plain"), rich("n/b.txt", 20, "text/plain")]
+    objects = [rich("in/n/a.txt", 10, "text/plain"), rich("in/n/b.txt", 20, "text/plain")]
     source, target = world.source(*objects), world.target()
-    good = support.config_document({"s3_bucket": source, "s3_path": "n/"},
+    good = support.config_document({"s3_bucket": source, "s3_path": "in/n/"},
                                    [{"file_types": ["txt"], "s3_bucket": target, "s3_path": "out/"}])
-    bad = support.config_document({"s3_bucket": source, "s3_path": "n/"},
+    bad = support.config_document({"s3_bucket": source, "s3_path": "in/n/"},
                                   [{"file_types": ["txt"], "s3_bucket": world.unused_source(), "s3_path": "out/"}])
     suffix = uuid.uuid4().hex[:6]
     good_name, bad_name = f"café@run+1!(ok)-{suffix}", f"überlauf@run+2!(fails)-{suffix}"
@@ -45,7 +45,7 @@ def test_execution_names_aws_accepts_run_and_fail_cleanly(world: World, main_sta
 
 
 def test_prefix_scoped_roles_copy_tagged_whole_multipart_and_split_objects(
-        world: World, scoped_stack: Stack) -> None:
+        world: World, main_stack: Stack) -> None:
     # GIVEN roles narrowed to in/ on the sources and out/ on the targets (ListBucket conditioned on s3:prefix)
     # and tagged objects: small, multipart, and one larger than a payload (split by the planner, whose
     # CreateMultipartUpload carries the tags and so needs s3:PutObjectTagging)
@@ -57,13 +57,13 @@ def test_prefix_scoped_roles_copy_tagged_whole_multipart_and_split_objects(
                                        max_payload_size_mb=10)
 
     # WHEN the run goes through the CLI on the strict emulator (IAM enforced)
-    run, name = world.run(scoped_stack, document, "scoped")
+    run, name = world.run(main_stack, document, "scoped")
 
     # THEN every object arrives with its bytes, headers and tags, and no upload is left open
     assert run.returncode == 0, run.stdout + run.stderr
     support.assert_targets(world.s3, {(target, "out/" + o.key[len("in/"):]): o for o in objects}, [target])
-    support.assert_no_incomplete_uploads(world.s3, scoped_stack, target)
-    report = support.read_report(world.s3, scoped_stack, name)
+    support.assert_no_incomplete_uploads(world.s3, main_stack, target)
+    report = support.read_report(world.s3, main_stack, name)
     methods = {row["source"]: row["method"] for row in report.rows}
     assert methods[uri(source, "in/large.bin")] == "multipart-split", methods
     # AND the emulator denied nothing but reads of files not written yet (checkpoints): S3 answers those 403
@@ -72,7 +72,7 @@ def test_prefix_scoped_roles_copy_tagged_whole_multipart_and_split_objects(
     assert set(denied) <= {"GetObject", "HeadObject"}, denied
 
 
-def test_prefix_scoped_roles_refuse_locations_outside_their_prefixes(world: World, scoped_stack: Stack) -> None:
+def test_prefix_scoped_roles_refuse_locations_outside_their_prefixes(world: World, main_stack: Stack) -> None:
     # GIVEN a source path and a target path outside the roles' prefixes
     source, target = world.source(rich("other/a.txt", 10, "text/plain")), world.target()
     outside_source = support.config_document({"s3_bucket": source, "s3_path": "other/"},
@@ -80,7 +80,7 @@ def test_prefix_scoped_roles_refuse_locations_outside_their_prefixes(world: Worl
     outside_target = support.config_document({"s3_bucket": source, "s3_path": "in/"},
                                              [{"file_types": ["*"], "s3_bucket": target, "s3_path": "elsewhere/"}])
     # WHEN each goes straight to the state machine
-    arns = [support.start_execution(world.sfn, scoped_stack, doc, support.execution_name(label))
+    arns = [support.start_execution(world.sfn, main_stack, doc, support.execution_name(label))
             for label, doc in (("outside-source", outside_source), ("outside-target", outside_target))]
     source_run, target_run = (support.wait_for(world.sfn, arn) for arn in arns)
     # THEN the planner refuses each, naming the field, the location and the env variable to change

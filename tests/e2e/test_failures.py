@@ -28,14 +28,15 @@ def _failure_report(world: World, stack: Stack, name: str) -> dict[str, Any]:
 
 def test_finalizer_failing_for_good_cleans_up_every_upload_of_the_run(world: World, main_stack: Stack) -> None:
     # GIVEN two objects uploaded in parts (split into chunks: the planner opens their uploads and the
-    # finalizer would complete them), three small objects, and somebody else's upload in the target
+    # finalizer would complete them), three small objects, and somebody else's upload in the target, under
+    # the run's target path (where Cleanup lists uploads)
     part = support.PART_SIZE
-    split = [rich(f"f/large-{i}.bin", 2 * part, in_parts=part) for i in range(2)]
-    small = [rich(f"f/{i}.bin", 100 + i) for i in range(3)]
+    split = [rich(f"in/f/large-{i}.bin", 2 * part, in_parts=part) for i in range(2)]
+    small = [rich(f"in/f/{i}.bin", 100 + i) for i in range(3)]
     source, target = world.source(*split, *small), world.target()
-    foreign = world.s3.create_multipart_upload(Bucket=target, Key="someone-else/upload.bin")["UploadId"]
-    document = support.config_document({"s3_bucket": source, "s3_path": "f/"},
-                                       [{"file_types": ["bin"], "s3_bucket": target}])
+    foreign = world.s3.create_multipart_upload(Bucket=target, Key="out/someone-else/upload.bin")["UploadId"]
+    document = support.config_document({"s3_bucket": source, "s3_path": "in/f/"},
+                                       [{"file_types": ["bin"], "s3_bucket": target, "s3_path": "out/"}])
     # AND a finalizer that fails on every invocation with an error that is not retried
     world.emulator.set_faults({"lambda": [{"function": main_stack.function("finalizer"), "invocations": [1, 2, 3],
                                            "action": "error", "error": "VerificationError",
@@ -57,13 +58,13 @@ def test_finalizer_failing_for_good_cleans_up_every_upload_of_the_run(world: Wor
     # AND every upload of the run was aborted, and listed in the failure report; the foreign one was left alone
     report = _failure_report(world, main_stack, name)
     assert report["error"] == "VerificationError"
-    assert sorted(u["key"] for u in report["aborted_uploads"]) == ["large-0.bin", "large-1.bin"]
+    assert sorted(u["key"] for u in report["aborted_uploads"]) == ["out/large-0.bin", "out/large-1.bin"]
     left = support.incomplete_uploads(world.s3, [target])
-    assert left == [f"s3://{target}/someone-else/upload.bin#{foreign}"], left
-    world.s3.abort_multipart_upload(Bucket=target, Key="someone-else/upload.bin", UploadId=foreign)
+    assert left == [f"s3://{target}/out/someone-else/upload.bin#{foreign}"], left
+    world.s3.abort_multipart_upload(Bucket=target, Key="out/someone-else/upload.bin", UploadId=foreign)
     support.assert_no_incomplete_uploads(world.s3, main_stack, target)
     # AND the split objects were never completed; the failure report tallies what the workers did finish
-    assert support.list_keys(world.s3, target) == sorted(o.key[2:] for o in small)
+    assert support.list_keys(world.s3, target) == sorted("out/" + o.key[len("in/f/"):] for o in small)
     assert report["partial_report"]["counts"]["copied"] == len(small)
 
 
@@ -79,12 +80,12 @@ def test_bad_input_fails_in_the_planner_naming_the_field_and_an_empty_source_suc
         world: World, main_stack: Stack) -> None:
     # GIVEN a source, an empty source, a target, a bucket of another account, and documents a console user
     # might send
-    source = world.source(rich("b/one.txt", 10, "text/plain"))
+    source = world.source(rich("in/b/one.txt", 10, "text/plain"))
     empty, target = world.source(), world.target()
     missing = world.unused_source()
     foreign = world.foreign_target()
     good_target = {"file_types": ["*"], "s3_bucket": target, "s3_path": "out/"}
-    good = {"source_s3_config": {"s3_bucket": source, "s3_path": "b/"}, "target_s3_config": [good_target]}
+    good = {"source_s3_config": {"s3_bucket": source, "s3_path": "in/b/"}, "target_s3_config": [good_target]}
     cases = [
         BadInput("malformed", {"s3_copy_config": ["not", "an", "object"]}, "ConfigError", "s3_copy_config"),
         BadInput("missing", {"s3_copy_config": {"target_s3_config": [good_target]}}, "ConfigError",
@@ -93,12 +94,13 @@ def test_bad_input_fails_in_the_planner_naming_the_field_and_an_empty_source_suc
                  "s3_copy_config.option"),
         BadInput("unknown-target-key", {"s3_copy_config": {**good, "target_s3_config": [
             {**good_target, "filetypes": ["jpg"]}]}}, "ConfigError", "s3_copy_config.target_s3_config[0].filetypes"),
-        BadInput("no-such-source", {"s3_copy_config": {**good, "source_s3_config": {"s3_bucket": missing}}},
+        BadInput("no-such-source", {"s3_copy_config": {**good, "source_s3_config": {"s3_bucket": missing,
+                                                                                    "s3_path": "in/"}}},
                  "SourceNotFoundError", "s3_copy_config.source_s3_config.s3_bucket"),
         BadInput("foreign-target", {"s3_copy_config": {**good, "target_s3_config": [
             {**good_target, "s3_bucket": foreign}]}}, "ConfigError", "s3_copy_config.target_s3_config[0].s3_bucket"),
         BadInput("target-is-source", {"s3_copy_config": {**good, "target_s3_config": [
-            {"file_types": ["*"], "s3_bucket": source, "s3_path": "b/"}]}}, "ConfigError",
+            {"file_types": ["*"], "s3_bucket": source, "s3_path": "in/b/"}]}}, "ConfigError",
                  "s3_copy_config.target_s3_config[0].s3_path"),
     ]
 
@@ -107,7 +109,7 @@ def test_bad_input_fails_in_the_planner_naming_the_field_and_an_empty_source_suc
                                                 support.execution_name(f"bad-{case.label}")) for case in cases}
     empty_name = support.execution_name("empty-source")
     empty_arn = support.start_execution(world.sfn, main_stack, support.config_document(
-        {"s3_bucket": empty, "s3_path": ""}, [good_target]), empty_name)
+        {"s3_bucket": empty, "s3_path": "in/"}, [good_target]), empty_name)
     results = {label: support.wait_for(world.sfn, arn) for label, arn in arns.items()}
     empty_result = support.wait_for(world.sfn, empty_arn)
 

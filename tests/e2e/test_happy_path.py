@@ -20,20 +20,20 @@ def test_original_format_config_copies_by_file_type_with_headers_tags_and_a_spli
     # GIVEN a source with videos, images (keys with spaces and unicode), an unmatched file, a folder
     # marker, and a video uploaded in parts that is larger than the copy cutoff (split across workers)
     objects = [
-        rich("source/clips/intro.mp4", 70_000, "video/mp4"),
-        rich("source/clips/big.mp4", 21 * MiB, "video/mp4", in_parts=5 * MiB),
-        rich("source/photos/summer holiday.jpg", 3_000, "image/jpeg"),
-        rich("source/photos/été/straße ü.png", 1, "image/png"),
-        rich("source/photos/empty.png", 0, "image/png"),
-        rich("source/notes/readme.txt", 500, "text/plain"),
-        Obj("source/photos/", b""),
+        rich("in/source/clips/intro.mp4", 70_000, "video/mp4"),
+        rich("in/source/clips/big.mp4", 21 * MiB, "video/mp4", in_parts=5 * MiB),
+        rich("in/source/photos/summer holiday.jpg", 3_000, "image/jpeg"),
+        rich("in/source/photos/été/straße ü.png", 1, "image/png"),
+        rich("in/source/photos/empty.png", 0, "image/png"),
+        rich("in/source/notes/readme.txt", 500, "text/plain"),
+        Obj("in/source/photos/", b""),
     ]
     source = world.source(*objects)
     target = world.target()
     document = support.config_document(
-        {"s3_bucket": source, "s3_path": "source/"},
-        [{"file_types": ["mp4"], "s3_bucket": target, "s3_path": "mp4/"},
-         {"file_types": ["jpg", "png"], "s3_bucket": target, "s3_path": "images/"}])
+        {"s3_bucket": source, "s3_path": "in/source/"},
+        [{"file_types": ["mp4"], "s3_bucket": target, "s3_path": "out/mp4/"},
+         {"file_types": ["jpg", "png"], "s3_bucket": target, "s3_path": "out/images/"}])
 
     # WHEN the user starts it with the CLI and waits
     run, name = world.run(main_stack, document, "happy-original")
@@ -42,16 +42,16 @@ def test_original_format_config_copies_by_file_type_with_headers_tags_and_a_spli
     assert run.returncode == 0, run.stdout + run.stderr
     by_key = {o.key: o for o in objects}
     expected = {
-        (target, "mp4/clips/intro.mp4"): by_key["source/clips/intro.mp4"],
-        (target, "mp4/clips/big.mp4"): by_key["source/clips/big.mp4"],
-        (target, "images/photos/summer holiday.jpg"): by_key["source/photos/summer holiday.jpg"],
-        (target, "images/photos/été/straße ü.png"): by_key["source/photos/été/straße ü.png"],
-        (target, "images/photos/empty.png"): by_key["source/photos/empty.png"],
+        (target, "out/mp4/clips/intro.mp4"): by_key["in/source/clips/intro.mp4"],
+        (target, "out/mp4/clips/big.mp4"): by_key["in/source/clips/big.mp4"],
+        (target, "out/images/photos/summer holiday.jpg"): by_key["in/source/photos/summer holiday.jpg"],
+        (target, "out/images/photos/été/straße ü.png"): by_key["in/source/photos/été/straße ü.png"],
+        (target, "out/images/photos/empty.png"): by_key["in/source/photos/empty.png"],
     }
     support.assert_targets(world.s3, expected, [target])
     # a copy of an object uploaded in parts mirrors its part layout, hence its ETag
-    big_source = world.s3.head_object(Bucket=source, Key="source/clips/big.mp4")["ETag"]
-    assert world.s3.head_object(Bucket=target, Key="mp4/clips/big.mp4")["ETag"] == big_source
+    big_source = world.s3.head_object(Bucket=source, Key="in/source/clips/big.mp4")["ETag"]
+    assert world.s3.head_object(Bucket=target, Key="out/mp4/clips/big.mp4")["ETag"] == big_source
     support.assert_no_incomplete_uploads(world.s3, main_stack, target)
 
     # AND the report lists each copy once, copied, and counts the unmatched file and the folder marker
@@ -65,7 +65,7 @@ def test_original_format_config_copies_by_file_type_with_headers_tags_and_a_spli
     assert report.summary["bytes_copied"] == sum(len(o.body) for o in expected.values())
     assert report.summary["unmatched"] == 1
     assert report.summary["skipped_by_reason"] == {"folder marker": 1}
-    big = report.by_source()[uri(source, "source/clips/big.mp4")][0]
+    big = report.by_source()[uri(source, "in/source/clips/big.mp4")][0]
     assert big["method"] in ("multipart", "multipart-split") and int(big["parts"]) == 5
     # AND the CLI printed the summary
     assert f"run {name}: succeeded ({len(expected)} copied, 1 skipped, 0 failed)" in run.stdout
@@ -73,15 +73,15 @@ def test_original_format_config_copies_by_file_type_with_headers_tags_and_a_spli
 
 def test_multi_source_filters_flatten_and_options(world: World, main_stack: Stack) -> None:
     # GIVEN two sources (prefix ending mid-name) and targets with include/exclude, size bounds and flatten
-    eu = [rich("app/2025-01/a.log", 100, "text/plain"), rich("app/2025-02/b.gz", 5_000, "application/gzip"),
-          rich("app/2025-02/skip.tmp.log", 10, "text/plain"), rich("app/2024-12/old.log", 10, "text/plain")]
-    us = [rich("app/2025-01/c.log", 2_000_000, "text/plain"), rich("app/2025-03/d.log", 300, "text/plain")]
+    eu = [rich("in/app/2025-01/a.log", 100, "text/plain"), rich("in/app/2025-02/b.gz", 5_000, "application/gzip"),
+          rich("in/app/2025-02/skip.tmp.log", 10, "text/plain"), rich("in/app/2024-12/old.log", 10, "text/plain")]
+    us = [rich("in/app/2025-01/c.log", 2_000_000, "text/plain"), rich("in/app/2025-03/d.log", 300, "text/plain")]
     source_eu, source_us = world.source(*eu), world.source(*us)
     archive, small = world.target(), world.target()
     document = support.config_document(
-        [{"s3_bucket": source_eu, "s3_path": "app/2025-"}, {"s3_bucket": source_us, "s3_path": "app/2025-"}],
-        [{"file_types": ["gz", "log"], "s3_bucket": archive, "s3_path": "app/", "exclude": ["*.tmp.log"]},
-         {"file_types": ["*"], "s3_bucket": small, "s3_path": "flat", "flatten": True, "max_size": 1_000,
+        [{"s3_bucket": source_eu, "s3_path": "in/app/2025-"}, {"s3_bucket": source_us, "s3_path": "in/app/2025-"}],
+        [{"file_types": ["gz", "log"], "s3_bucket": archive, "s3_path": "out/app/", "exclude": ["*.tmp.log"]},
+         {"file_types": ["*"], "s3_bucket": small, "s3_path": "out/flat", "flatten": True, "max_size": 1_000,
           "include": ["01/*", "03/*"]}],
         overwrite="never", storage_class="STANDARD_IA", sse="AES256", preserve_tags=False)
 
@@ -93,12 +93,12 @@ def test_multi_source_filters_flatten_and_options(world: World, main_stack: Stac
     untagged = {o.key: Obj(o.key, o.body, o.content_type, o.metadata, {}, o.cache_control,
                            o.content_disposition, o.content_language) for o in [*eu, *us]}
     expected = {
-        (archive, "app/01/a.log"): untagged["app/2025-01/a.log"],
-        (archive, "app/02/b.gz"): untagged["app/2025-02/b.gz"],
-        (archive, "app/01/c.log"): untagged["app/2025-01/c.log"],
-        (archive, "app/03/d.log"): untagged["app/2025-03/d.log"],
-        (small, "flat/a.log"): untagged["app/2025-01/a.log"],
-        (small, "flat/d.log"): untagged["app/2025-03/d.log"],
+        (archive, "out/app/01/a.log"): untagged["in/app/2025-01/a.log"],
+        (archive, "out/app/02/b.gz"): untagged["in/app/2025-02/b.gz"],
+        (archive, "out/app/01/c.log"): untagged["in/app/2025-01/c.log"],
+        (archive, "out/app/03/d.log"): untagged["in/app/2025-03/d.log"],
+        (small, "out/flat/a.log"): untagged["in/app/2025-01/a.log"],
+        (small, "out/flat/d.log"): untagged["in/app/2025-03/d.log"],
     }
     support.assert_targets(world.s3, expected, [archive, small])
     for bucket, key in expected:
@@ -114,11 +114,11 @@ def test_multi_source_filters_flatten_and_options(world: World, main_stack: Stac
 def test_overwrite_never_keeps_existing_targets_and_if_different_replaces_changed_ones(
         world: World, main_stack: Stack) -> None:
     # GIVEN a target that already holds one object of the source with other bytes
-    objects = [rich(f"docs/{i}.txt", 1_000 + i, "text/plain") for i in range(3)]
+    objects = [rich(f"in/docs/{i}.txt", 1_000 + i, "text/plain") for i in range(3)]
     source, target = world.source(*objects), world.target()
-    world.s3.put_object(Bucket=target, Key="docs/0.txt", Body=b"older")
-    document = support.config_document({"s3_bucket": source, "s3_path": "docs/"},
-                                       [{"file_types": ["txt"], "s3_bucket": target, "s3_path": "docs/"}],
+    world.s3.put_object(Bucket=target, Key="out/docs/0.txt", Body=b"older")
+    document = support.config_document({"s3_bucket": source, "s3_path": "in/docs/"},
+                                       [{"file_types": ["txt"], "s3_bucket": target, "s3_path": "out/docs/"}],
                                        overwrite="never")
 
     # WHEN copying with overwrite "never"
@@ -126,11 +126,11 @@ def test_overwrite_never_keeps_existing_targets_and_if_different_replaces_change
 
     # THEN the existing object is kept and reported as skipped "exists"; the others are copied
     assert run.returncode == 0, run.stdout + run.stderr
-    assert world.s3.get_object(Bucket=target, Key="docs/0.txt")["Body"].read() == b"older"
+    assert world.s3.get_object(Bucket=target, Key="out/docs/0.txt")["Body"].read() == b"older"
     for obj in objects[1:]:
-        support.assert_copied(world.s3, obj, target, obj.key)
+        support.assert_copied(world.s3, obj, target, "out/" + obj.key[len("in/"):])
     rows = support.read_report(world.s3, main_stack, name).statuses()
-    assert rows[uri(target, "docs/0.txt")] == "skipped"
+    assert rows[uri(target, "out/docs/0.txt")] == "skipped"
 
     # WHEN copying again with the default overwrite ("if-different")
     del document["s3_copy_config"]["options"]
@@ -138,10 +138,10 @@ def test_overwrite_never_keeps_existing_targets_and_if_different_replaces_change
 
     # THEN only the different object is copied; the identical ones are skipped
     assert run.returncode == 0, run.stdout + run.stderr
-    support.assert_targets(world.s3, {(target, o.key): o for o in objects}, [target])
+    support.assert_targets(world.s3, {(target, "out/" + o.key[len("in/"):]): o for o in objects}, [target])
     report = support.read_report(world.s3, main_stack, name)
-    assert report.statuses() == {uri(target, "docs/0.txt"): "copied", uri(target, "docs/1.txt"): "skipped",
-                                 uri(target, "docs/2.txt"): "skipped"}
+    assert report.statuses() == {uri(target, "out/docs/0.txt"): "copied", uri(target, "out/docs/1.txt"): "skipped",
+                                 uri(target, "out/docs/2.txt"): "skipped"}
     assert report.summary["skipped_by_reason"] == {"identical": 2}
 
 
@@ -166,10 +166,10 @@ def test_dry_run_writes_nothing_and_reports_the_plan(world: World, main_stack: S
 
 def test_report_command_prints_the_report_and_saves_the_csv(world: World, main_stack: Stack) -> None:
     # GIVEN a finished run
-    objects = [rich("r/a.json", 10, "application/json"), rich("r/b.json", 20, "application/json")]
+    objects = [rich("in/r/a.json", 10, "application/json"), rich("in/r/b.json", 20, "application/json")]
     source, target = world.source(*objects), world.target()
-    document = support.config_document({"s3_bucket": source, "s3_path": "r/"},
-                                       [{"file_types": ["json"], "s3_bucket": target}])
+    document = support.config_document({"s3_bucket": source, "s3_path": "in/r/"},
+                                       [{"file_types": ["json"], "s3_bucket": target, "s3_path": "out/"}])
     run, name = world.run(main_stack, document, "happy-report")
     assert run.returncode == 0, run.stdout + run.stderr
 

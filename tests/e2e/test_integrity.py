@@ -63,10 +63,11 @@ def _planned_etag(world: World, stack: Stack, name: str, source_key: str) -> str
 def test_source_replaced_after_planning_fails_that_object_and_the_run_at_max_failed_0(
         world: World, main_stack: Stack) -> None:
     # GIVEN five objects and max_failed_objects 0
-    objects = [rich(f"c/{i}.txt", 500 + i, "text/plain") for i in range(5)]
+    objects = [rich(f"in/c/{i}.txt", 500 + i, "text/plain") for i in range(5)]
     source, target = world.source(*objects), world.target()
-    document = support.config_document({"s3_bucket": source, "s3_path": "c/"},
-                                       [{"file_types": ["txt"], "s3_bucket": target}], max_failed_objects=0)
+    document = support.config_document({"s3_bucket": source, "s3_path": "in/c/"},
+                                       [{"file_types": ["txt"], "s3_bucket": target, "s3_path": "out/"}],
+                                       max_failed_objects=0)
     changed = objects[2].with_body(b"a new version, written after the plan")
     old_etag = world.s3.head_object(Bucket=source, Key=changed.key)["ETag"].strip('"')
 
@@ -83,7 +84,7 @@ def test_source_replaced_after_planning_fails_that_object_and_the_run_at_max_fai
     report_uri = f"s3://{main_stack.manifest_bucket}/{main_stack.run_prefix(name)}report.json"
     assert "1 object failed" in described["cause"] and report_uri in described["cause"], described["cause"]
     # AND nothing was written for the changed object (neither version), the others were copied
-    expected = {(target, o.key[2:]): o for o in objects if o.key != changed.key}
+    expected = {(target, "out/" + o.key[len("in/c/"):]): o for o in objects if o.key != changed.key}
     support.assert_targets(world.s3, expected, [target])
     support.assert_no_incomplete_uploads(world.s3, main_stack, target)
     # AND the report names it as changed
@@ -97,11 +98,12 @@ def test_split_source_replaced_after_planning_is_reported_and_the_run_succeeds_a
         world: World, main_stack: Stack) -> None:
     # GIVEN a 21 MiB object (larger than the copy cutoff: split into chunks across the workers), three small
     # objects, and max_failed_objects 1
-    big = rich("d/big.bin", 21 * MiB)
-    small = [rich(f"d/{i}.bin", 700 + i) for i in range(3)]
+    big = rich("in/d/big.bin", 21 * MiB)
+    small = [rich(f"in/d/{i}.bin", 700 + i) for i in range(3)]
     source, target = world.source(big, *small), world.target()
-    document = support.config_document({"s3_bucket": source, "s3_path": "d/"},
-                                       [{"file_types": ["bin"], "s3_bucket": target}], max_failed_objects=1)
+    document = support.config_document({"s3_bucket": source, "s3_path": "in/d/"},
+                                       [{"file_types": ["bin"], "s3_bucket": target, "s3_path": "out/"}],
+                                       max_failed_objects=1)
     changed = big.with_body(support.body("another version", 21 * MiB))
 
     # WHEN the large object is replaced after planning and before its chunks are copied
@@ -115,18 +117,18 @@ def test_split_source_replaced_after_planning_is_reported_and_the_run_succeeds_a
     [failed] = report.summary["failed_objects"]
     assert failed["source"] == uri(source, big.key) and "SourceChanged" in failed["error"], failed
     # AND nothing mixed was written: no target object for it, and its multipart upload was aborted
-    support.assert_targets(world.s3, {(target, o.key[2:]): o for o in small}, [target])
+    support.assert_targets(world.s3, {(target, "out/" + o.key[len("in/d/"):]): o for o in small}, [target])
     support.assert_no_incomplete_uploads(world.s3, main_stack, target)
 
 
 def test_access_denied_on_one_target_fails_its_objects_and_the_other_targets_complete(
         world: World, main_stack: Stack) -> None:
     # GIVEN two targets, and S3 denying every write to the second one (listing and reading it still work)
-    objects = [rich(f"a/{i}.csv", 300 + i, "text/csv") for i in range(4)]
+    objects = [rich(f"in/a/{i}.csv", 300 + i, "text/csv") for i in range(4)]
     source, open_target, denied = world.source(*objects), world.target(), world.target()
-    document = support.config_document({"s3_bucket": source, "s3_path": "a/"},
-                                       [{"file_types": ["csv"], "s3_bucket": open_target},
-                                        {"file_types": ["csv"], "s3_bucket": denied}],
+    document = support.config_document({"s3_bucket": source, "s3_path": "in/a/"},
+                                       [{"file_types": ["csv"], "s3_bucket": open_target, "s3_path": "out/"},
+                                        {"file_types": ["csv"], "s3_bucket": denied, "s3_path": "out/"}],
                                        max_failed_objects=len(objects))
     world.emulator.set_faults({"s3": {"deny": [{"bucket": denied, "operations": [
         "CopyObject", "UploadPartCopy", "CreateMultipartUpload", "PutObject", "PutObjectTagging"]}]}})
@@ -136,26 +138,27 @@ def test_access_denied_on_one_target_fails_its_objects_and_the_other_targets_com
 
     # THEN the open target got every object; the denied one nothing
     assert run.returncode == 0, f"execution failed:\n{run.stdout}\n{run.stderr}"
-    support.assert_targets(world.s3, {(open_target, o.key[2:]): o for o in objects}, [open_target, denied])
+    copied = {o.key: "out/" + o.key[len("in/a/"):] for o in objects}
+    support.assert_targets(world.s3, {(open_target, copied[o.key]): o for o in objects}, [open_target, denied])
     support.assert_no_incomplete_uploads(world.s3, main_stack, open_target, denied)
     # AND the report has one failed row per object of the denied target, with the AccessDenied code
     report = support.read_report(world.s3, main_stack, name)
-    assert report.statuses() == {**{uri(open_target, o.key[2:]): "copied" for o in objects},
-                                 **{uri(denied, o.key[2:]): "failed" for o in objects}}
+    assert report.statuses() == {**{uri(open_target, copied[o.key]): "copied" for o in objects},
+                                 **{uri(denied, copied[o.key]): "failed" for o in objects}}
     denied_rows = [r for r in report.rows if r["target"].startswith(f"s3://{denied}/")]
     assert all(r["error"].startswith("AccessDenied") for r in denied_rows), denied_rows
 
 
 def test_rerun_copies_nothing_then_only_the_changed_object(world: World, main_stack: Stack) -> None:
     # GIVEN a finished copy of small objects and of a large object uploaded in parts (copied in parts)
-    objects = [rich(f"r/{i}.json", 100 + i, "application/json") for i in range(6)]
-    objects.append(rich("r/large.json", 18 * MiB, "application/json", in_parts=6 * MiB))
+    objects = [rich(f"in/r/{i}.json", 100 + i, "application/json") for i in range(6)]
+    objects.append(rich("in/r/large.json", 18 * MiB, "application/json", in_parts=6 * MiB))
     source, target = world.source(*objects), world.target()
-    document = support.config_document({"s3_bucket": source, "s3_path": "r/"},
-                                       [{"file_types": ["json"], "s3_bucket": target, "s3_path": "copy/"}])
+    document = support.config_document({"s3_bucket": source, "s3_path": "in/r/"},
+                                       [{"file_types": ["json"], "s3_bucket": target, "s3_path": "out/copy/"}])
     first, _ = world.run(main_stack, document, "rerun-1")
     assert first.returncode == 0, f"first run failed:\n{first.stdout}\n{first.stderr}"
-    expected = {(target, f"copy/{o.key[2:]}"): o for o in objects}
+    expected = {(target, f"out/copy/{o.key[len('in/r/'):]}"): o for o in objects}
     support.assert_targets(world.s3, expected, [target])
 
     # WHEN the same config runs again
@@ -180,11 +183,12 @@ def test_rerun_copies_nothing_then_only_the_changed_object(world: World, main_st
     # THEN only that object is copied
     assert third.returncode == 0, f"third run failed:\n{third.stdout}\n{third.stderr}"
     report = support.read_report(world.s3, main_stack, name)
-    changed_target = uri(target, f"copy/{changed.key[2:]}")
+    changed_target = uri(target, f"out/copy/{changed.key[len('in/r/'):]}")
     assert report.statuses() == {uri(b, k): "copied" if uri(b, k) == changed_target else "skipped"
                                  for b, k in expected}
     assert world.emulator.stats()["s3_requests"].get("CopyObject") == 1
-    support.assert_targets(world.s3, {**expected, (target, f"copy/{changed.key[2:]}"): changed}, [target])
+    support.assert_targets(world.s3, {**expected, (target, f"out/copy/{changed.key[len('in/r/'):]}"): changed},
+                           [target])
     support.assert_no_incomplete_uploads(world.s3, main_stack, target)
 
 
@@ -192,16 +196,16 @@ def test_rerun_proves_a_copy_identical_by_checksum_when_the_etags_differ(world: 
     # GIVEN a 10 MiB object uploaded in 5 MiB parts with CRC32 (as SDKs upload today), copied once in one
     # CopyObject (under the cutoff; one worker, so it is not split): the copy's ETag is an MD5, the source's
     # a multipart ETag, so the ETags cannot show they are the same bytes
-    medium = replace(rich("m/medium.bin", 10 * MiB, in_parts=5 * MiB), checksum="CRC32")
+    medium = replace(rich("in/m/medium.bin", 10 * MiB, in_parts=5 * MiB), checksum="CRC32")
     source, target = world.source(medium), world.target()
-    document = support.config_document({"s3_bucket": source, "s3_path": "m/"},
-                                       [{"file_types": ["*"], "s3_bucket": target, "s3_path": ""}])
+    document = support.config_document({"s3_bucket": source, "s3_path": "in/m/"},
+                                       [{"file_types": ["*"], "s3_bucket": target, "s3_path": "out/"}])
     first, name = world.run(solo_stack, document, "checksum-1")
     assert first.returncode == 0, f"first run failed:\n{first.stdout}\n{first.stderr}"
     [row] = support.read_report(world.s3, solo_stack, name).rows
     assert (row["status"], row["method"]) == ("copied", "copy")
-    copied = world.s3.head_object(Bucket=target, Key="medium.bin")
-    assert copied["ETag"] != world.s3.head_object(Bucket=source, Key="m/medium.bin")["ETag"]
+    copied = world.s3.head_object(Bucket=target, Key="out/medium.bin")
+    assert copied["ETag"] != world.s3.head_object(Bucket=source, Key="in/m/medium.bin")["ETag"]
 
     # WHEN the same config runs again
     world.emulator.reset_stats()
@@ -214,5 +218,5 @@ def test_rerun_proves_a_copy_identical_by_checksum_when_the_etags_differ(world: 
     assert report.summary["skipped_by_reason"] == {"identical": 1}
     requests = world.emulator.stats()["s3_requests"]
     assert not {op: n for op, n in requests.items() if op in ("CopyObject", "UploadPartCopy")}, requests
-    assert world.s3.head_object(Bucket=target, Key="medium.bin")["LastModified"] == copied["LastModified"]
-    support.assert_targets(world.s3, {(target, "medium.bin"): medium}, [target])
+    assert world.s3.head_object(Bucket=target, Key="out/medium.bin")["LastModified"] == copied["LastModified"]
+    support.assert_targets(world.s3, {(target, "out/medium.bin"): medium}, [target])

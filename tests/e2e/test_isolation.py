@@ -18,15 +18,15 @@ def test_two_concurrent_executions_keep_to_their_own_plans_results_and_objects(
         world: World, main_stack: Stack) -> None:
     # GIVEN two sources with the same keys but other bytes (one with a split object), and one shared target
     # bucket that both configs write to, under different prefixes
-    keys = [f"k/{i:02d}.dat" for i in range(30)]
-    objects_a = [rich(k, 200 + i) for i, k in enumerate(keys)] + [rich("k/large.dat", 21 * MiB)]
+    keys = [f"in/k/{i:02d}.dat" for i in range(30)]
+    objects_a = [rich(k, 200 + i) for i, k in enumerate(keys)] + [rich("in/k/large.dat", 21 * MiB)]
     objects_b = [rich(k, 300 + i).with_body(support.body("b:" + k, 300 + i)) for i, k in enumerate(keys)]
     source_a, source_b, target = world.source(*objects_a), world.source(*objects_b), world.target()
     runs = {
-        "a": support.config_document({"s3_bucket": source_a, "s3_path": "k/"},
-                                     [{"file_types": ["dat"], "s3_bucket": target, "s3_path": "from-a/"}]),
-        "b": support.config_document({"s3_bucket": source_b, "s3_path": "k/"},
-                                     [{"file_types": ["dat"], "s3_bucket": target, "s3_path": "from-b/"}]),
+        "a": support.config_document({"s3_bucket": source_a, "s3_path": "in/k/"},
+                                     [{"file_types": ["dat"], "s3_bucket": target, "s3_path": "out/from-a/"}]),
+        "b": support.config_document({"s3_bucket": source_b, "s3_path": "in/k/"},
+                                     [{"file_types": ["dat"], "s3_bucket": target, "s3_path": "out/from-b/"}]),
     }
 
     # WHEN both start at the same time with the CLI
@@ -43,8 +43,8 @@ def test_two_concurrent_executions_keep_to_their_own_plans_results_and_objects(
     assert described["a"]["startDate"] < described["b"]["stopDate"]
     assert described["b"]["startDate"] < described["a"]["stopDate"]
     # AND each prefix holds exactly its own run's objects, byte for byte
-    expected = {**{(target, "from-a/" + o.key[2:]): o for o in objects_a},
-                **{(target, "from-b/" + o.key[2:]): o for o in objects_b}}
+    expected = {**{(target, "out/from-a/" + o.key[len("in/k/"):]): o for o in objects_a},
+                **{(target, "out/from-b/" + o.key[len("in/k/"):]): o for o in objects_b}}
     support.assert_targets(world.s3, expected, [target])
     support.assert_no_incomplete_uploads(world.s3, main_stack, target)
     # AND each run's plan, payloads, results and report name only its own source and targets
@@ -58,7 +58,7 @@ def test_two_concurrent_executions_keep_to_their_own_plans_results_and_objects(
                 other = source_b if label == "a" else source_a
                 assert other not in text and f"from-{'b' if label == 'a' else 'a'}/" not in text, key
         report = support.read_report(world.s3, main_stack, names[label])
-        own = {uri(b, k) for b, k in expected if k.startswith(f"from-{label}/")}
+        own = {uri(b, k) for b, k in expected if k.startswith(f"out/from-{label}/")}
         assert set(report.statuses()) == own
         assert set(report.statuses().values()) == {"copied"}
         assert {r["source"].split("/")[2] for r in report.rows} == {source}

@@ -32,10 +32,10 @@ def _run_ok(world: World, stack: Stack, document: dict[str, Any], label: str) ->
 
 def test_worker_timeout_mid_payload_still_copies_every_object_exactly_once(world: World, solo_stack: Stack) -> None:
     # GIVEN one worker (5 s timeout, one thread) with one payload of 200 objects
-    objects = [rich(f"t/{i:03d}.bin", 2_000 + i) for i in range(200)]
+    objects = [rich(f"in/t/{i:03d}.bin", 2_000 + i) for i in range(200)]
     source, target = world.source(*objects), world.target()
-    document = support.config_document({"s3_bucket": source, "s3_path": "t/"},
-                                       [{"file_types": ["bin"], "s3_bucket": target, "s3_path": "copy/"}])
+    document = support.config_document({"s3_bucket": source, "s3_path": "in/t/"},
+                                       [{"file_types": ["bin"], "s3_bucket": target, "s3_path": "out/copy/"}])
     name = support.execution_name("timeout")
     started = time.monotonic()
     process = support.start_cli(world.endpoint, solo_stack, document, name, world.work_dir)
@@ -62,9 +62,10 @@ def test_worker_timeout_mid_payload_still_copies_every_object_exactly_once(world
     finished = [r for r in support.log_records(timed_out[0]) if r.get("message") == "task finished"]
     assert 0 < len(finished) < len(objects), f"the timeout did not land mid-payload ({len(finished)} tasks done)"
     # AND every object arrived exactly once, byte for byte, and the report lists each once as copied
-    support.assert_targets(world.s3, {(target, f"copy/{o.key[2:]}"): o for o in objects}, [target])
+    copied = {o.key: f"out/copy/{o.key[len('in/t/'):]}" for o in objects}
+    support.assert_targets(world.s3, {(target, copied[o.key]): o for o in objects}, [target])
     report = support.read_report(world.s3, solo_stack, name)
-    assert report.statuses() == {uri(target, f"copy/{o.key[2:]}"): "copied" for o in objects}
+    assert report.statuses() == {uri(target, copied[o.key]): "copied" for o in objects}
     assert report.summary["counts"]["copied"] == len(objects)
     support.assert_no_incomplete_uploads(world.s3, solo_stack, target)
 
@@ -72,10 +73,10 @@ def test_worker_timeout_mid_payload_still_copies_every_object_exactly_once(world
 def test_worker_killed_mid_multipart_resumes_and_reuses_finished_parts(world: World, solo_stack: Stack) -> None:
     # GIVEN one worker copying a 60 MiB object in twelve 5 MiB parts, two at a time, in its own upload
     parts = 12
-    big = rich("m/big.bin", parts * support.PART_SIZE)
+    big = rich("in/m/big.bin", parts * support.PART_SIZE)
     source, target = world.source(big), world.target()
-    document = support.config_document({"s3_bucket": source, "s3_path": "m/"},
-                                       [{"file_types": ["*"], "s3_bucket": target}])
+    document = support.config_document({"s3_bucket": source, "s3_path": "in/m/"},
+                                       [{"file_types": ["*"], "s3_bucket": target, "s3_path": "out/"}])
     name = support.execution_name("killed")
     started = time.monotonic()
     process = support.start_cli(world.endpoint, solo_stack, document, name, world.work_dir)
@@ -85,7 +86,7 @@ def test_worker_killed_mid_multipart_resumes_and_reuses_finished_parts(world: Wo
         uploads = world.s3.list_multipart_uploads(Bucket=target).get("Uploads", [])
         if not uploads:
             return None
-        listed = world.s3.list_parts(Bucket=target, Key="big.bin", UploadId=uploads[0]["UploadId"])
+        listed = world.s3.list_parts(Bucket=target, Key="out/big.bin", UploadId=uploads[0]["UploadId"])
         done = len(listed.get("Parts", []))
         return (uploads[0]["UploadId"], done) if done >= 2 else None
 
@@ -93,7 +94,7 @@ def test_worker_killed_mid_multipart_resumes_and_reuses_finished_parts(world: Wo
     pids = world.emulator.lambda_pids(solo_stack.worker_function)
     assert len(pids) == 1, f"expected one busy worker process, found {pids}"
     os.kill(pids[0], signal.SIGKILL)
-    reused = len(world.s3.list_parts(Bucket=target, Key="big.bin", UploadId=upload_id).get("Parts", []))
+    reused = len(world.s3.list_parts(Bucket=target, Key="out/big.bin", UploadId=upload_id).get("Parts", []))
     assert reused < parts, "the multipart copy finished before the kill: make the object larger"
     run = support.finish_cli(process, solo_stack, name, started)
 
@@ -101,12 +102,12 @@ def test_worker_killed_mid_multipart_resumes_and_reuses_finished_parts(world: Wo
     assert run.returncode == 0, f"execution failed:\n{run.stdout}\n{run.stderr}"
     assert "Runtime.ExitError" in support.failed_task_errors(support.history(world.sfn, run.arn))
     # AND the object is whole and correct
-    support.assert_targets(world.s3, {(target, "big.bin"): big}, [target])
-    assert world.s3.head_object(Bucket=target, Key="big.bin")["ETag"].strip('"').endswith(f"-{parts}")
+    support.assert_targets(world.s3, {(target, "out/big.bin"): big}, [target])
+    assert world.s3.head_object(Bucket=target, Key="out/big.bin")["ETag"].strip('"').endswith(f"-{parts}")
     support.assert_no_incomplete_uploads(world.s3, solo_stack, target)
     # AND the finished parts were reused, not copied again: the resumed invocation sent HEAD, GetObjectTagging,
     # ListParts, the missing parts and CompleteMultipartUpload (a fresh copy needs all 12 parts and a create)
-    row = support.read_report(world.s3, solo_stack, name).by_source()[uri(source, "m/big.bin")][0]
+    row = support.read_report(world.s3, solo_stack, name).by_source()[uri(source, "in/m/big.bin")][0]
     assert row["status"] == "copied" and int(row["parts"]) == parts
     assert int(row["attempts"]) <= 4 + parts - reused, row
     copies = world.emulator.stats()["s3_requests"].get("UploadPartCopy", 0)
@@ -115,10 +116,10 @@ def test_worker_killed_mid_multipart_resumes_and_reuses_finished_parts(world: Wo
 
 def test_lambda_service_errors_on_the_first_invocations_are_retried(world: World, main_stack: Stack) -> None:
     # GIVEN Lambda's service failing the first two invocations of the planner and of the worker
-    objects = [rich(f"s/{i}.dat", 100 + i) for i in range(12)]
+    objects = [rich(f"in/s/{i}.dat", 100 + i) for i in range(12)]
     source, target = world.source(*objects), world.target()
-    document = support.config_document({"s3_bucket": source, "s3_path": "s/"},
-                                       [{"file_types": ["dat"], "s3_bucket": target}])
+    document = support.config_document({"s3_bucket": source, "s3_path": "in/s/"},
+                                       [{"file_types": ["dat"], "s3_bucket": target, "s3_path": "out/"}])
     world.emulator.set_faults({"lambda": [
         {"function": main_stack.function("planner"), "invocations": [1, 2], "action": "error",
          "error": "Lambda.ServiceException"},
@@ -144,7 +145,7 @@ def test_lambda_service_errors_on_the_first_invocations_are_retried(world: World
     assert errors.count("Lambda.TooManyRequestsException") == 2, errors
     invocations = world.emulator.stats()["lambda_invocations"]
     assert invocations[main_stack.function("planner")] == 3
-    support.assert_targets(world.s3, {(target, o.key[2:]): o for o in objects}, [target])
+    support.assert_targets(world.s3, {(target, "out/" + o.key[len("in/s/"):]): o for o in objects}, [target])
     assert support.read_report(world.s3, main_stack, name).summary["counts"]["copied"] == len(objects)
     support.assert_no_incomplete_uploads(world.s3, main_stack, target)
 
@@ -163,18 +164,18 @@ def _retriers(node: Any) -> Iterator[dict[str, Any]]:
 def test_s3_slowdown_on_a_fifth_of_copy_requests_completes_and_reports_retries(
         world: World, main_stack: Stack) -> None:
     # GIVEN S3 answering 503 SlowDown to a fifth of CopyObject and UploadPartCopy requests
-    objects = [rich(f"w/{i:02d}.dat", 1_000 + i) for i in range(40)]
-    objects.append(rich("w/large.dat", 21 * MiB, in_parts=7 * MiB))
+    objects = [rich(f"in/w/{i:02d}.dat", 1_000 + i) for i in range(40)]
+    objects.append(rich("in/w/large.dat", 21 * MiB, in_parts=7 * MiB))
     source, target = world.source(*objects), world.target()
-    document = support.config_document({"s3_bucket": source, "s3_path": "w/"},
-                                       [{"file_types": ["dat"], "s3_bucket": target}])
+    document = support.config_document({"s3_bucket": source, "s3_path": "in/w/"},
+                                       [{"file_types": ["dat"], "s3_bucket": target, "s3_path": "out/"}])
     world.emulator.set_faults({"s3": {"slow_down_fraction": 0.2, "seed": 5}})
 
     # WHEN
     _, name = _run_ok(world, main_stack, document, "slowdown")
 
     # THEN every object arrived intact
-    support.assert_targets(world.s3, {(target, o.key[2:]): o for o in objects}, [target])
+    support.assert_targets(world.s3, {(target, "out/" + o.key[len("in/w/"):]): o for o in objects}, [target])
     support.assert_no_incomplete_uploads(world.s3, main_stack, target)
     # AND the report shows the retries S3's SlowDowns caused, per object and in total
     throttled = sum(world.emulator.stats()["s3_throttled"].values())

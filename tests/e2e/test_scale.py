@@ -34,24 +34,25 @@ def _listing(s3: Any, bucket: str, prefix: str) -> dict[str, tuple[int, str]]:
 def test_twenty_thousand_objects_on_four_workers_fit_the_history_budget(world: World, main_stack: Stack) -> None:
     # GIVEN 20,000 small objects (a handful of them with metadata, headers and tags)
     source, target = world.source(), world.target()
-    keys = [f"many/{i // 1000:02d}/obj-{i:05d}.txt" for i in range(OBJECTS)]
+    keys = [f"in/many/{i // 1000:02d}/obj-{i:05d}.txt" for i in range(OBJECTS)]
     with ThreadPoolExecutor(32) as pool:
         list(pool.map(lambda k: world.s3.put_object(Bucket=source, Key=k, Body=k.encode()), keys))
-    sample = [rich(f"many/rich-{i}.txt", 100 + i, "text/plain") for i in range(5)]
+    sample = [rich(f"in/many/rich-{i}.txt", 100 + i, "text/plain") for i in range(5)]
     support.put_objects(world.s3, source, sample)
-    document = support.config_document({"s3_bucket": source, "s3_path": "many/"},
-                                       [{"file_types": ["txt"], "s3_bucket": target, "s3_path": "copy/"}])
+    document = support.config_document({"s3_bucket": source, "s3_path": "in/many/"},
+                                       [{"file_types": ["txt"], "s3_bucket": target, "s3_path": "out/copy/"}])
 
     # WHEN
     run, name = world.run(main_stack, document, "scale")
 
     # THEN it succeeds and every object is in the target with its size and MD5 ETag (the same bytes)
     assert run.returncode == 0, f"execution failed:\n{run.stdout[-3000:]}\n{run.stderr[-3000:]}"
-    expected = {k[len("many/"):]: (len(k), f'"{hashlib.md5(k.encode()).hexdigest()}"') for k in keys}
-    expected.update({o.key[len("many/"):]: (len(o.body), f'"{hashlib.md5(o.body).hexdigest()}"') for o in sample})
-    assert _listing(world.s3, target, "copy/") == expected
+    expected = {k[len("in/many/"):]: (len(k), f'"{hashlib.md5(k.encode()).hexdigest()}"') for k in keys}
+    expected.update({o.key[len("in/many/"):]: (len(o.body), f'"{hashlib.md5(o.body).hexdigest()}"')
+                     for o in sample})
+    assert _listing(world.s3, target, "out/copy/") == expected
     for obj in sample:
-        support.assert_copied(world.s3, obj, target, "copy/" + obj.key[len("many/"):])
+        support.assert_copied(world.s3, obj, target, "out/copy/" + obj.key[len("in/many/"):])
     report = support.read_report(world.s3, main_stack, name)
     assert report.summary["counts"]["copied"] == OBJECTS + len(sample)
     assert len(report.rows) == OBJECTS + len(sample)

@@ -27,10 +27,11 @@ def script(name: str, *args: str, env: dict[str, str], cwd: Path = ROOT) -> subp
 def test_package_then_start_execution_from_another_directory(world: World, main_stack: Stack) -> None:
     # GIVEN the local environment as the main stack overrides it, and a config file in a scratch directory
     env = support.process_environment(world.endpoint, main_stack.spec)
-    objects = [rich(f"s/{i}.csv", 1000 + i, "text/csv") for i in range(3)]
+    objects = [rich(f"in/s/{i}.csv", 1000 + i, "text/csv") for i in range(3)]
     source, target = world.source(*objects), world.target()
     (world.work_dir / "copy.json").write_text(json.dumps(support.config_document(
-        {"s3_bucket": source, "s3_path": "s/"}, [{"file_types": ["csv"], "s3_bucket": target, "s3_path": "t/"}])))
+        {"s3_bucket": source, "s3_path": "in/s/"},
+        [{"file_types": ["csv"], "s3_bucket": target, "s3_path": "out/t/"}])))
 
     # WHEN package.sh runs  THEN it prints where the code zip is, and the zip is there
     packaged = script("package.sh", "local", env=env)
@@ -43,7 +44,7 @@ def test_package_then_start_execution_from_another_directory(world: World, main_
 
     # THEN it waits for the run, exits 0, and every object is in its target
     assert started.returncode == 0, started.stdout + started.stderr
-    support.assert_targets(world.s3, {(target, f"t/{o.key[2:]}"): o for o in objects}, [target])
+    support.assert_targets(world.s3, {(target, f"out/t/{o.key[len('in/s/'):]}"): o for o in objects}, [target])
 
 
 def test_scripts_refuse_a_missing_argument_with_their_usage() -> None:
@@ -69,11 +70,12 @@ def test_deploy_to_an_unreachable_endpoint_fails_in_one_line_without_a_traceback
 
 def test_the_aws_cli_starts_an_execution_with_the_config_as_input(world: World, main_stack: Stack) -> None:
     # GIVEN a config file, and the AWS CLI (a dev dependency) pointed at the emulator as a user's would be
-    objects = [rich(f"c/{i}.txt", 500 + i, "text/plain") for i in range(4)]
+    objects = [rich(f"in/c/{i}.txt", 500 + i, "text/plain") for i in range(4)]
     source, target = world.source(*objects), world.target()
     config = world.work_dir / "config.json"
-    config.write_text(json.dumps(support.config_document({"s3_bucket": source, "s3_path": "c/"},
-                                                         [{"file_types": ["txt"], "s3_bucket": target}])))
+    config.write_text(json.dumps(support.config_document(
+        {"s3_bucket": source, "s3_path": "in/c/"},
+        [{"file_types": ["txt"], "s3_bucket": target, "s3_path": "out/"}])))
     aws = Path(sys.executable).with_name("aws")
     name = support.execution_name("aws-cli")
 
@@ -87,4 +89,4 @@ def test_the_aws_cli_starts_an_execution_with_the_config_as_input(world: World, 
     assert started.returncode == 0, started.stderr
     arn = json.loads(started.stdout)["executionArn"]
     assert support.wait_for(world.sfn, arn)["status"] == "SUCCEEDED"
-    support.assert_targets(world.s3, {(target, o.key[2:]): o for o in objects}, [target])
+    support.assert_targets(world.s3, {(target, "out/" + o.key[len("in/c/"):]): o for o in objects}, [target])
