@@ -5,21 +5,66 @@ Layout under ``<SFNCOPY_MANIFEST_PREFIX>runs/<run_id>/``::
     plan/index.json              RunPlan: config, totals, worker -> payload ids, split objects
     plan/payloads/00042.json     Payload: the tasks of payload 42
     plan/skipped.json            [SkippedObject]: what the plan does not copy, and why
-    results/00042.json           PayloadCheckpoint: the worker's results for payload 42 (rewritten as it goes)
+    results/00042.json           ResultsHead of payload 42: which result chunks count, open uploads,
+                                 invocations (small; rewritten at every checkpoint)
+    result-chunks/00042/0003-9f3a2b1c-00007.json
+                                 a result chunk: the results one checkpoint recorded since the previous one
+                                 (written once, never changed); "<writer>-<number>", the writer being
+                                 "<invocation>-<8 random hex digits>", unique to one worker invocation
     report.json, report.csv      written by the finalizer
     failure.json                 written by cleanup when the execution fails
+
+A payload's checkpoint is append-only, so the bytes written for it grow with its results (O(n)) instead of
+with results x checkpoints: each checkpoint write puts one new chunk (only what was recorded since the last
+write; none when nothing was) and then rewrites the head. Chunks live outside ``results/`` so listing
+``results/`` (the CLI's progress) still lists one key per payload.
+
+The invariant, which every reader and writer keeps:
+
+1. A payload's results are exactly the results in the chunks its head names: ``(writer, count)`` names that
+   writer's chunks ``0 .. count-1``, in the order the head lists them (oldest first). A chunk the head does
+   not name does not count, even if it exists.
+2. A chunk is written before the first head that names it, and never rewritten: its key is unique to one
+   invocation (the random part of the writer), so a Step Functions retry that re-runs an invocation, or two
+   invocations of one payload running at once, never write the same key.
+3. A head's open uploads are those opened and not yet settled by a result in the chunks it names (both are
+   taken from the worker's state at the same moment).
+4. A task id found in more than one counted chunk counts once: the latest chunk wins.
+
+So a crash between a chunk and its head loses nothing that was counted and counts nothing twice: the
+chunk is not named, its results do not count, and the next invocation (which reads the head that is there)
+copies those tasks again, as a crash before any write would (at most a checkpoint's worth of work). Two
+invocations of one payload each write a head naming the chunks they read plus their own; the last head
+written wins whole, and its view is consistent (tasks only the other one finished are copied again).
+
+A single-file checkpoint written before result chunks existed (``results/00042.json`` holding every
+result inline) is still read as it is, and the first checkpoint write of a newer worker moves its results
+into that worker's first chunk (once, then it appends as usual).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+import secrets
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, MutableMapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from itertools import islice
 from json.encoder import encode_basestring_ascii as json_string
-from typing import Any
+from operator import itemgetter
+from typing import Any, TypeVar
 
 from lambdas.gateway import JSON_CONTENT_TYPE, S3Gateway, encode_json
-from lambdas.models import CopyTask, ManifestLocation, Payload, PayloadCheckpoint, RunPlan, SkippedObject
+from lambdas.models import (
+    CopyTask,
+    ManifestLocation,
+    ObjectResult,
+    Payload,
+    PayloadCheckpoint,
+    ResultsHead,
+    RunPlan,
+    SkippedObject,
+)
 
 INDEX = "plan/index.json"
 SKIPPED = "plan/skipped.json"
@@ -65,7 +110,27 @@ def payload_key(loc: ManifestLocation, payload_id: int) -> str:
 
 
 def results_key(loc: ManifestLocation, payload_id: int) -> str:
+    """The payload's ResultsHead (or a single-file checkpoint an older version wrote)."""
     return f"{loc.prefix}results/{payload_id:05d}.json"
+
+
+_RESULTS_KEY = re.compile(r"results/(\d+)\.json")
+
+
+def results_payload_id(loc: ManifestLocation, key: str) -> int | None:
+    """The payload whose head ``key`` is; None for any other key."""
+    found = _RESULTS_KEY.fullmatch(key, len(loc.prefix)) if key.startswith(loc.prefix) else None
+    return int(found.group(1)) if found else None
+
+
+def chunk_key(loc: ManifestLocation, payload_id: int, writer: str, number: int) -> str:
+    return f"{loc.prefix}result-chunks/{payload_id:05d}/{writer}-{number:05d}.json"
+
+
+def new_writer(invocation: int) -> str:
+    """A name for one invocation's chunks: its number (for people reading the bucket) and 32 random bits,
+    so that a retry re-running the same invocation number never writes another invocation's keys."""
+    return f"{invocation:04d}-{secrets.token_hex(4)}"
 
 
 def key(loc: ManifestLocation, name: str) -> str:
@@ -122,22 +187,134 @@ def read_skipped(s3: S3Gateway, loc: ManifestLocation) -> list[SkippedObject]:
     return [SkippedObject.from_dict(s) for s in s3.get_json(loc.bucket, key(loc, SKIPPED))]
 
 
-def read_checkpoint(s3: S3Gateway, loc: ManifestLocation, payload_id: int) -> PayloadCheckpoint | None:
-    data: Any = s3.get_json_or_none(loc.bucket, results_key(loc, payload_id))
-    return None if data is None else PayloadCheckpoint.from_dict(data)
+# --- checkpoints: a head and the result chunks it names (see the module doc) --------------------------
+# A result with its position in the payload (its task's index in Payload.tasks), so a checkpoint read
+# back lists results in payload order whatever order they finished and were written in.
+Positioned = tuple[int, ObjectResult]
+# Chunks already read, by key (chunks never change): a reader that polls passes one to read each once.
+ChunkCache = MutableMapping[str, list[Positioned]]
+X = TypeVar("X")
+
+
+def write_chunk(s3: S3Gateway, loc: ManifestLocation, payload_id: int, writer: str, number: int,
+                rows: Sequence[Positioned]) -> None:
+    """One chunk: written once, before any head names it."""
+    s3.put_json(loc.bucket, chunk_key(loc, payload_id, writer, number), {
+        "payload_id": payload_id, "writer": writer, "number": number,
+        "positions": [position for position, _ in rows], "results": [r.to_dict() for _, r in rows]})
+
+
+def write_head(s3: S3Gateway, loc: ManifestLocation, head: ResultsHead) -> None:
+    """The head, after every chunk it names is written."""
+    s3.put_json(loc.bucket, results_key(loc, head.payload_id), head.to_dict())
 
 
 def write_checkpoint(s3: S3Gateway, loc: ManifestLocation, checkpoint: PayloadCheckpoint) -> None:
-    s3.put_json(loc.bucket, results_key(loc, checkpoint.payload_id), checkpoint.to_dict())
+    """Replace the payload's checkpoint with ``checkpoint`` whole: its results as one new chunk (positions
+    in their given order), then a head naming only that chunk. For tools and tests that set a payload's
+    state; the worker appends with write_chunk and write_head instead."""
+    writer = new_writer(checkpoint.invocations)
+    chunks: tuple[tuple[str, int], ...] = ()
+    if checkpoint.results:
+        write_chunk(s3, loc, checkpoint.payload_id, writer, 0, list(enumerate(checkpoint.results)))
+        chunks = ((writer, 1),)
+    write_head(s3, loc, ResultsHead(payload_id=checkpoint.payload_id, worker=checkpoint.worker,
+                                    invocations=checkpoint.invocations, open_uploads=checkpoint.open_uploads,
+                                    chunks=chunks))
+
+
+def read_head(s3: S3Gateway, loc: ManifestLocation, payload_id: int) -> ResultsHead | None:
+    """The payload's head, None before its first checkpoint. A single-file checkpoint of an older version
+    reads as a head without chunks holding its results ``inline``."""
+    data: Any = s3.get_json_or_none(loc.bucket, results_key(loc, payload_id))
+    if data is None:
+        return None
+    if "results" in data:  # heads have no "results"; the single files always had
+        old = PayloadCheckpoint.from_dict(data)
+        return ResultsHead(payload_id=old.payload_id, worker=old.worker, invocations=old.invocations,
+                           open_uploads=old.open_uploads, inline=old.results)
+    return ResultsHead.from_dict(data)
+
+
+def chunk_keys(loc: ManifestLocation, head: ResultsHead) -> list[str]:
+    """The keys of the chunks the head names, oldest first."""
+    return [chunk_key(loc, head.payload_id, writer, number) for writer, count in head.chunks
+            for number in range(count)]
+
+
+def iter_results(s3: S3Gateway, loc: ManifestLocation, head: ResultsHead) -> Iterator[ObjectResult]:
+    """The payload's results, chunk by chunk (newest chunk first), each task once: for consumers that must
+    not hold every result at once. Up to READ_THREADS chunks are read ahead, concurrently; memory holds
+    those chunks and the task ids seen (to drop a task's older results)."""
+    return (result for _, result in _positioned(s3, loc, head))
+
+
+def read_checkpoint(s3: S3Gateway, loc: ManifestLocation, payload_id: int, known: ChunkCache | None = None,
+                    threads: int = READ_THREADS) -> PayloadCheckpoint | None:
+    """The payload's whole checkpoint (results in payload order), None before its first checkpoint. Reads
+    the head, then the chunks it names, ``threads`` at a time; those in ``known`` are not read again, and
+    the ones read are added to it."""
+    head = read_head(s3, loc, payload_id)
+    if head is None:
+        return None
+    rows = sorted(_positioned(s3, loc, head, known, threads), key=itemgetter(0))
+    return PayloadCheckpoint(payload_id=head.payload_id, worker=head.worker, results=tuple(r for _, r in rows),
+                             open_uploads=head.open_uploads, invocations=head.invocations, chunks=head.chunks)
+
+
+def _positioned(s3: S3Gateway, loc: ManifestLocation, head: ResultsHead, known: ChunkCache | None = None,
+                threads: int = READ_THREADS) -> Iterator[Positioned]:
+    """Each counted result once with its position, newest chunk first (so the first seen is the latest)."""
+    def read(key: str) -> list[Positioned]:
+        rows = known.get(key) if known is not None else None
+        if rows is None:
+            data = s3.get_json(loc.bucket, key)  # a named chunk exists (invariant 2): missing is an error
+            rows = list(zip(data["positions"], map(ObjectResult.from_dict, data["results"]), strict=True))
+            if known is not None:
+                known[key] = rows
+        return rows
+
+    seen: set[str] = set()
+    chunks = (_read_ahead(read, chunk_keys(loc, head)[::-1], threads) if head.chunks
+              else iter([list(enumerate(head.inline))]))
+    for rows in chunks:
+        for position, result in rows:
+            if result.task_id not in seen:
+                seen.add(result.task_id)
+                yield position, result
+
+
+def _read_ahead(read: Callable[[str], X], keys: Sequence[str], window: int = READ_THREADS) -> Iterator[X]:
+    """``read(key)`` for each key, in order, with up to ``window`` reads in flight (no threads for one key)."""
+    if len(keys) <= 1 or window <= 1:
+        yield from map(read, keys)
+        return
+    todo = iter(keys)
+    with ThreadPoolExecutor(max_workers=min(window, len(keys))) as pool:
+        ahead: deque[Future[X]] = deque(pool.submit(read, key) for key in islice(todo, window))
+        try:
+            while ahead:
+                rows = ahead.popleft().result()
+                following = next(todo, None)
+                if following is not None:
+                    ahead.append(pool.submit(read, following))
+                yield rows
+        finally:
+            for future in ahead:  # a consumer that stops early does not wait for reads it will not use
+                future.cancel()
 
 
 def read_payloads(s3: S3Gateway, loc: ManifestLocation, payload_ids: Iterable[int],
                   with_checkpoints: bool = True) -> Iterator[tuple[Payload, PayloadCheckpoint | None]]:
     """Each payload with its checkpoint (None without one, or when not asked), in the given order, read
-    concurrently."""
+    concurrently: READ_THREADS requests in flight in all, a checkpoint's chunks sharing them with the
+    payloads (the client's connection pool is sized for that many)."""
+    ids = list(payload_ids)
+    chunk_threads = max(1, READ_THREADS // max(1, len(ids)))
+
     def read(payload_id: int) -> tuple[Payload, PayloadCheckpoint | None]:
         payload = read_payload(s3, loc, payload_id)
-        return payload, read_checkpoint(s3, loc, payload_id) if with_checkpoints else None
+        return payload, read_checkpoint(s3, loc, payload_id, threads=chunk_threads) if with_checkpoints else None
 
     with ThreadPoolExecutor(max_workers=READ_THREADS) as pool:
-        yield from pool.map(read, payload_ids)
+        yield from pool.map(read, ids)

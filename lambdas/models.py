@@ -447,16 +447,20 @@ class ObjectResult:
 
 @dataclass(frozen=True)
 class PayloadCheckpoint:
-    """A worker's progress on one payload, stored at ``manifest.results_key`` and rewritten as it goes.
+    """A worker's progress on one payload, as ``manifest.read_checkpoint`` assembles it from the payload's
+    ResultsHead and the result chunks it names (lambdas/manifest.py: layout and invariant).
 
     A retried or resumed invocation reads it first, so finished tasks are never copied twice and an
-    unfinished multipart upload is resumed (its finished parts found with ListParts)."""
+    unfinished multipart upload is resumed (its finished parts found with ListParts). ``to_dict`` is also
+    the single-file checkpoint that versions before result chunks wrote (still read)."""
 
     payload_id: int
     worker: int
-    results: tuple[ObjectResult, ...] = ()
+    results: tuple[ObjectResult, ...] = ()  # one per finished task, in payload order
     open_uploads: tuple[tuple[str, str], ...] = ()  # (task_id, upload_id) of whole-object multipart copies
     invocations: int = 0
+    # The chunks that hold ``results`` (ResultsHead.chunks); () when none do yet (a single-file checkpoint).
+    chunks: tuple[tuple[str, int], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -465,6 +469,7 @@ class PayloadCheckpoint:
             "results": [r.to_dict() for r in self.results],
             "open_uploads": [list(u) for u in self.open_uploads],
             "invocations": self.invocations,
+            "chunks": [list(c) for c in self.chunks],
         }
 
     @classmethod
@@ -475,6 +480,42 @@ class PayloadCheckpoint:
             results=tuple(ObjectResult.from_dict(r) for r in data.get("results", ())),
             open_uploads=tuple((str(t), str(u)) for t, u in data.get("open_uploads", ())),
             invocations=data.get("invocations", 0),
+            chunks=tuple((str(w), int(n)) for w, n in data.get("chunks", ())),
+        )
+
+
+@dataclass(frozen=True)
+class ResultsHead:
+    """The small object of a payload's checkpoint that the worker rewrites (``manifest.results_key``):
+    which result chunks count, the open uploads and the invocations so far. Its size grows with the
+    invocations and open uploads, never with the results (lambdas/manifest.py: layout and invariant)."""
+
+    payload_id: int
+    worker: int
+    invocations: int = 0
+    open_uploads: tuple[tuple[str, str], ...] = ()  # (task_id, upload_id), as in PayloadCheckpoint
+    # (writer, chunks it wrote), oldest writer first: writer "0003-9f3a2b1c" with 2 names its chunks 0 and 1.
+    chunks: tuple[tuple[str, int], ...] = ()
+    # Only when read from a single-file checkpoint of an older version: its results, held inline. Never written.
+    inline: tuple[ObjectResult, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "payload_id": self.payload_id,
+            "worker": self.worker,
+            "invocations": self.invocations,
+            "open_uploads": [list(u) for u in self.open_uploads],
+            "chunks": [list(c) for c in self.chunks],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ResultsHead:
+        return cls(
+            payload_id=data["payload_id"],
+            worker=data["worker"],
+            invocations=data.get("invocations", 0),
+            open_uploads=tuple((str(t), str(u)) for t, u in data.get("open_uploads", ())),
+            chunks=tuple((str(w), int(n)) for w, n in data.get("chunks", ())),
         )
 
 

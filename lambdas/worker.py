@@ -2,8 +2,9 @@
 
 One invocation: read the plan index (options), the payload and its checkpoint (the S3 checkpoint is the
 truth: a Step Functions Retry re-sends the original input, so the event's cursor is only for progress);
-copy the unfinished tasks on a thread pool (their parts on a second pool); write the checkpoint; answer
-``done: false`` when time ran out, so the state machine calls again. Per-object errors become failed
+copy the unfinished tasks on a thread pool (their parts on a second pool), appending results to the
+checkpoint as they finish (a chunk of new results and a small head per write: lambdas/manifest.py);
+answer ``done: false`` when time ran out, so the state machine calls again. Per-object errors become failed
 results; a TransientError stops new work, lets in-flight work finish, writes the checkpoint and is
 raised for Step Functions to retry with backoff.
 """
@@ -14,17 +15,19 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
+from operator import itemgetter
 
 from lambdas import logs, manifest
 from lambdas.copying import CopyContext, copy_task, run_windowed, worst_error
 from lambdas.deadline import Deadline
 from lambdas.errors import SettingsError
 from lambdas.gateway import S3Gateway
-from lambdas.models import CopyTask, ManifestLocation, ObjectResult, PayloadCheckpoint, PayloadTask
+from lambdas.models import CopyTask, ManifestLocation, ObjectResult, PayloadCheckpoint, PayloadTask, ResultsHead
 from lambdas.settings import Settings
 
-# The checkpoint is rewritten at least this often while work finishes (and after every new upload, and
-# at the end): a crash then repeats at most this much work.
+# The checkpoint is written at least this often while work finishes (and after every new upload, and at
+# the end): a crash then repeats at most this much work. Each write costs the new results' bytes and a
+# small head, so the cadence no longer trades against the payload's size.
 CHECKPOINT_EVERY_SECONDS = 20.0
 CHECKPOINT_EVERY_RESULTS = 200
 
@@ -37,11 +40,12 @@ def checkpoint_due(results_since: int, seconds_since: float) -> bool:
 
 class Checkpointer:
     """The payload's progress: results keyed by task id (a task has exactly one) and the open
-    whole-object uploads. Thread-safe; writes are serialised so a newer state is never overwritten by
-    an older one."""
+    whole-object uploads. A write appends the results recorded since the previous write as one chunk,
+    then rewrites the head naming it (lambdas/manifest.py: layout and invariant). Thread-safe; writes
+    are serialised so a newer head is never overwritten by an older one."""
 
     def __init__(self, s3: S3Gateway, loc: ManifestLocation, previous: PayloadCheckpoint,
-                 order: Iterable[str], clock: Callable[[], float] = time.monotonic) -> None:
+                 order: Iterable[str], clock: Callable[[], float] = time.monotonic, writer: str = "") -> None:
         self._s3 = s3
         self._loc = loc
         self._payload_id = previous.payload_id
@@ -50,6 +54,13 @@ class Checkpointer:
         self._order = {task_id: i for i, task_id in enumerate(order)}
         self._results: dict[str, ObjectResult] = {r.task_id: r for r in previous.results}
         self._open: dict[str, str] = dict(previous.open_uploads)
+        # Chunks: those of earlier invocations (they hold previous.results), then this invocation's.
+        self._earlier = previous.chunks
+        self._writer = writer or manifest.new_writer(self._invocations)
+        self._chunks_written = 0
+        # Results no chunk holds yet. Those of a single-file checkpoint (no chunks) go into the first one.
+        self._pending: dict[str, ObjectResult] = {} if previous.chunks else dict(self._results)
+        self._changed = bool(self._pending)  # since the last write: a write that is due has something to say
         self._clock = clock
         self._state = threading.Lock()
         self._writing = threading.Lock()
@@ -64,6 +75,7 @@ class Checkpointer:
     def opened(self, task_id: str, upload_id: str) -> None:
         with self._state:
             self._open[task_id] = upload_id
+            self._changed = True
         self.write()
 
     def part_done(self) -> None:
@@ -78,33 +90,50 @@ class Checkpointer:
         """The task's one result; its upload (completed or aborted) is no longer open."""
         with self._state:
             self._results[result.task_id] = result
+            self._pending[result.task_id] = result
             self._open.pop(result.task_id, None)
             self._since += 1
+            self._changed = True
         self.write_if_due()
 
     def results(self) -> list[ObjectResult]:
         with self._state:
             return sorted(self._results.values(), key=lambda r: self._order.get(r.task_id, len(self._order)))
 
-    def snapshot(self) -> PayloadCheckpoint:
-        results = tuple(self.results())
-        with self._state:
-            return PayloadCheckpoint(payload_id=self._payload_id, worker=self._worker, results=results,
-                                     open_uploads=tuple(sorted(self._open.items())),
-                                     invocations=self._invocations)
-
     def write_if_due(self) -> None:
         with self._state:
-            due = checkpoint_due(self._since, self._clock() - self._written_at)
+            due = self._changed and checkpoint_due(self._since, self._clock() - self._written_at)
         if due:
             self.write()
 
     def write(self) -> None:
+        """Put the results recorded since the last write in a new chunk (if there are any), then the head.
+
+        The chunk and the head's open uploads come from one moment of the state, so the head never shows
+        an upload as open whose result it counts, nor counts a result whose upload it dropped. A failed
+        write loses nothing: unwritten results stay pending, and the next head names a written chunk."""
         with self._writing:
             with self._state:
-                self._since = 0
-                self._written_at = self._clock()
-            manifest.write_checkpoint(self._s3, self._loc, self.snapshot())
+                batch, self._pending = self._pending, {}
+                open_uploads = tuple(sorted(self._open.items()))
+                self._since, self._changed, self._written_at = 0, False, self._clock()
+            try:
+                if batch:
+                    rows = sorted(((self._order.get(t, len(self._order)), r) for t, r in batch.items()),
+                                  key=itemgetter(0))
+                    manifest.write_chunk(self._s3, self._loc, self._payload_id, self._writer,
+                                         self._chunks_written, rows)
+                    self._chunks_written += 1
+                    batch = {}
+                mine = ((self._writer, self._chunks_written),) if self._chunks_written else ()
+                manifest.write_head(self._s3, self._loc, ResultsHead(
+                    payload_id=self._payload_id, worker=self._worker, invocations=self._invocations,
+                    open_uploads=open_uploads, chunks=(*self._earlier, *mine)))
+            except BaseException:
+                with self._state:
+                    self._pending = {**batch, **self._pending}
+                    self._changed = True
+                raise
 
 
 def copy_payload(task: PayloadTask, settings: Settings, s3: S3Gateway, deadline: Deadline) -> PayloadTask:

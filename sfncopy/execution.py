@@ -186,14 +186,16 @@ def _history_outputs(sfn: Any, arn: str) -> Iterator[dict[str, Any]]:
 
 # --- progress ----------------------------------------------------------------------------------------
 class RunFiles:
-    """Reads a run's plan index and results files, fetching a results file again only when its ETag
-    changed (finished payloads never do), so polling a large run every second stays cheap."""
+    """Reads a run's plan index and checkpoints, reading a checkpoint's head again only when its ETag
+    changed (finished payloads never do) and each result chunk once (chunks never change), so polling a
+    large run every second stays cheap: one listing of ``results/`` (the heads), plus what is new."""
 
     def __init__(self, s3: S3Gateway, location: ManifestLocation) -> None:
         self.s3 = s3
         self.location = location
         self.plan: RunPlan | None = None
         self._checkpoints: dict[str, tuple[str, PayloadCheckpoint]] = {}
+        self._chunks: manifest.ChunkCache = {}
 
     def snapshot(self) -> Snapshot | None:
         """Progress so far; None while the planner has not written the plan yet."""
@@ -204,11 +206,12 @@ class RunFiles:
                 return None
             self.plan = RunPlan.from_dict(data)
         for listed in self.s3.list_objects(loc.bucket, loc.prefix + "results/"):
+            payload_id = manifest.results_payload_id(loc, listed.key)
             cached = self._checkpoints.get(listed.key)
-            if cached is None or cached[0] != listed.etag:
-                data = self.s3.get_json_or_none(loc.bucket, listed.key)
-                if data is not None:
-                    self._checkpoints[listed.key] = (listed.etag, PayloadCheckpoint.from_dict(data))
+            if payload_id is not None and (cached is None or cached[0] != listed.etag):
+                checkpoint = manifest.read_checkpoint(self.s3, loc, payload_id, known=self._chunks)
+                if checkpoint is not None:
+                    self._checkpoints[listed.key] = (listed.etag, checkpoint)
         return snapshot(self.plan, (c for _, c in self._checkpoints.values()))
 
 

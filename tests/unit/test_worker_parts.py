@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 
 import pytest
 
-from lambdas import errors
+from lambdas import errors, manifest
 from lambdas.copying import multipart_parts_in_etag, reusable_parts, run_windowed, worst_error
 from lambdas.gateway import PartInfo
 from lambdas.limits import MiB
 from lambdas.models import ManifestLocation, ObjectResult, PayloadCheckpoint
 from lambdas.parts import plan_parts
 from lambdas.worker import CHECKPOINT_EVERY_RESULTS, CHECKPOINT_EVERY_SECONDS, Checkpointer, checkpoint_due
+from tests.unit.memory_s3 import MemoryS3
 
 
 # --- run_windowed ------------------------------------------------------------------------------------
@@ -104,14 +104,11 @@ def test_a_checkpoint_is_due_after_enough_results_or_enough_time():
     assert checkpoint_due(0, CHECKPOINT_EVERY_SECONDS)
 
 
-class _Manifest:
-    """Stands in for the gateway: keeps every checkpoint written."""
+LOC = ManifestLocation("m", "runs/r/")
 
-    def __init__(self) -> None:
-        self.written: list[dict[str, Any]] = []
 
-    def put_json(self, bucket: str, key: str, data: Any) -> None:
-        self.written.append(data)
+def _heads_written(store: MemoryS3) -> list[str]:
+    return [key for key in store.puts if manifest.results_payload_id(LOC, key) is not None]
 
 
 def _result(task_id: str) -> ObjectResult:
@@ -119,9 +116,9 @@ def _result(task_id: str) -> ObjectResult:
                         target_key=task_id, bytes=1, status="copied", method="copy")
 
 
-def _checkpointer(previous: PayloadCheckpoint, order: list[str], now: list[float]) -> tuple[Checkpointer, _Manifest]:
-    store = _Manifest()
-    book = Checkpointer(store, ManifestLocation("m", "runs/r/"), previous, order,  # type: ignore[arg-type]
+def _checkpointer(previous: PayloadCheckpoint, order: list[str], now: list[float]) -> tuple[Checkpointer, MemoryS3]:
+    store = MemoryS3()
+    book = Checkpointer(store, LOC, previous, order,  # type: ignore[arg-type]
                         clock=lambda: now[0])
     return book, store
 
@@ -135,13 +132,14 @@ def test_results_are_written_when_due_in_payload_order_one_per_task():
 
     # WHEN results arrive before and after the time cadence
     book.record(_result("c"))
-    assert store.written == []  # not due yet
+    assert store.puts == []  # not due yet
     now[0] = CHECKPOINT_EVERY_SECONDS
     book.record(_result("a"))
 
     # THEN one checkpoint was written: payload order, the finished upload no longer open, invocations counted
-    [written] = store.written
-    restored = PayloadCheckpoint.from_dict(written)
+    assert len(_heads_written(store)) == 1
+    restored = manifest.read_checkpoint(store, LOC, 3)  # type: ignore[arg-type]
+    assert restored is not None
     assert [r.task_id for r in restored.results] == ["a", "b", "c"]
     assert (restored.open_uploads, restored.invocations, restored.payload_id) == ((), 3, 3)
 
@@ -150,6 +148,8 @@ def test_a_new_upload_is_written_at_once():
     now = [0.0]
     book, store = _checkpointer(PayloadCheckpoint(payload_id=0, worker=0), ["a"], now)
     book.opened("a", "upload-1")
-    assert PayloadCheckpoint.from_dict(store.written[-1]).open_uploads == (("a", "upload-1"),)
+    assert len(_heads_written(store)) == 1
+    restored = manifest.read_checkpoint(store, LOC, 0)  # type: ignore[arg-type]
+    assert restored is not None and restored.open_uploads == (("a", "upload-1"),)
     assert book.open_upload("a") == "upload-1"
     assert book.open_upload("other") == ""
