@@ -51,9 +51,10 @@ def test_two_concurrent_executions_keep_to_their_own_plans_results_and_objects(
     for label, source in (("a", source_a), ("b", source_b)):
         prefix = main_stack.run_prefix(names[label])
         files = support.list_keys(world.s3, main_stack.manifest_bucket, prefix)
-        assert any(f.endswith("plan/index.json") for f in files) and any("/results/" in f for f in files), files
+        assert any(f.endswith("plan/index.json") for f in files) and any("/result-chunks/" in f for f in files), files
         for key in files:
-            if key.endswith(".json") and ("/plan/payloads/" in key or "/results/" in key):
+            run_file = ("/plan/payloads/", "/results/", "/result-chunks/")
+            if key.endswith(".json") and any(part in key for part in run_file):
                 text = support.read_text(world.s3, f"s3://{main_stack.manifest_bucket}/{key}")
                 other = source_b if label == "a" else source_a
                 assert other not in text and f"from-{'b' if label == 'a' else 'a'}/" not in text, key
