@@ -7,7 +7,9 @@ cause is its ``errorMessage``.
 
 Only this run's uploads are aborted (two runs may share a stack and its target buckets): the upload ids
 the plan and the workers' checkpoints recorded, and, as a safety net, uploads listed on a target whose
-key is one of this run's target keys and that started at or after the plan was made.
+key is one of this run's target keys and that started at or after the plan was made. A finalizer that
+stopped between two invocations also leaves report.csv's upload open in the manifest location: its saved
+state names it (lambdas/finalizer_state.py).
 """
 
 from __future__ import annotations
@@ -17,11 +19,13 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from lambdas import logs, manifest
+from lambdas import finalizer_state, logs, manifest
+from lambdas.errors import ObjectError, SourceNotFoundError
 from lambdas.finalizer import listing_roots
 from lambdas.gateway import S3Gateway, UploadInfo
 from lambdas.models import ManifestLocation, ObjectResult, RunPlan
 from lambdas.report import ChunkJoin, Tally, result_row
+from lambdas.report_files import REPORT_CSV
 from lambdas.settings import Settings
 
 log = logs.get_logger("cleanup")
@@ -44,6 +48,7 @@ def clean_up(run_id: str, error: dict[str, Any], settings: Settings, s3: S3Gatew
     else:
         plan = RunPlan.from_dict(index)
         aborted, counts = _clean_run(plan, loc, s3.for_buckets(plan.config.bucket_access()))
+        aborted += _abort_report_upload(s3, loc)
         partial = counts.as_dict()
 
     failure = {
@@ -130,6 +135,23 @@ def _clean_run(plan: RunPlan, loc: ManifestLocation, s3: S3Gateway) -> tuple[lis
         if join.chunks:
             counts.add(join.row(ABORTED if join.split.upload_id in aborted_ids else ""))
     return aborted, counts
+
+
+def _abort_report_upload(s3: S3Gateway, loc: ManifestLocation) -> list[dict[str, str]]:
+    """Abort the report.csv upload the finalizer's latest saved state names, if any. A failure to do so is
+    logged, not raised: the execution's own error is what Cleanup must report (the manifest bucket's
+    lifecycle rule aborts incomplete uploads in the end)."""
+    try:
+        upload_id = finalizer_state.latest_upload(s3, loc)
+        if not upload_id:
+            return []
+        key = manifest.key(loc, REPORT_CSV)
+        s3.abort_multipart_upload(loc.bucket, key, upload_id)
+    except (ObjectError, SourceNotFoundError) as err:
+        log.error("could not abort the report.csv upload", extra={"error": f"{type(err).__name__}: {err}"})
+        return []
+    log.info("aborting upload", extra={"key": key, "upload_id": upload_id})
+    return [{"bucket": loc.bucket, "key": key, "upload_id": upload_id}]
 
 
 def _add_result(result: ObjectResult, joins: dict[int, ChunkJoin], counts: Tally) -> None:

@@ -1,36 +1,57 @@
-"""Finish a run after every worker is done.
+"""Finish a run after every worker is done, in bounded memory whatever the run's size.
 
-1. Join the workers' results (one checkpoint per payload) into one report row per copy.
-2. Complete each split copy whose chunks all succeeded, after checking with ListParts that every part
-   is there with the planned size; abort it otherwise. No upload of the run is left open.
-3. Verify sizes: list each target prefix once (1 request per 1,000 keys, not one HEAD per object) and
-   fail any copied row whose target is missing or has another size.
-4. Write report.csv and report.json next to the plan, and fail the execution when more objects failed
-   than ``options.max_failed_objects`` allows.
+The run is reported in phases, each streamed in bounded pieces:
+
+1. payloads, one at a time (a few read ahead): join each payload's results with its tasks into report rows
+   (chunk results go to their split copy's join), abort the whole-object uploads a worker left open, verify
+   the payload's copied targets (lambdas/verification.py: a listing of just their key range, or a HEAD
+   each), count the rows and write them to the report (lambdas/report_files.py);
+2. split copies, a batch at a time: complete each one whose chunks all succeeded, after checking with
+   ListParts that every part is there with the planned size; abort it otherwise (no upload of the run is
+   left open); verify the completed targets; report them;
+3. plan/skipped.json, streamed (lambdas/json_stream.py): a row per skipped object, unmatched ones counted;
+4. the report's last part, report.csv (up to report.SINGLE_CSV_MAX_ROWS rows), report/manifest.json and
+   report.json with the totals; then fail the execution when more objects failed than
+   ``options.max_failed_objects`` allows.
+
+Memory holds one payload's rows, the part of the report being filled and per-split state, never every row
+or a whole target listing. Near its deadline the finalizer saves its state (lambdas/finalizer_state.py)
+and answers with a cursor instead of the summary; called again with it, it goes on where it stopped. A
+finalization that fits one invocation is one invocation, as before.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 
 from lambdas import logs, manifest
+from lambdas.deadline import Deadline
 from lambdas.errors import NoSuchKeyError, NoSuchUploadError, ObjectError, TooManyFailedObjectsError
+from lambdas.finalizer_state import FinalizeCursor, FinalizeState, Phase
+from lambdas.finalizer_state import load as load_state
+from lambdas.finalizer_state import save as save_state
 from lambdas.gateway import PartInfo, S3Gateway
+from lambdas.json_stream import iter_array
 from lambdas.models import (
+    ManifestLocation,
     Payload,
     PayloadCheckpoint,
     PlanPointer,
+    RunPlan,
     RunSummary,
+    SkippedObject,
     SplitCopy,
     TargetConfig,
 )
 from lambdas.report import (
+    MAX_UNMATCHED_LISTED,
     ChunkJoin,
     ReportRow,
     build_summary,
-    csv_bytes,
     failed_row,
     is_unmatched,
     not_run_result,
@@ -40,70 +61,67 @@ from lambdas.report import (
     run_summary,
     s3_uri,
     skipped_row,
-    tally,
     too_many_failed_message,
 )
+from lambdas.report_files import DEFAULT_LAYOUT, ReportFiles, ReportLayout
 from lambdas.settings import Settings
+from lambdas.verification import Expected, verify
 
 log = logs.get_logger("finalizer")
 
-CSV_CONTENT_TYPE = "text/csv; charset=utf-8"
+# Payloads read ahead of the one being reported (each read is a GET or two of ~20 ms): memory holds this
+# many payloads' tasks and results besides the one being reported.
+READ_AHEAD = 4
+# Split copies settled between two deadline checks (each a ListParts and a CompleteMultipartUpload).
+SPLIT_BATCH = 64
+# Skipped objects reported between two deadline checks (and so the rows held at once in that phase).
+SKIPPED_BATCH = 10_000
 
 
-def finalize(pointer: PlanPointer, settings: Settings, s3: S3Gateway) -> RunSummary:
+def finalize(pointer: PlanPointer, settings: Settings, s3: S3Gateway,
+             layout: ReportLayout = DEFAULT_LAYOUT) -> RunSummary:
+    """The whole finalization in this call, however long it takes (tools, tests, the CLI's dry run)."""
+    cursor: FinalizeCursor | None = None
+    while True:
+        outcome = finalize_step(pointer, settings, s3, Deadline.never(), cursor, layout)
+        if isinstance(outcome, RunSummary):
+            return outcome
+        cursor = outcome
+
+
+def finalize_step(pointer: PlanPointer, settings: Settings, s3: S3Gateway, deadline: Deadline,
+                  cursor: FinalizeCursor | None = None,
+                  layout: ReportLayout = DEFAULT_LAYOUT) -> RunSummary | FinalizeCursor:
+    """One invocation's share: from ``cursor`` (None: the beginning) until done (the RunSummary) or until
+    ``deadline`` is near (a cursor to call again with). Raises TooManyFailedObjectsError past
+    max_failed_objects, after writing the report."""
     loc = pointer.manifest
     plan = manifest.read_plan(s3, loc)
     s3 = s3.for_buckets(plan.config.bucket_access())  # each target's expected owner, on every request to it
-    options = plan.config.options
-    dry_run = options.dry_run or pointer.dry_run
-    rows: list[ReportRow] = []
-    # Copied rows still to verify: target URI -> (index in rows, planned size).
-    expected: dict[str, tuple[int, int]] = {}
-    joins = {split.copy_id: ChunkJoin(split) for split in plan.splits}
-
-    for payload, checkpoint in manifest.read_payloads(s3, loc, payload_ids(pointer), with_checkpoints=not dry_run):
-        if dry_run:
-            rows.extend(planned_row(task) for task in payload.tasks if task.method != "chunk")
-            continue
-        _collect(payload, checkpoint, joins, rows, expected)
-        if checkpoint is not None:
-            _abort_open_uploads(s3, payload, checkpoint)
-
-    if dry_run:
-        for split in plan.splits:
-            _abort_dry_run_upload(s3, split)
-            rows.append(planned_split_row(split))
+    step = cursor.step if cursor is not None else 0
+    if cursor is None:
+        state, pending = FinalizeState(started=_now()), b""
+        state.joins = {split.copy_id: ChunkJoin(split) for split in plan.splits}
+        # report.csv is written when the plan's rows (copies and skipped objects) fit one spreadsheet.
+        single_csv = plan.totals.copies + plan.totals.skipped <= layout.single_csv_max_rows
     else:
-        # Each completion is a ListParts + CompleteMultipartUpload that S3 may take a while to assemble.
-        with ThreadPoolExecutor(max_workers=manifest.READ_THREADS) as pool:
-            settled = pool.map(lambda split: settle_split(s3, joins[split.copy_id]), plan.splits)
-            for split, row in zip(plan.splits, settled, strict=True):
-                _append(rows, expected, row, split.size)
-
-    if not dry_run:
-        verify_sizes(s3, plan.config.targets, rows, expected)
-
-    unmatched: list[str] = []
-    for skipped in manifest.read_skipped(s3, loc):
-        if is_unmatched(skipped):
-            unmatched.append(s3_uri(skipped.source_bucket, skipped.source_key))
-        else:
-            rows.append(skipped_row(skipped))
-
-    counts = tally(rows)
-    report_json, report_csv = loc.uri(manifest.REPORT_JSON), loc.uri(manifest.REPORT_CSV)
-    s3.put_bytes(loc.bucket, manifest.key(loc, manifest.REPORT_CSV), csv_bytes(rows), CSV_CONTENT_TYPE)
-    del rows  # the largest structure of the run; the summary needs only the tally
-    summary = build_summary(plan, counts, finished=_now(), report_json=report_json, report_csv=report_csv,
-                            unmatched=unmatched)
-    s3.put_json(loc.bucket, manifest.key(loc, manifest.REPORT_JSON), summary)
-    head = run_summary(plan, counts, report_json, report_csv)
-    log.info("run finalized", extra={"status": head.status, "copied": head.copied, "failed": head.failed,
-                                     "skipped": head.skipped, "bytes": head.bytes, "report": report_json})
-    if not dry_run and counts.failed > options.max_failed_objects:
-        raise TooManyFailedObjectsError(too_many_failed_message(counts.failed, options.max_failed_objects,
-                                                                report_json))
-    return head
+        state, pending = load_state(s3, loc, step, plan.splits)
+        single_csv = False  # the saved report files say
+    files = ReportFiles(s3, loc, layout, single_csv, state.files, pending)
+    run = _Finalization(pointer, plan, settings, s3, deadline, state, files)
+    try:
+        if not run.go_on():
+            state.invocations += 1
+            state.files = files.state()
+            save_state(s3, loc, step + 1, state, files.pending_bytes())
+            log.info("finalizer continues in another invocation",
+                     extra={"step": step + 1, "phase": state.phase, "position": state.position,
+                            "rows": files.rows})
+            return FinalizeCursor(step=step + 1, phase=state.phase, position=state.position)
+        return run.finish()
+    except BaseException as error:
+        files.abort(error)
+        raise
 
 
 def payload_ids(pointer: PlanPointer) -> list[int]:
@@ -111,28 +129,208 @@ def payload_ids(pointer: PlanPointer) -> list[int]:
     return sorted({pid for worker in pointer.workers for pid in worker})
 
 
-# --- joining results ---------------------------------------------------------------------------------
-def _collect(payload: Payload, checkpoint: PayloadCheckpoint | None, joins: dict[int, ChunkJoin],
-             rows: list[ReportRow], expected: dict[str, tuple[int, int]]) -> None:
-    """Add the payload's rows (whole copies) and chunk results (split copies)."""
-    results = {r.task_id: r for r in checkpoint.results} if checkpoint is not None else {}
-    why = (f"payload {payload.payload_id} never ran (no checkpoint)" if checkpoint is None
-           else f"payload {payload.payload_id} did not finish this task")
-    for task in payload.tasks:
-        result = results.get(task.task_id) or not_run_result(task, why)
-        join = joins.get(task.copy_id) if task.method == "chunk" else None
-        if join is not None:
-            join.add(result)
-        else:
-            _append(rows, expected, result_row(result), task.size)
+@dataclass
+class _Finalization:
+    """One invocation's work on a finalization: the phases, from where ``state`` says."""
+
+    pointer: PlanPointer
+    plan: RunPlan
+    settings: Settings
+    s3: S3Gateway
+    deadline: Deadline
+    state: FinalizeState
+    files: ReportFiles
+
+    @property
+    def dry_run(self) -> bool:
+        return self.plan.config.options.dry_run or self.pointer.dry_run
+
+    @property
+    def loc(self) -> ManifestLocation:
+        return self.pointer.manifest
+
+    def go_on(self) -> bool:
+        """Work through the phases; False when the deadline stopped it first (``state`` says where)."""
+        phases: dict[Phase, Callable[[ThreadPoolExecutor], bool]] = {
+            "payloads": self._payloads, "splits": self._splits, "skipped": self._skipped}
+        with ThreadPoolExecutor(max_workers=max(1, self.settings.worker_threads)) as pool:
+            while self.state.phase != "done":
+                phase = self.state.phase
+                began = time.monotonic()
+                finished = phases[phase](pool)
+                self.state.seconds[phase] = round(self.state.seconds.get(phase, 0.0) + time.monotonic() - began, 3)
+                if not finished:
+                    return False
+                self.state.phase, self.state.position = _next_phase(phase), 0
+                if self.state.phase != "done" and self.deadline.near():
+                    return False
+        return True
+
+    # --- phase 1: payloads ---------------------------------------------------------------------------
+    def _payloads(self, pool: ThreadPoolExecutor) -> bool:
+        ids = payload_ids(self.pointer)
+        with _PayloadReader(self.s3, self.loc, ids[self.state.position:], not self.dry_run) as reads:
+            for payload, checkpoint in reads:
+                if self.dry_run:
+                    self._report(planned_row(task) for task in payload.tasks if task.method != "chunk")
+                else:
+                    self._report(self._payload_rows(payload, checkpoint, pool))
+                self.state.position += 1
+                if self.state.position < len(ids) and self.deadline.near():
+                    return False
+        return True
+
+    def _payload_rows(self, payload: Payload, checkpoint: PayloadCheckpoint | None,
+                      pool: ThreadPoolExecutor) -> list[ReportRow]:
+        """The payload's rows (whole copies), verified; its chunk results go to their splits' joins."""
+        results = {r.task_id: r for r in checkpoint.results} if checkpoint is not None else {}
+        why = (f"payload {payload.payload_id} never ran (no checkpoint)" if checkpoint is None
+               else f"payload {payload.payload_id} did not finish this task")
+        rows: list[ReportRow] = []
+        targets: list[Expected] = []
+        for task in payload.tasks:
+            result = results.get(task.task_id) or not_run_result(task, why)
+            join = self.state.joins.get(task.copy_id) if task.method == "chunk" else None
+            if join is not None:
+                join.add(result)
+                continue
+            rows.append(result_row(result))
+            targets.append(Expected(task.target_bucket, task.target_key, task.size))
+        if checkpoint is not None:
+            _abort_open_uploads(self.s3, payload, checkpoint)
+        return self._verified(rows, targets, pool)
+
+    # --- phase 2: split copies -----------------------------------------------------------------------
+    def _splits(self, pool: ThreadPoolExecutor) -> bool:
+        splits = self.plan.splits
+        while self.state.position < len(splits):
+            batch = splits[self.state.position:self.state.position + SPLIT_BATCH]
+            if self.dry_run:
+                for split in batch:
+                    _abort_dry_run_upload(self.s3, split)
+                self._report(planned_split_row(split) for split in batch)
+            else:
+                # Each completion is a ListParts + CompleteMultipartUpload that S3 may take a while to assemble.
+                rows = list(pool.map(lambda split: settle_split(self.s3, self.state.joins[split.copy_id]), batch))
+                targets = [Expected(split.target_bucket, split.target_key, split.size) for split in batch]
+                self._report(self._verified(rows, targets, pool))
+            self.state.position += len(batch)
+            if self.state.position < len(splits) and self.deadline.near():
+                return False
+        return True
+
+    # --- phase 3: plan/skipped.json ------------------------------------------------------------------
+    def _skipped(self, pool: ThreadPoolExecutor) -> bool:
+        start = self.state.position
+        chunks = self.s3.read_chunks(self.loc.bucket, manifest.key(self.loc, manifest.SKIPPED), start)
+        rows: list[ReportRow] = []
+        for seen, (data, end) in enumerate(iter_array(chunks, start), start=1):
+            skipped = SkippedObject.from_dict(data)
+            if is_unmatched(skipped):
+                self.state.unmatched_count += 1
+                if len(self.state.unmatched) < MAX_UNMATCHED_LISTED:
+                    self.state.unmatched.append(s3_uri(skipped.source_bucket, skipped.source_key))
+            else:
+                rows.append(skipped_row(skipped))
+            if seen % SKIPPED_BATCH == 0:
+                self._report(rows)
+                rows = []
+                self.state.position = end
+                if self.deadline.near():
+                    return False
+        self._report(rows)
+        return True
+
+    # --- every phase ---------------------------------------------------------------------------------
+    def _verified(self, rows: list[ReportRow], targets: Sequence[Expected],
+                  pool: ThreadPoolExecutor) -> list[ReportRow]:
+        """``rows`` with each copied row whose target is missing or not the planned size failed."""
+        copied = [i for i, row in enumerate(rows) if row.status == "copied"]
+        if not copied:
+            return rows
+        problems = verify(self.s3, [targets[i] for i in copied], pool.map, self.state.verification)
+        for index, problem in zip(copied, problems, strict=True):
+            if problem:
+                rows[index] = failed_row(rows[index], problem)
+        return rows
+
+    def _report(self, rows: Iterable[ReportRow]) -> None:
+        tally, files = self.state.tally, self.files
+        for row in rows:
+            tally.add(row)
+            files.add(row)
+
+    def finish(self) -> RunSummary:
+        """Write the report's last files and report.json; the run's summary (or TooManyFailedObjectsError)."""
+        plan, state, loc = self.plan, self.state, self.loc
+        finished = _now()
+        entries = self.files.finish(created=finished)
+        report_json, report_csv = loc.uri(manifest.REPORT_JSON), self.files.csv_uri
+        counts = state.tally
+        extra = {
+            "parts": {"manifest": self.files.manifest_uri, "count": len(entries), "rows": self.files.rows},
+            "timings": {"finalizer_started": state.started, "invocations": state.invocations + 1,
+                        "phase_seconds": state.seconds},
+            "verification": state.verification.as_dict(),
+        }
+        summary = build_summary(plan, counts, finished=finished, report_json=report_json, report_csv=report_csv,
+                                unmatched=state.unmatched,
+                                unmatched_not_listed=state.unmatched_count - len(state.unmatched), extra=extra)
+        self.s3.put_json(loc.bucket, manifest.key(loc, manifest.REPORT_JSON), summary)
+        head = run_summary(plan, counts, report_json, report_csv)
+        log.info("run finalized", extra={"status": head.status, "copied": head.copied, "failed": head.failed,
+                                         "skipped": head.skipped, "bytes": head.bytes, "report": report_json,
+                                         "parts": len(entries), **state.verification.as_dict()})
+        max_failed = plan.config.options.max_failed_objects
+        if not self.dry_run and counts.failed > max_failed:
+            raise TooManyFailedObjectsError(too_many_failed_message(counts.failed, max_failed, report_json))
+        return head
 
 
-def _append(rows: list[ReportRow], expected: dict[str, tuple[int, int]], row: ReportRow, size: int) -> None:
-    if row.status == "copied":
-        expected[row.target] = (len(rows), size)
-    rows.append(row)
+def _next_phase(phase: Phase) -> Phase:
+    order: tuple[Phase, ...] = ("payloads", "splits", "skipped", "done")
+    return order[order.index(phase) + 1]
 
 
+class _PayloadReader:
+    """Each payload with its checkpoint (None without one, or when not asked), in order, with up to
+    READ_AHEAD reads in flight. A context manager: leaving it stops reading (the reads in flight finish)."""
+
+    def __init__(self, s3: S3Gateway, loc: ManifestLocation, ids: Sequence[int], with_checkpoints: bool) -> None:
+        self._ids = iter(ids)
+        self._s3, self._loc, self._with_checkpoints = s3, loc, with_checkpoints
+        self._pool = ThreadPoolExecutor(max_workers=READ_AHEAD)
+        self._ahead: deque[Future[tuple[Payload, PayloadCheckpoint | None]]] = deque()
+
+    def __enter__(self) -> _PayloadReader:
+        for _ in range(READ_AHEAD):
+            self._submit()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for future in self._ahead:
+            future.cancel()
+        self._ahead.clear()
+        self._pool.shutdown(wait=True)
+
+    def __iter__(self) -> Iterator[tuple[Payload, PayloadCheckpoint | None]]:
+        while self._ahead:
+            read = self._ahead.popleft().result()
+            self._submit()
+            yield read
+
+    def _read(self, payload_id: int) -> tuple[Payload, PayloadCheckpoint | None]:
+        payload = manifest.read_payload(self._s3, self._loc, payload_id)
+        checkpoint = manifest.read_checkpoint(self._s3, self._loc, payload_id) if self._with_checkpoints else None
+        return payload, checkpoint
+
+    def _submit(self) -> None:
+        payload_id = next(self._ids, None)
+        if payload_id is not None:
+            self._ahead.append(self._pool.submit(self._read, payload_id))
+
+
+# --- the uploads workers left open --------------------------------------------------------------------
 def _abort_open_uploads(s3: S3Gateway, payload: Payload, checkpoint: PayloadCheckpoint) -> None:
     """A worker aborts the whole-object uploads it cannot finish; one still listed here is a leak."""
     if not checkpoint.open_uploads:
@@ -247,28 +445,7 @@ def _target(split: SplitCopy) -> str:
     return s3_uri(split.target_bucket, split.target_key)
 
 
-# --- verification ------------------------------------------------------------------------------------
-def verify_sizes(s3: S3Gateway, targets: Iterable[TargetConfig], rows: list[ReportRow],
-                 expected: dict[str, tuple[int, int]]) -> None:
-    """Fail every copied row whose target is missing or not the planned size. Empties ``expected``.
-
-    A bucket no copied row points into is not listed: it would verify nothing, and every copy into it may
-    have failed because it cannot be listed (a bucket that is not its expected_bucket_owner's answers 403)."""
-    buckets = {uri[5:uri.index("/", 5)] for uri in expected}  # "s3://bucket/key" (~0.2 s a million)
-    for bucket, prefix in listing_roots(targets):
-        if bucket not in buckets:
-            continue
-        for obj in s3.list_objects(bucket, prefix):
-            entry = expected.pop(s3_uri(bucket, obj.key), None)
-            if entry is not None and obj.size != entry[1]:
-                index, size = entry
-                rows[index] = failed_row(rows[index], f"VerificationError: {rows[index].target} has {obj.size} "
-                                                      f"bytes, expected {size}")
-    for target, (index, _size) in expected.items():
-        rows[index] = failed_row(rows[index], f"VerificationError: {target} does not exist after the copy")
-    expected.clear()
-
-
+# --- listing roots (cleanup lists each target's uploads once) ------------------------------------
 def listing_roots(targets: Iterable[TargetConfig]) -> list[tuple[str, str]]:
     """The (bucket, prefix) pairs to list so every target is covered once: a prefix inside another
     target's prefix in the same bucket is already listed with it."""

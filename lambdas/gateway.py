@@ -230,12 +230,36 @@ class S3Gateway:
                         checksum_algorithm=listed_checksum(item),
                     )
         except ClientError as err:
-            if error_code(err) in {"NoSuchBucket", "AccessDenied", "403", "404"}:
-                hint = self._owner_hint(bucket)
-                raise errors.SourceNotFoundError(
-                    f"cannot list s3://{bucket}/{prefix}: {error_code(err)} (check the bucket name and "
-                    f"that this stack may read it{'; ' + hint if hint else ''})") from err
-            raise self._translate(err, f"list s3://{bucket}/{prefix}", bucket) from err
+            raise self._listing_error(err, bucket, prefix) from err
+
+    def _listing_error(self, err: ClientError, bucket: str, prefix: str) -> Exception:
+        """A listing that is refused or has no bucket is a location problem (SourceNotFoundError, fatal)."""
+        if error_code(err) in {"NoSuchBucket", "AccessDenied", "403", "404"}:
+            hint = self._owner_hint(bucket)
+            return errors.SourceNotFoundError(
+                f"cannot list s3://{bucket}/{prefix}: {error_code(err)} (check the bucket name and "
+                f"that this stack may read it{'; ' + hint if hint else ''})")
+        return self._translate(err, f"list s3://{bucket}/{prefix}", bucket)
+
+    def list_page(self, bucket: str, prefix: str, start_after: str = "",
+                  max_keys: int = limits.LIST_PAGE_SIZE) -> tuple[list[SourceObject], bool]:
+        """One ListObjectsV2 request: up to ``max_keys`` objects under ``prefix`` whose keys sort after
+        ``start_after`` ("": from the first), in key order, and whether more follow (IsTruncated). S3 lists
+        keys in UTF-8 binary order, and StartAfter may be any string, a key of the bucket or not (Amazon S3
+        API reference, ListObjectsV2, "StartAfter": "Amazon S3 starts listing after this specified key.
+        StartAfter can be any key in the bucket"). Errors as ``list_objects``."""
+        kwargs: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix, "MaxKeys": max_keys, **self._access(bucket)}
+        if start_after:
+            kwargs["StartAfter"] = start_after
+        try:
+            resp = self.client.list_objects_v2(**kwargs)
+        except ClientError as err:
+            raise self._listing_error(err, bucket, prefix) from err
+        objects = [SourceObject(bucket=bucket, key=item["Key"], size=int(item["Size"]),
+                                etag=strip_etag(item.get("ETag", "")),
+                                storage_class=item.get("StorageClass", "STANDARD") or "STANDARD")
+                   for item in resp.get("Contents", ())]
+        return objects, bool(resp.get("IsTruncated"))
 
     def location_status(self, bucket: str, prefix: str) -> str:
         """``"ok"`` when this role may list ``prefix`` in ``bucket``, ``"missing"`` when the bucket does not
@@ -429,6 +453,47 @@ class S3Gateway:
             self.client.put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type)
         except ClientError as err:
             raise _manifest_error(err, f"write s3://{bucket}/{key}") from err
+
+    def read_chunks(self, bucket: str, key: str, start: int = 0, chunk_size: int = limits.MiB) -> Iterator[bytes]:
+        """The object's bytes from offset ``start`` on, chunk by chunk as they arrive, so memory holds one
+        chunk whatever the object's size (a ranged GET: "bytes=<start>-" asks from ``start`` to the end, Amazon
+        S3 API reference, GetObject, "Range", which refers to RFC 9110's byte ranges)."""
+        kwargs: dict[str, Any] = {"Bucket": bucket, "Key": key}
+        if start:
+            kwargs["Range"] = f"bytes={start}-"
+        try:
+            body = self.client.get_object(**kwargs)["Body"]
+        except ClientError as err:
+            if error_code(err) in {"NoSuchKey", "404"}:
+                raise errors.ManifestConflictError(f"s3://{bucket}/{key} does not exist") from err
+            raise _manifest_error(err, f"read s3://{bucket}/{key}") from err
+        try:
+            yield from body.iter_chunks(chunk_size)
+        except (ConnectionError, ReadTimeoutError, BotoCoreError) as err:
+            raise errors.TransientError(f"read s3://{bucket}/{key}: {type(err).__name__}: {err}") from err
+        finally:
+            body.close()
+
+    def start_upload(self, bucket: str, key: str, content_type: str) -> str:
+        """A multipart upload of a file this stack writes (a report too large to hold in memory). Parts go up
+        with ``upload_part`` and the file appears with ``complete_multipart_upload``; until then nothing is
+        visible at ``key``."""
+        try:
+            resp = self.client.create_multipart_upload(Bucket=bucket, Key=key, ContentType=content_type)
+        except ClientError as err:
+            raise _manifest_error(err, f"start upload of s3://{bucket}/{key}") from err
+        return str(resp["UploadId"])
+
+    def upload_part(self, bucket: str, key: str, upload_id: str, number: int, body: bytes) -> PartInfo:
+        """Part ``number`` (1-based) of an upload ``start_upload`` began. Every part but the last must be at
+        least 5 MiB (limits.MIN_PART_SIZE), and a part sent again under the same number replaces the
+        earlier one (Amazon S3 API reference, UploadPart: "If you upload a new part using the same part
+        number that was used with a previous part, the previously uploaded part is overwritten")."""
+        try:
+            resp = self.client.upload_part(Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=body)
+        except ClientError as err:
+            raise _manifest_error(err, f"upload part {number} of s3://{bucket}/{key}") from err
+        return PartInfo(number, strip_etag(resp["ETag"]), len(body))
 
     def get_json(self, bucket: str, key: str) -> Any:
         data = self.get_json_or_none(bucket, key)

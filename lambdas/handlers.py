@@ -10,6 +10,7 @@ from typing import Any
 
 from lambdas import cleanup, finalizer, logs, planner, worker
 from lambdas.deadline import Deadline
+from lambdas.finalizer_state import FinalizeCursor
 from lambdas.gateway import S3Gateway, gateway_from_settings
 from lambdas.models import PayloadTask, PlanPointer
 from lambdas.settings import Settings
@@ -40,11 +41,18 @@ def copy(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 
 def finalize(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """Event: PlanPointer -> RunSummary; raises TooManyFailedObjectsError past max_failed_objects."""
+    """Event: PlanPointer (a continuation's also carries ``cursor``) -> RunSummary when the run is finalized,
+    else the event itself with ``"done": false`` and the ``cursor`` to call again with (the state machine
+    loops on it, as on the worker's PayloadTask). Raises TooManyFailedObjectsError past max_failed_objects."""
     pointer = PlanPointer.from_dict(event)
+    cursor = FinalizeCursor.from_event(event)
     logs.bind(run_id=pointer.run_id)
     settings, s3 = _setup()
-    return finalizer.finalize(pointer, settings, s3).to_dict()
+    deadline = Deadline(context.get_remaining_time_in_millis, settings.deadline_margin_seconds)
+    outcome = finalizer.finalize_step(pointer, settings, s3, deadline, cursor)
+    if isinstance(outcome, FinalizeCursor):
+        return {**event, "done": False, "cursor": outcome.to_dict()}  # the planner's pointer as it came
+    return outcome.to_dict()
 
 
 def clean_up(event: dict[str, Any], context: Any) -> dict[str, Any]:

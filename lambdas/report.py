@@ -1,20 +1,25 @@
-"""The run's report, as data: one row per copy, a summary, and the CSV text. Pure: no S3 here.
+"""The run's report, as data: one row per copy, a summary, the CSV text and its parts. Pure: no S3 here.
 
 A copy is one (source object, target) pair. A whole-object copy has one task and so one result; a split
 copy has one chunk task per byte range (possibly on different workers) and their results are joined
 into one row. The finalizer (lambdas/finalizer.py) and cleanup (lambdas/cleanup.py) feed these
-functions and write what they return.
+functions and write what they return (lambdas/report_files.py writes the parts).
+
+The rows are cut into parts of at most PART_ROWS rows as they stream by (``PartCutter``), so no report
+needs all its rows in memory; a manifest names the parts (``parts_manifest``).
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, TextIO
 
+from lambdas import limits
 from lambdas.models import CopyTask, ObjectResult, RunPlan, RunSummary, SkippedObject, SplitCopy
 from lambdas.planning import UNMATCHED, reason_kind
 
@@ -28,6 +33,11 @@ SPLIT_METHOD = "multipart-split"
 # report.json lists failed objects up to this many, then only counts the rest: a run with a million
 # failures must still produce a readable (and writable) summary.
 MAX_FAILED_LISTED = 1_000
+# With options.report_unmatched, report.json lists unmatched objects up to this many and counts the rest
+# (plan/skipped.json lists them all): the finalizer's memory must not grow with a bucket's unmatched keys.
+MAX_UNMATCHED_LISTED = 10_000
+# A split copy's row quotes the errors of its first failed chunks and counts the others.
+CHUNK_ERRORS_QUOTED = 3
 # The error code of a task that has no result because its payload never ran (or never finished).
 NOT_RUN = "NotRun"
 # With options.report_unmatched the planner lists objects no target rule matched in plan/skipped.json
@@ -123,7 +133,8 @@ class ChunkJoin:
     seconds: float = 0.0
     chunks: int = 0
     statuses: Counter[str] = field(default_factory=Counter)
-    errors: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)  # of the first CHUNK_ERRORS_QUOTED failed chunks
+    failed_chunks: int = 0
 
     def add(self, result: ObjectResult) -> None:
         self.chunks += 1
@@ -136,7 +147,9 @@ class ChunkJoin:
             self.bytes += result.bytes
             self.parts += result.parts
         elif result.status == "failed":
-            self.errors.append(f"{result.task_id}: {result.error}")
+            self.failed_chunks += 1
+            if len(self.errors) < CHUNK_ERRORS_QUOTED:
+                self.errors.append(f"{result.task_id}: {result.error}")
 
     @property
     def all_copied(self) -> bool:
@@ -151,7 +164,8 @@ class ChunkJoin:
         """The copy's row. ``completion_error`` is what went wrong after the chunks (ListParts checks,
         CompleteMultipartUpload, tagging): any error, from a chunk or after, fails the copy."""
         split = self.split
-        errors = [*self.errors[:3], *([f"... {len(self.errors) - 3} more"] if len(self.errors) > 3 else [])]
+        more = self.failed_chunks - CHUNK_ERRORS_QUOTED
+        errors = [*self.errors[:CHUNK_ERRORS_QUOTED], *([f"... {more} more"] if more > 0 else [])]
         if completion_error:
             errors.insert(0, completion_error)
         status: RowStatus
@@ -176,6 +190,19 @@ class ChunkJoin:
             seconds=self.seconds,
             error="; ".join(errors),
         )
+
+    def to_state(self) -> dict[str, Any]:
+        """What a finalizer continuing in another invocation needs (the split itself is in the plan)."""
+        return {"bytes": self.bytes, "parts": self.parts, "attempts": self.attempts, "retries": self.retries,
+                "seconds": self.seconds, "chunks": self.chunks, "statuses": dict(self.statuses),
+                "errors": list(self.errors), "failed_chunks": self.failed_chunks}
+
+    @classmethod
+    def from_state(cls, split: SplitCopy, data: Mapping[str, Any]) -> ChunkJoin:
+        return cls(split, bytes=data["bytes"], parts=data["parts"], attempts=data["attempts"],
+                   retries=data["retries"], seconds=data["seconds"], chunks=data["chunks"],
+                   statuses=Counter(data["statuses"]), errors=list(data["errors"]),
+                   failed_chunks=data["failed_chunks"])
 
 
 def join_chunks(split: SplitCopy, results: Iterable[ObjectResult], completion_error: str = "") -> ReportRow:
@@ -255,6 +282,14 @@ class Tally:
             "failed_objects_not_listed": max(0, self.failed - len(self.failed_objects)),
         }
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Tally:
+        """Read back what ``as_dict`` wrote (a finalizer continuing in another invocation)."""
+        return cls(counts=Counter({k: v for k, v in data["counts"].items() if v}),
+                   bytes_copied=data["bytes_copied"], retries=data["retries"],
+                   skipped_by_reason=Counter(data["skipped_by_reason"]),
+                   failed_objects=[dict(f) for f in data["failed_objects"]])
+
 
 def tally(rows: Iterable[ReportRow]) -> Tally:
     result = Tally()
@@ -286,8 +321,11 @@ def run_summary(plan: RunPlan, counts: Tally, report_json: str, report_csv: str)
 
 
 def build_summary(plan: RunPlan, counts: Tally, *, finished: str, report_json: str, report_csv: str,
-                  unmatched: list[str] | None = None) -> dict[str, Any]:
-    """The content of report.json. ``unmatched`` (source URIs) is listed only with options.report_unmatched."""
+                  unmatched: list[str] | None = None, unmatched_not_listed: int = 0,
+                  extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The content of report.json. ``unmatched`` (source URIs, at most MAX_UNMATCHED_LISTED; the rest
+    counted in ``unmatched_not_listed``) is listed only with options.report_unmatched; ``extra`` adds
+    sections (the report's parts, timings)."""
     head = run_summary(plan, counts, report_json, report_csv)
     summary: dict[str, Any] = {
         **head.to_dict(),
@@ -301,9 +339,138 @@ def build_summary(plan: RunPlan, counts: Tally, *, finished: str, report_json: s
     }
     if plan.config.options.report_unmatched:
         summary["unmatched_objects"] = list(unmatched or [])
+        summary["unmatched_objects_not_listed"] = unmatched_not_listed
+    summary.update(extra or {})
     return summary
 
 
 def too_many_failed_message(failed: int, max_failed: int, report_json: str) -> str:
     noun = "object" if failed == 1 else "objects"
     return f"{failed} {noun} failed (max_failed_objects is {max_failed}); see {report_json}"
+
+
+# --- parts: the rows cut into bounded CSV files, named by a manifest ---------------------------------
+# The layout follows S3 Batch Operations' completion reports (Amazon S3 user guide, "Examples: S3 Batch
+# Operations completion reports"): CSV result files without a header row, and a top-level manifest.json
+# whose "Results" list each file's Bucket, Key and MD5Checksum, with the columns in "ReportSchema". Ours
+# adds each file's row and byte counts; its files are not split by task status (they keep the report's
+# row order, payload by payload), so "TaskExecutionStatus" is left out.
+PARTS_FORMAT = "sfncopy_Report_CSV_v1"
+# Rows per part. A row is at least 40 bytes (a 3-character bucket, S3's shortest bucket name: Amazon S3 user
+# guide, "General purpose bucket naming rules"; a 1-character key; the other columns), so a full part is at
+# least 6 MB: above S3's 5 MiB minimum for every part of a multipart upload but the last (limits.MIN_PART_SIZE),
+# and a full part can go up as one part of report.csv. About 25 MB at the usual ~170 bytes a row.
+PART_ROWS = 150_000
+# A part is also cut at this size (long keys and error messages), so one part's bytes are bounded too.
+PART_MAX_BYTES = 32 * limits.MiB
+# report.csv (every row in one file) is written for reports up to this many rows: the most a spreadsheet
+# opens (Microsoft, "Excel specifications and limits": 1,048,576 rows per worksheet, one of them the header).
+# Past it the parts are the report.
+SINGLE_CSV_MAX_ROWS = 1_048_575
+
+
+def csv_header() -> bytes:
+    """The header line of report.csv (the parts have none; their manifest names the columns)."""
+    return ",".join(COLUMNS).encode() + b"\r\n"  # csv.writer ends lines with \r\n
+
+
+class _LastLine:
+    """A stream that keeps the one line csv.writer wrote last (the writer writes a row in one call)."""
+
+    __slots__ = ("line",)
+
+    def __init__(self) -> None:
+        self.line = ""
+
+    def write(self, text: str) -> int:
+        self.line = text
+        return len(text)
+
+
+class CsvLines:
+    """Rows to CSV lines, one at a time, exactly as ``write_csv`` writes them."""
+
+    def __init__(self) -> None:
+        self._sink = _LastLine()
+        self._writer = csv.writer(self._sink)
+
+    def line(self, row: ReportRow) -> bytes:
+        self._writer.writerow((row.source, row.target, row.bytes, row.status, row.method, row.parts, row.attempts,
+                               row.retries, f"{row.seconds:.3f}", row.error))
+        return self._sink.line.encode()
+
+
+@dataclass(frozen=True, slots=True)
+class ReportPart:
+    """One part of the report: part number ``index`` (from 0), the CSV lines of ``rows`` rows, no header."""
+
+    index: int
+    rows: int
+    body: bytes
+
+
+class PartCutter:
+    """Cuts the stream of rows into parts: a part ends after ``part_rows`` rows once it holds at least
+    ``min_bytes`` (so it can be a middle part of a multipart upload), or as soon as it holds ``max_bytes``.
+    Memory holds the part being filled. ``index``, ``pending`` and ``pending_rows`` resume a cutter that
+    another invocation stopped (``state`` and ``pending_bytes`` give them)."""
+
+    def __init__(self, part_rows: int = PART_ROWS, max_bytes: int = PART_MAX_BYTES,
+                 min_bytes: int = limits.MIN_PART_SIZE, index: int = 0, pending: bytes = b"",
+                 pending_rows: int = 0) -> None:
+        if part_rows < 1 or max_bytes < 1:
+            raise ValueError(f"part_rows={part_rows} and max_bytes={max_bytes} must be at least 1")
+        self.part_rows, self.max_bytes, self.min_bytes = part_rows, max_bytes, min_bytes
+        self.index = index
+        self.rows = pending_rows
+        self._buffer = bytearray(pending)
+        self._lines = CsvLines()
+
+    def add(self, row: ReportRow) -> ReportPart | None:
+        """Add one row; the part it completed, if it completed one."""
+        self._buffer += self._lines.line(row)
+        self.rows += 1
+        size = len(self._buffer)
+        if (self.rows >= self.part_rows and size >= self.min_bytes) or size >= self.max_bytes:
+            return self._cut()
+        return None
+
+    def finish(self) -> ReportPart | None:
+        """The last part (any size), or None when every row is in a part already."""
+        return self._cut() if self.rows else None
+
+    def pending_bytes(self) -> bytes:
+        """The lines of the part being filled (to resume in another invocation)."""
+        return bytes(self._buffer)
+
+    def _cut(self) -> ReportPart:
+        part = ReportPart(self.index, self.rows, bytes(self._buffer))
+        self.index += 1
+        self.rows = 0
+        self._buffer = bytearray()
+        return part
+
+
+def md5_hex(data: bytes) -> str:
+    """The MD5Checksum of a part, as S3 Batch Operations' manifests give it (hex); an integrity check for
+    readers, not a security measure."""
+    return hashlib.md5(data, usedforsecurity=False).hexdigest()
+
+
+def part_entry(bucket: str, key: str, part: ReportPart) -> dict[str, Any]:
+    """The manifest's entry for one part."""
+    return {"Bucket": bucket, "Key": key, "MD5Checksum": md5_hex(part.body), "Rows": part.rows,
+            "Bytes": len(part.body)}
+
+
+def parts_manifest(entries: Sequence[Mapping[str, Any]], created: str) -> dict[str, Any]:
+    """report/manifest.json: the parts in row order, the columns, and the totals a reader checks against."""
+    return {
+        "Format": PARTS_FORMAT,
+        "ReportCreationDate": created,
+        "ReportSchema": ", ".join(COLUMNS),
+        "Header": csv_header().decode(),
+        "Rows": sum(int(e["Rows"]) for e in entries),
+        "Bytes": sum(int(e["Bytes"]) for e in entries),
+        "Results": [dict(e) for e in entries],
+    }

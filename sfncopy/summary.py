@@ -94,4 +94,9 @@ def report_lines(report: dict[str, Any]) -> list[str]:
                        ("report (csv)", where.get("csv") or report.get("report_csv"))):
         if uri:
             lines.append(f"{label}: {uri}")
+    parts = report.get("parts")
+    if isinstance(parts, dict) and parts.get("manifest"):
+        # Reports since the finalizer streams them: CSV parts named by a manifest (sfncopy report --csv joins them).
+        count, rows = int(parts.get("count") or 0), int(parts.get("rows") or 0)
+        lines.append(f"report (parts): {parts['manifest']} ({count:,} part{'s' if count != 1 else ''}, {rows:,} rows)")
     return lines
