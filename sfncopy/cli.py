@@ -249,7 +249,7 @@ def status(ctx: click.Context, arn: str, watch: bool, env_name: str | None) -> N
 @cli.command()
 @click.argument("arn", metavar="EXECUTION_ARN")
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Also save report.csv (one row per object) to this file.")
+              help="Also save the report as one CSV (one row per object) to this file.")
 @click.option("--json", "as_json", is_flag=True, help="Print report.json as it is.")
 @click.option("--env", "env_name", help="Environment whose endpoint/credentials to use (envs/ENV-env.sh).")
 @click.pass_context
@@ -263,11 +263,11 @@ def report(ctx: click.Context, arn: str, csv_path: Path | None, as_json: bool, e
         fail(f"execution {current.name} ({current.status}) has no report yet")
     click.echo(json.dumps(data, indent=2, sort_keys=True) if as_json else "\n".join(report_lines(data)))
     if csv_path is not None:
+        from sfncopy.report_csv import save_csv
+
         _, csv_uri = execution.report_uris(current, location)
-        if not csv_uri:
-            fail(f"execution {current.name} has no report.csv (it ended before its report was written)")
-        csv_path.write_bytes(execution.read_bytes(aws.s3, csv_uri))
-        click.echo(f"saved {csv_uri} to {csv_path}", err=True)
+        source = save_csv(aws.s3, data, csv_uri, csv_path)  # report.csv, or the header and every part
+        click.echo(f"saved {source} to {csv_path}", err=True)
 
 
 def _clients_for_arn(ctx: click.Context, arn: str, env_name: str | None) -> execution.AwsClients:
