@@ -66,6 +66,18 @@ when the emulator starts and undone by ``Bridges.uninstall()`` when it stops.
 8. GetRolePolicy of a role that CloudFormation made answers the inline policy as Python's ``repr`` of a dict
    (``{'Statement': ...}``), which no client can read as JSON. IAM answers the document as (URL-encoded) JSON
    (IAM API reference, GetRolePolicy, "PolicyDocument"), which botocore decodes into a dict. We answer JSON.
+
+11. S3's additional checksums (CRC32, CRC32C, CRC64NVME) are half there: an upload created with an algorithm gives its
+   parts no checksum (UploadPartCopy, UploadPart, ListParts answer none), CompleteMultipartUpload ignores the part and
+   whole-object checksums sent to it, HeadObject answers no checksum type, CopyObject gives the copy's checksum no
+   type, and CRC32C / CRC64NVME are computed as CRC32 without moto's optional packages. We do what S3 does (the rules
+   and their pages: checksums_bridge.py), answering S3's BadDigest / InvalidPart / InvalidRequest and leaving a refused
+   upload open.
+
+12. Conditional writes: CopyObject ignores ``If-None-Match`` and ``If-Match``, CompleteMultipartUpload ignores
+   ``If-Match``. Enforced by the middleware (preconditions.py) for PutObject, CopyObject and
+   CompleteMultipartUpload alike: 412 PreconditionFailed, or 404 NoSuchKey for ``If-Match`` on a missing key, with
+   the check and the write made under one lock per key so that two concurrent conditional writes cannot both win.
 """
 
 from __future__ import annotations
@@ -101,6 +113,7 @@ class Bridges:
         self._bridge_state_machine_definitions()
         self._bridge_cloudformation_resource_failures()
         self._bridge_role_policy_documents()
+        self._bridge_checksums()
 
     def uninstall(self) -> None:
         while self._undo:
@@ -333,6 +346,13 @@ class Bridges:
             return name, document if isinstance(document, str) else json.dumps(document)
 
         self._set(IAMBackend, "get_role_policy", get_role_policy)
+
+    # 11 ------------------------------------------------------------------------------------------
+    def _bridge_checksums(self) -> None:
+        from sfncopy.emulator.checksums_bridge import checksum_patches
+
+        for owner, name, value in checksum_patches():
+            self._set(owner, name, value)
 
 
 # --- 7: how a CloudFormation stack fails on AWS ------------------------------------------------------------------

@@ -11,7 +11,8 @@ emulator's port, see ``sfncopy.emulator.control``) or in process (``Emulator.set
         {"function": "*-worker", "invocation": 4, "action": "crash", "after_seconds": 0.8}
       ],
       "s3": {"slow_down_fraction": 0.2, "seed": 7,
-             "deny": [{"bucket": "my-target", "operations": ["CopyObject", "UploadPartCopy"]}]}
+             "deny": [{"bucket": "my-target", "operations": ["CopyObject", "UploadPartCopy"]}],
+             "corrupt_parts": [{"bucket": "my-target", "key_pattern": "*.bin", "part_number": 2}]}
     }
 
 Lambda rules
@@ -43,6 +44,19 @@ S3
                           ``operations`` (default: the writes, ``DENY_OPERATIONS``). moto evaluates bucket
                           policies only with IAM authentication switched on for every request, which the
                           emulator's dummy credentials cannot pass, so the emulator answers it itself.
+  ``corrupt_parts``       rules that corrupt a part copy: ``bucket`` (the *target* bucket: a name or ``fnmatch``
+                          pattern), ``key_pattern`` (``fnmatch`` on the target key, default ``*``), ``part_number``
+                          (>= 1), ``times`` (optional: only the first N matching copies; default every one). The
+                          matching UploadPartCopy succeeds, but the part S3 stores is the copied range with its
+                          first byte inverted, and everything S3 answers about the part is computed from the bytes
+                          it stored, as it would be after a real corruption: the part's ETag, and its checksum
+                          (CopyPartResult, ListParts) when the upload was created with a checksum algorithm. So the
+                          client sees nothing wrong in the part copy itself; a whole-object checksum it derives from
+                          the *source* (the source's FULL_OBJECT CRC, or one combined from the source's part CRCs,
+                          ``lambdas.checksums.full_object``) and passes to CompleteMultipartUpload no longer matches
+                          the parts, and S3 refuses the completion with ``BadDigest`` (checksums_bridge.py), leaving
+                          the upload open to be aborted: nothing is written. Without such a checksum the corrupted
+                          object completes, as it would on S3.
 """
 
 from __future__ import annotations
@@ -111,15 +125,37 @@ class S3Deny:
 
 
 @dataclass(frozen=True)
+class S3CorruptPart:
+    """Store part ``part_number`` of uploads to matching keys corrupted (the first ``times`` copies; 0: all)."""
+
+    bucket: str
+    key_pattern: str = "*"
+    part_number: int = 1
+    times: int = 0
+
+    def matches(self, bucket: str, key: str, part_number: int) -> bool:
+        return (part_number == self.part_number and fnmatch.fnmatchcase(bucket, self.bucket)
+                and fnmatch.fnmatchcase(key, self.key_pattern))
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"bucket": self.bucket, "key_pattern": self.key_pattern, "part_number": self.part_number}
+        if self.times:
+            out["times"] = self.times
+        return out
+
+
+@dataclass(frozen=True)
 class S3Faults:
     slow_down_fraction: float = 0.0
     seed: int = 0
     operations: tuple[str, ...] = COPY_OPERATIONS
     deny: tuple[S3Deny, ...] = ()
+    corrupt_parts: tuple[S3CorruptPart, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {"slow_down_fraction": self.slow_down_fraction, "seed": self.seed,
-                "operations": list(self.operations), "deny": [d.to_dict() for d in self.deny]}
+                "operations": list(self.operations), "deny": [d.to_dict() for d in self.deny],
+                "corrupt_parts": [c.to_dict() for c in self.corrupt_parts]}
 
 
 @dataclass(frozen=True)
@@ -202,7 +238,7 @@ def _s3_faults(raw: Any, problems: list[str]) -> S3Faults:
     if not isinstance(raw, Mapping):
         problems.append("s3: expected an object")
         return S3Faults()
-    _unknown_keys(raw, {"slow_down_fraction", "seed", "operations", "deny"}, "s3", problems)
+    _unknown_keys(raw, {"slow_down_fraction", "seed", "operations", "deny", "corrupt_parts"}, "s3", problems)
     fraction = raw.get("slow_down_fraction", 0.0)
     if isinstance(fraction, bool) or not isinstance(fraction, int | float) or not 0 <= fraction <= 1:
         problems.append(f"s3.slow_down_fraction: expected a number between 0 and 1, got {fraction!r}")
@@ -216,7 +252,9 @@ def _s3_faults(raw: Any, problems: list[str]) -> S3Faults:
         problems.append("s3.operations: expected a list of S3 operation names (e.g. ['CopyObject'])")
         operations = list(COPY_OPERATIONS)
     deny = _s3_deny(raw.get("deny", []), problems)
-    return S3Faults(slow_down_fraction=float(fraction), seed=seed, operations=tuple(operations), deny=deny)
+    corrupt = _s3_corrupt_parts(raw.get("corrupt_parts", []), problems)
+    return S3Faults(slow_down_fraction=float(fraction), seed=seed, operations=tuple(operations), deny=deny,
+                    corrupt_parts=corrupt)
 
 
 def _s3_deny(raw: Any, problems: list[str]) -> tuple[S3Deny, ...]:
@@ -239,6 +277,38 @@ def _s3_deny(raw: Any, problems: list[str]) -> tuple[S3Deny, ...]:
             problems.append(f"{where}.operations: expected a list of S3 operation names (e.g. ['CopyObject'])")
         if len(problems) == start:
             rules.append(S3Deny(bucket=str(bucket), operations=tuple(operations)))
+    return tuple(rules)
+
+
+def _s3_corrupt_parts(raw: Any, problems: list[str]) -> tuple[S3CorruptPart, ...]:
+    if not isinstance(raw, list):
+        problems.append("s3.corrupt_parts: expected a list of rules like {\"bucket\": \"name\", \"key_pattern\": "
+                        "\"*.bin\", \"part_number\": 2}")
+        return ()
+    rules: list[S3CorruptPart] = []
+    for index, rule in enumerate(raw):
+        where = f"s3.corrupt_parts[{index}]"
+        if not isinstance(rule, Mapping):
+            problems.append(f"{where}: expected an object")
+            continue
+        start = len(problems)
+        _unknown_keys(rule, {"bucket", "key_pattern", "part_number", "times"}, where, problems)
+        bucket = rule.get("bucket")
+        if not isinstance(bucket, str) or not bucket:
+            problems.append(f"{where}.bucket: expected the target bucket's name or an fnmatch pattern")
+        pattern = rule.get("key_pattern", "*")
+        if not isinstance(pattern, str) or not pattern:
+            problems.append(f"{where}.key_pattern: expected an fnmatch pattern of target keys (e.g. '*.bin')")
+        number = rule.get("part_number")
+        if isinstance(number, bool) or not isinstance(number, int) or number < 1:
+            problems.append(f"{where}.part_number: expected a part number >= 1 (the first part is 1), got {number!r}")
+        times = rule.get("times", 0)
+        if isinstance(times, bool) or not isinstance(times, int) or times < 0:
+            problems.append(f"{where}.times: expected how many matching copies to corrupt (>= 1; omit for all), "
+                            f"got {times!r}")
+        if len(problems) == start:
+            rules.append(S3CorruptPart(bucket=str(bucket), key_pattern=str(pattern), part_number=int(number or 0),
+                                       times=int(times)))
     return tuple(rules)
 
 
@@ -268,6 +338,7 @@ class FaultState:
         self._invocations: Counter[str] = Counter()
         self._random = random.Random(0)
         self._fired: list[FiredFault] = []
+        self._corrupted: Counter[S3CorruptPart] = Counter()
         self.set_plan(plan or FaultPlan())
 
     @property
@@ -282,6 +353,7 @@ class FaultState:
             self._invocations.clear()
             self._random = random.Random(plan.s3.seed)
             self._fired.clear()
+            self._corrupted.clear()
 
     def clear(self) -> None:
         self.set_plan(FaultPlan())
@@ -309,6 +381,21 @@ class FaultState:
         """Whether this S3 request is to be answered 403 AccessDenied (a ``deny`` rule matches it)."""
         with self._lock:
             return any(rule.matches(bucket, operation) for rule in self._plan.s3.deny)
+
+    def corrupts(self, bucket: str, key: str, part_number: int) -> bool:
+        """Whether this UploadPartCopy (into ``bucket/key``, part ``part_number``) is to store a corrupted part (a
+        ``corrupt_parts`` rule matches it and has copies left); counts it."""
+        with self._lock:
+            for rule in self._plan.s3.corrupt_parts:
+                if rule.matches(bucket, key, part_number) and (not rule.times or self._corrupted[rule] < rule.times):
+                    self._corrupted[rule] += 1
+                    return True
+            return False
+
+    def corrupted_parts(self) -> int:
+        """How many part copies were corrupted since the plan was set."""
+        with self._lock:
+            return sum(self._corrupted.values())
 
     def fired(self) -> list[FiredFault]:
         with self._lock:

@@ -1,5 +1,7 @@
 """WSGI middleware around moto's app: S3 request counting, IAM enforcement (``iam/``), injected SlowDown and
-AccessDenied, the control endpoint.
+AccessDenied, the preconditions moto ignores (``preconditions.py``: copy-source If-Match, conditional writes, each
+write of a key made under that key's lock), injected part-copy corruption (``faults.py``, ``checksums_bridge.py``),
+the control endpoint.
 
 Control endpoint (same port as the emulator; JSON in and out; ``sfncopy.emulator.control`` wraps it):
   ``GET    /_sfncopy/health``  ``{"ok": true}`` once the emulator serves requests
@@ -23,8 +25,9 @@ from typing import Any
 from urllib.parse import parse_qs
 from xml.sax.saxutils import escape
 
+from sfncopy.emulator.checksums_bridge import corrupting_part_copy
 from sfncopy.emulator.faults import FaultPlan, FaultPlanError, FaultState
-from sfncopy.emulator.preconditions import copy_source_changed
+from sfncopy.emulator.preconditions import KEY_WRITES, bucket_and_key, copy_source_changed, key_lock, write_refusal
 from sfncopy.emulator.stats import Stats
 
 CONTROL_PREFIX = "/_sfncopy/"
@@ -48,6 +51,7 @@ _S3_ERRORS = {
     "SlowDown": ("503 Slow Down", "Please reduce your request rate."),
     "AccessDenied": ("403 Forbidden", "Access Denied"),
     "PreconditionFailed": ("412 Precondition Failed", "At least one of the pre-conditions you specified did not hold"),
+    "NoSuchKey": ("404 Not Found", "The specified key does not exist."),
 }
 _S3_ERROR_BODY = ('<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code><Message>{message}</Message>'
                   "<RequestId>{request_id}</RequestId><HostId>sfncopy-emulator</HostId></Error>")
@@ -170,6 +174,40 @@ class EmulatorMiddleware:
             if operation in ("CopyObject", "UploadPartCopy") and copy_source_changed(environ):
                 self._log(environ, operation, "412 PreconditionFailed (copy source changed)")
                 return _s3_error(environ, start_response, "PreconditionFailed")
+            if operation in KEY_WRITES:
+                return self._write(environ, start_response, operation)
+            if operation == "UploadPartCopy":
+                return self._copy_part(environ, start_response, query)
+        return self._pass(environ, start_response, operation)
+
+    def _write(self, environ: dict[str, Any], start_response: StartResponse, operation: str) -> Iterable[bytes]:
+        """A write of a key: its conditional headers checked and the write made under the key's lock (gap 12,
+        preconditions.py)."""
+        bucket, key = bucket_and_key(path_style(environ))
+        with key_lock(bucket, key):
+            refused = write_refusal(environ, operation, bucket, key)
+            if refused is not None:
+                status = _S3_ERRORS[refused][0]
+                self._log(environ, operation, f"{status.split()[0]} {refused} (conditional write)")
+                return _s3_error(environ, start_response, refused)
+            return self._pass(environ, start_response, operation)
+
+    def _copy_part(self, environ: dict[str, Any], start_response: StartResponse,
+                   query: Mapping[str, list[str]]) -> Iterable[bytes]:
+        """An UploadPartCopy, corrupted when the fault plan says so (faults.py, ``corrupt_parts``)."""
+        bucket, key = bucket_and_key(path_style(environ))
+        try:
+            part_number = int(query.get("partNumber", ["0"])[0])
+        except ValueError:
+            part_number = 0
+        if not self.faults.corrupts(bucket, key, part_number):
+            return self._pass(environ, start_response, "UploadPartCopy")
+        self._log(environ, "UploadPartCopy", f"part {part_number} corrupted (injected)")
+        with corrupting_part_copy():
+            return self._pass(environ, start_response, "UploadPartCopy")
+
+    def _pass(self, environ: dict[str, Any], start_response: StartResponse, operation: str) -> Iterable[bytes]:
+        """Hand the request to moto (logging its status when there is an access log)."""
         if self.access_log is None:
             return self.app(environ, start_response)
 

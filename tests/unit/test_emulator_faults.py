@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sfncopy.emulator.faults import FaultPlan, FaultPlanError, FaultState, LambdaFault, S3Faults
+from sfncopy.emulator.faults import FaultPlan, FaultPlanError, FaultState, LambdaFault, S3CorruptPart, S3Faults
 
 
 def test_a_plan_round_trips_through_its_json_form():
@@ -78,3 +78,40 @@ def test_slow_down_is_a_seeded_fraction_of_the_chosen_operations():
     assert [again.slow_down("CopyObject") for _ in range(400)] == draws
     assert 60 < sum(draws) < 140  # about a quarter
     assert not any(state.slow_down("GetObject") for _ in range(50))
+
+
+def test_corrupt_part_rules_parse_and_round_trip():
+    plan = FaultPlan.from_dict({"s3": {"corrupt_parts": [
+        {"bucket": "target-*", "key_pattern": "*.bin", "part_number": 2},
+        {"bucket": "other", "part_number": 1, "times": 1}]}})
+    assert plan.s3.corrupt_parts == (S3CorruptPart("target-*", "*.bin", 2), S3CorruptPart("other", "*", 1, times=1))
+    assert FaultPlan.from_dict(plan.to_dict()) == plan
+
+
+def test_every_problem_of_a_corrupt_part_rule_is_named():
+    with pytest.raises(FaultPlanError) as caught:
+        FaultPlan.from_dict({"s3": {"corrupt_parts": [
+            {"bucket": "", "key_pattern": 3, "part_number": 0, "times": -1, "size": 1}, "rule"]}})
+    message = str(caught.value)
+    for expected in ("s3.corrupt_parts[0].bucket", "s3.corrupt_parts[0].key_pattern",
+                     "s3.corrupt_parts[0].part_number: expected a part number >= 1", "s3.corrupt_parts[0].times",
+                     "s3.corrupt_parts[0].size: unknown key", "s3.corrupt_parts[1]: expected an object"):
+        assert expected in message
+    with pytest.raises(FaultPlanError, match=r"s3\.corrupt_parts: expected a list"):
+        FaultPlan.from_dict({"s3": {"corrupt_parts": {"bucket": "b"}}})
+
+
+def test_a_corrupt_part_rule_hits_its_part_of_matching_keys_as_many_times_as_asked():
+    # GIVEN a rule for part 2 of *.bin in bucket t, twice
+    state = FaultState(FaultPlan(s3=S3Faults(corrupt_parts=(S3CorruptPart("t", "*.bin", 2, times=2),))))
+
+    # WHEN part copies come in  THEN only part 2 of .bin keys in t is hit, and only twice
+    assert not state.corrupts("t", "a.bin", 1)
+    assert not state.corrupts("t", "a.txt", 2)
+    assert not state.corrupts("u", "a.bin", 2)
+    assert [state.corrupts("t", "a.bin", 2) for _ in range(3)] == [True, True, False]
+    assert state.corrupted_parts() == 2
+    # AND setting a plan starts counting again
+    state.set_plan(state.plan)
+    assert state.corrupted_parts() == 0
+    assert state.corrupts("t", "dir/b.bin", 2)
