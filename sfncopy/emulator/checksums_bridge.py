@@ -555,6 +555,7 @@ def _fill_copy(response: Any, result: dict[str, Any]) -> None:
     if key is None or not key.checksum_value:
         return
     if response.headers.get(ALGORITHM_HEADER):
+        key.checksum_algorithm = str(key.checksum_algorithm).upper()  # moto keeps the header as sent
         key.checksum_type, key.checksum_parts = FULL_OBJECT, None
     copied = result["CopyObjectResult"]
     copied[f"Checksum{key.checksum_algorithm}"] = qualified(key.checksum_value, key.checksum_type, key.checksum_parts)

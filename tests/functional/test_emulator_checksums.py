@@ -187,6 +187,11 @@ def test_copy_object_computes_the_requested_checksum_or_keeps_the_sources(s3):
     assert _checksum_fields(copied["CopyObjectResult"]) == full
     assert _checksum_fields(s3.head_object(Bucket="sum-dst", Key="copy-crc64.bin", ChecksumMode="ENABLED")) == full
 
+    # (an algorithm named in lower case is the same algorithm)
+    lower = s3.copy_object(Bucket="sum-dst", Key="copy-crc32c.bin", CopySource=source, ChecksumAlgorithm="crc32c")
+    assert _checksum_fields(lower["CopyObjectResult"]) == {"ChecksumCRC32C": expected("CRC32C"),
+                                                          "ChecksumType": "FULL_OBJECT"}
+
     # WHEN it is copied without an algorithm  THEN the copy keeps the source's checksum, type included
     kept = s3.copy_object(Bucket="sum-dst", Key="copy-kept.bin", CopySource=source)
     assert _checksum_fields(kept["CopyObjectResult"]) == composite
