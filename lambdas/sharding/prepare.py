@@ -1,0 +1,94 @@
+"""The first step of sharded planning: validate the config, cut its key space, write what the shards read.
+
+    pointer = prepare_run(document, run_id, settings, s3, now)
+
+Writes ``plan/sharding/context.json`` (config, plan parameters) and ``plan/sharding/shards.json`` (one item
+per shard, which the shards' Distributed Map reads with its ItemReader), and answers pointers and counts only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from lambdas import manifest
+from lambdas.config import check_allowed_buckets, check_object_acl, parse_config
+from lambdas.errors import ConfigError, SourceNotFoundError
+from lambdas.gateway import S3Gateway
+from lambdas.logs import get_logger
+from lambdas.models import CopyConfig, ManifestLocation
+from lambdas.planning import PlanParams
+from lambdas.settings import Settings
+from lambdas.sharding import inventory, layout
+from lambdas.sharding.layout import ShardingContext
+from lambdas.sharding.listing import RequestCount, probe_batch
+from lambdas.sharding.partition import Partition, PartitionParams, partition
+
+log = get_logger("sharding")
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """The prepare step's answer: where the shards' items are, and how many."""
+
+    run_id: str
+    manifest: ManifestLocation
+    shards: int
+    items: str  # key of shards.json in the manifest bucket
+    ordered: bool
+    estimated_objects: int
+    probes: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"run_id": self.run_id, "manifest": {"bucket": self.manifest.bucket, "prefix": self.manifest.prefix},
+                "shards": self.shards, "items": self.items, "ordered": self.ordered,
+                "estimated_objects": self.estimated_objects, "probes": self.probes}
+
+
+def prepare_run(document: Any, run_id: str, settings: Settings, s3: S3Gateway, now: str,
+                params: PartitionParams | None = None) -> Prepared:
+    sources = inventory.manifest_sources(document)  # validated; ConfigError names the field
+    config = parse_config(inventory.without_manifests(document))
+    problems = check_allowed_buckets(config, settings.source_buckets, settings.target_buckets)
+    problems += check_object_acl(config, settings.object_acl)
+    if problems:
+        raise ConfigError(problems)
+    loc = manifest.run_location(settings.manifest_bucket, settings.manifest_prefix, run_id)
+    s3 = s3.for_buckets(config.bucket_access())
+    _check_locations(config, s3, listed=[ref is None for ref in sources] or [True] * len(config.sources))
+    plan_params = PlanParams.from_settings(settings, config.options)
+    count = RequestCount()
+    if any(sources):
+        units = inventory.plan_units(sources, config, s3, params or PartitionParams(), count)
+        cut = Partition(shards=units.shards, ordered=False, reasons=("the sources are manifests",),
+                        probes=count.value, estimated_objects=units.estimated_objects)
+        s3.put_json(loc.bucket, layout.key(loc, inventory.UNITS), units.to_dict())
+    else:
+        cut = partition(config, params or PartitionParams(), probe_batch(s3, config.sources, settings.worker_threads,
+                                                                         count))
+    context = ShardingContext(run_id=run_id, created_at=now, config=config, params=plan_params, ordered=cut.ordered,
+                              shards=len(cut.shards), reasons=cut.reasons, manifests=any(sources))
+    s3.put_json(loc.bucket, layout.context_key(loc), context.to_dict())
+    s3.put_json(loc.bucket, layout.shards_key(loc), [spec.to_item() for spec in cut.shards])
+    log.info("key space partitioned", extra={
+        "shards": len(cut.shards), "ordered": cut.ordered, "reasons": list(cut.reasons), "probes": cut.probes,
+        "rounds": cut.rounds, "estimated_objects": cut.estimated_objects, "exact": cut.exact})
+    return Prepared(run_id=run_id, manifest=loc, shards=len(cut.shards), items=layout.shards_key(loc),
+                    ordered=cut.ordered, estimated_objects=cut.estimated_objects, probes=cut.probes)
+
+
+def _check_locations(config: CopyConfig, s3: S3Gateway, listed: list[bool]) -> None:
+    """Every source that is listed, and every target, must be listable (a one-key listing, as the single
+    planner checks); a source read from a manifest need not be."""
+    for index, source in enumerate(config.sources):
+        if not listed[index]:
+            continue
+        found = s3.location_status(source.bucket, source.prefix)
+        if found != "ok":
+            raise SourceNotFoundError(f"s3_copy_config.source_s3_config[{index}].s3_bucket: s3://{source.bucket}/"
+                                      f"{source.prefix} is {found}")
+    problems = [f"s3_copy_config.target_s3_config[{t.index}].s3_bucket: s3://{t.bucket}/{t.prefix} is {status}"
+                for t in config.targets if (status := s3.location_status(t.bucket, t.prefix)) != "ok"]
+    if problems:
+        raise ConfigError(problems)
+
