@@ -6,7 +6,8 @@ Each role may touch only what its function does:
 - worker: read the sources; write objects, parts and tags on the targets; read and write the manifest files.
 - finalizer: complete, tag and check target objects; read and write the manifest files.
 - cleanup: list and abort the targets' multipart uploads; read and write the manifest files.
-- the state machine: invoke these four functions and nothing else.
+- the state machine: invoke these four functions; run its own Distributed Maps (start its own child
+  executions, describe and stop them, read the workers' payload lists in the manifest location).
 KMS rights (only on the configured keys) go to the three roles that read or write object data. Buckets
 narrowed to a prefix in the env file ("bucket/prefix/") get object rights under that prefix only, and
 their ListBucket is conditioned on ``s3:prefix``. No statement has a "*" resource. With ``object_acl`` set
@@ -198,11 +199,41 @@ def cleanup_policy(settings: EnvSettings, function_name: str) -> Document:
     ])
 
 
-def state_machine_policy(function_logical_ids: Sequence[str]) -> Document:
-    return _document([{
-        "Sid": "InvokeOwnFunctions", "Effect": "Allow", "Action": ["lambda:InvokeFunction"],
-        "Resource": [{"Fn::GetAtt": [logical, "Arn"]} for logical in function_logical_ids],
-    }])
+def state_machine_policy(settings: EnvSettings, function_logical_ids: Sequence[str]) -> Document:
+    """Invoke the four functions, and what a Distributed Map needs of its state machine's role (Step Functions
+    developer guide, "IAM policies for using Distributed Map states": states:StartExecution on the state
+    machine itself, states:DescribeExecution and states:StopExecution on its executions, and s3:GetObject on
+    the object an ItemReader reads).
+
+    The machine's ARN is built from its name (the stack name, which the template gives it), not taken from
+    the machine: the machine depends on this role, so a reference back would be a circular dependency. Child
+    executions are named "<machine>/<map label>:<id>" (the Map Run ARN "…:mapRun:<machine>/<label>:<id>",
+    developer guide, "Examining Map Run"), hence the second execution pattern; the first is the one the
+    guide's example grants. The lists are read from the run folders' plan/workers/ only."""
+    account = "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}"
+    manifest = manifest_location(settings)
+    statements: list[Statement] = [
+        {"Sid": "InvokeOwnFunctions", "Effect": "Allow", "Action": ["lambda:InvokeFunction"],
+         "Resource": [{"Fn::GetAtt": [logical, "Arn"]} for logical in function_logical_ids]},
+        {"Sid": "StartOwnChildExecutions", "Effect": "Allow", "Action": ["states:StartExecution"],
+         "Resource": [_sub(f"{account}:stateMachine:{settings.stack_name}")]},
+        {"Sid": "SuperviseOwnChildExecutions", "Effect": "Allow",
+         "Action": ["states:DescribeExecution", "states:StopExecution"],
+         "Resource": [_sub(f"{account}:execution:{settings.stack_name}:*"),
+                      _sub(f"{account}:execution:{settings.stack_name}/*"),
+                      # The Service Authorization Reference lists DescribeExecution on two resource types, execution
+                      # and express, and parliament wants both named. This machine and its children are STANDARD,
+                      # so the express pattern (still this machine's name only) matches nothing that exists.
+                      _sub(f"{account}:express:{settings.stack_name}:*:*")]},
+        {"Sid": "ReadWorkerLists", "Effect": "Allow", "Action": ["s3:GetObject"],
+         "Resource": [_sub(f"{manifest.bucket_arn}/{manifest.prefix}runs/*/plan/workers/*")]},
+    ]
+    if settings.kms_key_arns:
+        # A manifest bucket of the env's own may encrypt the lists with one of its keys: reading them then
+        # needs kms:Decrypt (Amazon S3 user guide, "Using server-side encryption with AWS KMS keys").
+        statements.append({"Sid": "DecryptWorkerLists", "Effect": "Allow", "Action": ["kms:Decrypt"],
+                           "Resource": list(settings.kms_key_arns)})
+    return _document(statements)
 
 
 def assume_role_policy(service: str) -> Document:

@@ -22,9 +22,13 @@ from lambdas.config import OBJECT_ACLS
 from lambdas.errors import SettingsError
 
 # --- bounds (each named once, with its reason) ---------------------------------------------------------
-# Parallel branches are cheap to declare but each costs history events and ~2 KB of definition; past a few
-# hundred workers one execution cannot use them inside the 25,000-event budget anyway.
+# Each Parallel branch is a Distributed Map of ~1.3 KB of definition (500 make ~0.7 MB of the 1 MB a definition
+# may have) and opens one Map Run while the run copies, of the 1,000 an account may have open at once
+# (lambdas/limits.py, MAX_OPEN_MAP_RUNS): 500 leaves room for a second run. More parallelism comes from
+# worker_concurrency (payloads per worker at once), which costs neither.
 MAX_WORKERS = 500
+# A worker's Distributed Map runs at most this many payloads at once (MaxConcurrency; AWS's own ceiling).
+MAX_WORKER_CONCURRENCY = limits.MAX_MAP_CONCURRENCY
 # CloudFormation stack names are letters, digits and "-"; ours also prefixes the function names
 # ("<stack>-finalizer" must fit Lambda's 64 characters).
 STACK_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,53}$")
@@ -53,6 +57,10 @@ DEFAULTS: dict[str, str] = {
     "part_size_mb": "",
     "log_retention_days": "30",
     "object_acl": "",  # a canned ACL (OBJECT_ACLS) the roles may set: grants s3:PutObjectAcl for it alone
+    # Payloads each worker copies at once (its Distributed Map's MaxConcurrency): 1 keeps a worker's payloads
+    # one after another, in plan order. `sfncopy plan` checks workers x this against the account's Lambda
+    # concurrency.
+    "worker_concurrency": "1",
 }
 REQUIRED = (
     "stack_name", "region", "num_copy_lambda_workers", "max_payload_size_per_lambda_execution_in_mb",
@@ -126,6 +134,8 @@ class EnvSettings:
     # The canned ACL the planner and worker may set on what they write (s3:PutObjectAcl conditioned on it);
     # "" for none. A config's options.acl must be this one (the planner checks).
     object_acl: str = field(default="")
+    # Payloads each worker copies at once (the Distributed Map's MaxConcurrency).
+    worker_concurrency: int = field(default=1)
     # AWS_* variables for the clients (file values, overridden by the process environment), sorted.
     client_environment: tuple[tuple[str, str], ...] = field(default=())
     # sfncopy settings whose value came from the process environment, not the file (sorted names): the
@@ -332,6 +342,9 @@ def _validate(env: str, path: Path, values: dict[str, str], origins: dict[str, s
         part_size_mb=check.optional_integer("part_size_mb", MIN_PAYLOAD_SIZE_MB, MAX_PART_SIZE_MB, " MiB"),
         log_retention_days=retention,
         object_acl=object_acl if object_acl in OBJECT_ACLS else "",
+        worker_concurrency=check.integer("worker_concurrency", 1, MAX_WORKER_CONCURRENCY,
+                                         unit=" payloads at once (a Distributed Map runs at most "
+                                              f"{MAX_WORKER_CONCURRENCY:,} children in parallel)"),
         client_environment=tuple(sorted((k, v) for k, v in values.items() if k in CLIENT_VARIABLES)),
     )
     if check.problems:

@@ -1,17 +1,26 @@
 """The state machine, as Python data (Amazon States Language).
 
-    Plan -> DryRun? --yes--------------------------------> Finalize -> (succeeds with the RunSummary)
-                    --no--> Copy (Parallel, N branches) -> Finalize
-    branch i: Map over worker i's payload ids (one at a time): CopyPayload<i> -> PayloadDone<i>? --no--> CopyPayload<i>
-    Plan / Finalize fail -> Cleanup -> Failed (Error and Cause from the cleanup's answer)
+    Plan -> DryRun? --yes--------------------------------> Finalize -> FinalizeDone? --> Finalized (the RunSummary)
+                    --no--> Copy (Parallel, N branches) -> Finalize     (done: false -> FinalizeMore -> FinalizeDone?)
+    branch i: Worker<i>, a Distributed Map over worker i's payload ids (read from S3, MaxConcurrency
+              worker_concurrency at a time), one child execution per payload:
+              CopyPayload<i> -> PayloadDone<i>? --no--> CopyPayload<i>   (--yes--> PayloadCopied<i>)
+    Plan / Finalize / FinalizeMore fail -> Cleanup -> Failed (Error and Cause from the cleanup's answer)
     Copy fails -> DrainWorkers (a Wait as long as the worker's timeout) -> Cleanup -> Failed
+
+Each payload runs as a child execution with a history of its own, so the run's execution records a fixed
+number of events per worker whatever the payload count (Step Functions developer guide, "Using Map state in
+Distributed mode": "Each child workflow execution has its own execution history, which is separate from that
+of the parent workflow"). A failed child does not fail its Map (ToleratedFailurePercentage 100): the
+finalizer reports the payload's unfinished tasks as failed and decides whether the run failed.
 
 State names are unique in the whole machine, Parallel branches and Map processors included: the Amazon
 States Language says so ("State names must be unique within the scope of the whole state machine"), and
 CloudFormation fails with DUPLICATE_STATE_NAME otherwise. So every state of branch i carries the suffix i.
 
-States carry pointers only (run id, manifest location, payload numbers): plans and results live in S3.
-Task resources are placeholders (``${PlannerFunction.Arn}``) that the template's ``Fn::Sub`` resolves.
+States carry pointers only (run id, manifest location, each worker's list of payload ids in S3): plans and
+results live in S3. Task resources are placeholders (``${PlannerFunction.Arn}``) that the template's
+``Fn::Sub`` resolves.
 """
 
 from __future__ import annotations
@@ -39,6 +48,9 @@ TIMEOUT_ERRORS = ("Sandbox.Timedout", "States.Timeout", "Runtime.ExitError")
 CATCH_ALL = "States.ALL"
 CLEANUP = "Cleanup"
 DRAIN_WORKERS = "DrainWorkers"
+FINALIZE_DONE = "FinalizeDone"
+FINALIZE_MORE = "FinalizeMore"
+FINALIZED = "Finalized"
 # When a Parallel state fails, Step Functions stops its other branches but not the Lambda invocations they
 # already started (Step Functions developer guide, "Parallel workflow state", Error handling: "When a
 # parallel state fails, invoked Lambda functions continue to run"). Those invocations may open multipart
@@ -46,6 +58,7 @@ DRAIN_WORKERS = "DrainWorkers"
 # timeout"), so Cleanup waits that long, plus this margin for a request already in flight when the
 # sandbox stops (unverified: Lambda documents no figure).
 DRAIN_MARGIN_SECONDS = 10
+TOLERATED_FAILURE_PERCENTAGE = 100.0
 
 
 @dataclass(frozen=True)
@@ -127,24 +140,50 @@ def loop_state_names(worker: int) -> tuple[str, str, str]:
     return f"CopyPayload{worker}", f"PayloadDone{worker}", f"PayloadCopied{worker}"
 
 
-def worker_branch(worker: int, resource: str, timing: RetryTiming) -> State:
-    """Branch ``worker`` of the Parallel: its payloads one at a time, each re-invoked until done."""
+def worker_map_name(worker: int) -> str:
+    """The name (and Map Run label) of worker ``worker``'s Distributed Map."""
+    return f"Worker{worker}"
+
+
+def worker_branch(worker: int, resource: str, timing: RetryTiming, concurrency: int = 1) -> State:
+    """Branch ``worker`` of the Parallel: a Distributed Map whose children copy the worker's payloads,
+    ``concurrency`` at a time (1: one after another, in plan order), each child re-invoking the worker on
+    its payload until it answers done."""
+    if concurrency < 1:
+        raise ValueError(f"concurrency={concurrency} must be at least 1")
     copy_payload, payload_done, payload_copied = loop_state_names(worker)
+    name = worker_map_name(worker)
     return {
-        "StartAt": f"Worker{worker}",
+        "StartAt": name,
         "States": {
-            f"Worker{worker}": {
+            name: {
                 "Type": "Map",
-                "ItemsPath": f"$.{_worker_field(worker)}.payloads",
+                # The items: the JSON array of the worker's payload ids the planner wrote (its pointer names the
+                # key), read by Step Functions itself (developer guide, "ItemReader (Map)": Resource
+                # arn:aws:states:::s3:getObject, ReaderConfig.InputType JSON), so no list rides in the state.
+                "ItemReader": {
+                    "Resource": "arn:aws:states:::s3:getObject",
+                    "ReaderConfig": {"InputType": "JSON"},
+                    "Parameters": {"Bucket.$": "$.manifest.bucket", "Key.$": f"$.{_worker_field(worker)}.items"},
+                },
                 "ItemSelector": {
                     "run_id.$": "$.run_id",
                     "manifest.$": "$.manifest",
                     "worker": worker,
                     "payload.$": "$$.Map.Item.Value",
                 },
-                "MaxConcurrency": 1,
+                "MaxConcurrency": concurrency,
+                # A failed child (a payload whose worker failed for good) must not fail the run: the finalizer
+                # counts its unfinished tasks as failed and applies options.max_failed_objects. A float: the
+                # ASL allows any number from 0 to 100 (developer guide, "Map state in Distributed mode",
+                # ToleratedFailurePercentage; DescribeMapRun answers it as a Float), and moto 5.2.5's parser
+                # refuses the integer 100 (its grammar wants a NUMBER token there and lexes 100 as an INT).
+                "ToleratedFailurePercentage": TOLERATED_FAILURE_PERCENTAGE,
+                "Label": name,  # in the Map Run's and the children's ARNs: ".../<machine>/Worker3:<id>"
                 "ItemProcessor": {
-                    "ProcessorConfig": {"Mode": "INLINE"},
+                    # STANDARD children: EXPRESS ones stop at 5 minutes (developer guide, "Standard and Express
+                    # workflow types"), shorter than one worker invocation may run.
+                    "ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
                     "StartAt": copy_payload,
                     "States": {
                         # Input and output are a PayloadTask: the worker's answer is its next input.
@@ -154,10 +193,15 @@ def worker_branch(worker: int, resource: str, timing: RetryTiming) -> State:
                             "Choices": [{"Variable": "$.done", "BooleanEquals": True, "Next": payload_copied}],
                             "Default": copy_payload,
                         },
-                        payload_copied: {"Type": "Succeed"},
+                        # The child's output is {} (ASL: a null OutputPath yields an empty object): the Map
+                        # returns one result per child to the parent, which must fit 256 KiB (limits.py,
+                        # MAX_PAYLOADS_PER_WORKER).
+                        payload_copied: {"Type": "Succeed", "OutputPath": None},
                     },
                 },
-                "ResultPath": None,  # iteration outputs would grow with the payload count
+                # No ResultWriter and no result kept: the children's outputs are {} and the checkpoints in S3 hold
+                # what they did, so exporting them (and granting s3:PutObject for it) would add nothing.
+                "ResultPath": None,
                 "End": True,
             },
         },
@@ -170,9 +214,9 @@ def drain_seconds(worker_timeout_seconds: int) -> int:
 
 
 def build_definition(workers: int, functions: Functions, timing: RetryTiming = PRODUCTION_RETRY,
-                     drain: int = drain_seconds(limits.MAX_LAMBDA_TIMEOUT_SECONDS)) -> State:
-    """The whole state machine for ``workers`` parallel workers; a failed Copy waits ``drain`` seconds
-    (``drain_seconds`` of the worker's timeout) before Cleanup."""
+                     drain: int = drain_seconds(limits.MAX_LAMBDA_TIMEOUT_SECONDS), concurrency: int = 1) -> State:
+    """The whole state machine for ``workers`` parallel workers, each running ``concurrency`` payloads at once;
+    a failed Copy waits ``drain`` seconds (``drain_seconds`` of the worker's timeout) before Cleanup."""
     if workers < 1:
         raise ValueError(f"workers={workers} must be at least 1")
     if drain < 0:
@@ -193,15 +237,29 @@ def build_definition(workers: int, functions: Functions, timing: RetryTiming = P
             "Copy": {
                 "Type": "Parallel",
                 "Parameters": branch_input(workers),
-                "Branches": [worker_branch(i, functions.worker, timing) for i in range(workers)],
+                "Branches": [worker_branch(i, functions.worker, timing, concurrency) for i in range(workers)],
                 "ResultPath": None,
                 "Next": "Finalize",
                 "Catch": _catch(DRAIN_WORKERS),
             },
-            # Worker invocations still running in the other branches may open uploads until they time out.
+            # Copy fails when a Map Run does (its item list cannot be read, States.ItemReaderFailed; a result over
+            # the state limit), not when a child does (ToleratedFailurePercentage 100). Step Functions then stops
+            # the other Map Runs' children, but not the worker invocations they started: those may open uploads
+            # until they time out (unverified that stopping a child differs from a failed Parallel here).
             DRAIN_WORKERS: {"Type": "Wait", "Seconds": drain,
                             "Next": CLEANUP},
-            "Finalize": _task(functions.finalizer, timing, InputPath="$.plan", End=True, Catch=_catch()),
+            # The finalizer answers the RunSummary, or (a run too large for one invocation) its own event with
+            # done false and a cursor, to be called again with (lambdas/handlers.py, finalize).
+            "Finalize": _task(functions.finalizer, timing, InputPath="$.plan", Next=FINALIZE_DONE, Catch=_catch()),
+            FINALIZE_DONE: {
+                "Type": "Choice",
+                # A RunSummary has no "done": the guard keeps the Choice from failing on a missing path.
+                "Choices": [{"And": [{"Variable": "$.done", "IsPresent": True},
+                                     {"Variable": "$.done", "BooleanEquals": False}], "Next": FINALIZE_MORE}],
+                "Default": FINALIZED,
+            },
+            FINALIZE_MORE: _task(functions.finalizer, timing, Next=FINALIZE_DONE, Catch=_catch()),
+            FINALIZED: {"Type": "Succeed"},  # the execution's output: the RunSummary
             CLEANUP: _task(functions.cleanup, timing,
                              Parameters={"run_id.$": "$$.Execution.Name", "error.$": "$.error"},
                              ResultPath="$.cleanup", Next="Failed"),

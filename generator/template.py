@@ -167,7 +167,8 @@ def intrinsic_values(settings: EnvSettings) -> dict[str, str]:
 
 def definition_string(settings: EnvSettings, timing: state_machine.RetryTiming) -> str:
     definition = state_machine.build_definition(settings.workers, state_machine.placeholders(), timing,
-                                                state_machine.drain_seconds(settings.worker.timeout_seconds))
+                                                state_machine.drain_seconds(settings.worker.timeout_seconds),
+                                                settings.worker_concurrency)
     return state_machine.to_json(definition)
 
 
@@ -188,7 +189,7 @@ def build_template(settings: EnvSettings,
     functions = [add_function(template, settings, spec, environment) for spec in FUNCTIONS]
     sfn_role, sfn_role_policies = add_role(template, settings, "StateMachineRole", "states.amazonaws.com",
                                            "invoke-sfncopy-functions",
-                                           policies.state_machine_policy([f.title for f in functions]))
+                                           policies.state_machine_policy(settings, [f.title for f in functions]))
     machine = template.add_resource(StateMachine(
         STATE_MACHINE,
         StateMachineName=settings.stack_name,

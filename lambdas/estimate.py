@@ -38,11 +38,14 @@ INVOCATION_OVERHEAD_SECONDS = 0.5
 # The planner lists, routes and bins about 50,000 objects a second; the finalizer checks ~100,000.
 PLANNER_SECONDS_PER_OBJECT = 20e-6
 FINALIZER_SECONDS_PER_OBJECT = 10e-6
-# State transitions: the fixed states (Plan, the dry-run Choice, Parallel, Finalize, end), one Map per
-# branch, per payload CopyPayload + Choice + Succeed, per extra invocation CopyPayload + Choice.
-TRANSITIONS_FIXED = 5
+# State transitions: the fixed states (Plan, the dry-run Choice, Parallel, Finalize, its done Choice, the
+# Succeed, end), one Map per branch, per payload its child execution's start, CopyPayload, Choice and Succeed,
+# per extra invocation CopyPayload + Choice. Step Functions charges one transition for each child execution
+# a Distributed Map starts (developer guide, "Transitions", transitions in Distributed Map states: "you are
+# charged one state transition for each child workflow execution that the Distributed Map state starts").
+TRANSITIONS_FIXED = 7
 TRANSITIONS_PER_BRANCH = 1
-TRANSITIONS_PER_PAYLOAD = 3
+TRANSITIONS_PER_PAYLOAD = 4
 TRANSITIONS_PER_CONTINUATION = 2
 # Requests of one whole-object multipart copy besides its parts: HEAD, create, complete (+ tags read).
 MULTIPART_HEAD_CREATE_COMPLETE = 3
@@ -90,7 +93,8 @@ class Estimate:
     predicted_seconds: float  # the busiest worker's copying time
     per_target: tuple[TargetEstimate, ...]
     requests: Requests
-    history_events: int
+    history_events: int  # the run's (parent) execution
+    child_history_events: int  # the busiest child execution (one payload and its continuations)
     state_transitions: int
     lambda_invocations: int
     lambda_gb_seconds: float
@@ -98,6 +102,7 @@ class Estimate:
     step_functions_dollars: float
     lambda_dollars: float
     skipped_by_reason: tuple[tuple[str, int], ...]
+    worker_concurrency: int = 1  # payloads each worker copies at once
 
     @property
     def dollars(self) -> float:
@@ -118,10 +123,13 @@ class Estimate:
 
 
 def estimate(plan: RunPlan, payloads: Sequence[Payload], worker_memory_mb: int,
-             throughput_mb_s: float = DEFAULT_THROUGHPUT_MB_S, part_size: int = limits.DEFAULT_PART_SIZE) -> Estimate:
-    """The cost of running ``plan`` (its index and payload files) with workers of ``worker_memory_mb``."""
+             throughput_mb_s: float = DEFAULT_THROUGHPUT_MB_S, part_size: int = limits.DEFAULT_PART_SIZE,
+             worker_concurrency: int = 1) -> Estimate:
+    """The cost of running ``plan`` (its index and payload files) with workers of ``worker_memory_mb``, each
+    copying ``worker_concurrency`` payloads at once."""
     loads = list(plan.worker_loads) or _byte_loads(plan.workers, payloads)
     extra = history.continuations(p.nbytes for p in payloads)
+    events = history.estimate([p.nbytes for p in payloads], plan.workers)
     requests = count_requests(plan, payloads, extra, part_size)
     invocations = 2 + len(payloads) + extra  # planner, finalizer, one per payload and continuation
     gb_seconds = _seconds(plan, loads, invocations, throughput_mb_s) * worker_memory_mb / 1024
@@ -131,10 +139,11 @@ def estimate(plan: RunPlan, payloads: Sequence[Payload], worker_memory_mb: int,
         split_objects=len(plan.splits), payloads=len(payloads),
         payloads_per_worker=tuple(len(ids) for ids in plan.worker_payloads),
         balance=binning.balance(loads),
-        predicted_seconds=binning.predicted_makespan(loads) / (throughput_mb_s * 1e6),
+        predicted_seconds=_makespan(loads, payloads, worker_concurrency) / (throughput_mb_s * 1e6),
         per_target=per_target(plan, payloads),
         requests=requests,
-        history_events=history.history_events(plan.workers, len(payloads), extra),
+        history_events=events.parent,
+        child_history_events=events.largest_child,
         state_transitions=transitions,
         lambda_invocations=invocations,
         lambda_gb_seconds=gb_seconds,
@@ -142,6 +151,7 @@ def estimate(plan: RunPlan, payloads: Sequence[Payload], worker_memory_mb: int,
         step_functions_dollars=transitions * SFN_PER_1000_TRANSITIONS / 1000,
         lambda_dollars=gb_seconds * LAMBDA_PER_GB_SECOND + invocations * LAMBDA_PER_REQUEST,
         skipped_by_reason=plan.totals.skipped_by_reason,
+        worker_concurrency=worker_concurrency,
     )
 
 
@@ -164,11 +174,11 @@ def count_requests(plan: RunPlan, payloads: Sequence[Payload], continuations: in
         + sum(-(-s.part_count // limits.LIST_PARTS_PAGE_SIZE) for s in plan.splits),
         head=started,
         get_tagging=started if options.preserve_tags else 0,
-        # a worker reads its payload and checkpoint on each invocation; the finalizer the index, the
-        # skipped list and every checkpoint
-        manifest_reads=2 * (len(payloads) + continuations) + 2 + len(payloads),
-        # the planner's payloads, skipped list and index; a checkpoint per invocation; two reports
-        manifest_writes=len(payloads) + 2 + len(payloads) + continuations + 2,
+        # a worker reads its payload and checkpoint on each invocation; each worker's Map its list of payloads;
+        # the finalizer the index, the skipped list and every checkpoint
+        manifest_reads=2 * (len(payloads) + continuations) + plan.workers + 2 + len(payloads),
+        # the planner's payloads, worker lists, skipped list and index; a checkpoint per invocation; two reports
+        manifest_writes=len(payloads) + plan.workers + 2 + len(payloads) + continuations + 2,
     )
 
 
@@ -206,6 +216,17 @@ def _byte_loads(workers: int, payloads: Sequence[Payload]) -> list[int]:
     for payload in payloads:
         loads[payload.worker] += payload.nbytes
     return loads
+
+
+def _makespan(loads: Sequence[int], payloads: Sequence[Payload], concurrency: int) -> float:
+    """The busiest worker's load, copied ``concurrency`` payloads at a time: its load shared out, but never
+    less than its largest payload (a payload is one invocation chain)."""
+    if concurrency <= 1:
+        return binning.predicted_makespan(loads)
+    largest = [0] * len(loads)
+    for payload in payloads:
+        largest[payload.worker] = max(largest[payload.worker], payload.nbytes)
+    return max((max(load / concurrency, big) for load, big in zip(loads, largest, strict=True)), default=0.0)
 
 
 def _seconds(plan: RunPlan, loads: Sequence[int], invocations: int, throughput_mb_s: float) -> float:

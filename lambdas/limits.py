@@ -48,20 +48,46 @@ DEFAULT_DEADLINE_MARGIN_SECONDS = 60.0
 # --- Step Functions ---------------------------------------------------------------------------------
 # State input and output are limited to 256 KiB: plans live in S3 and states carry pointers only.
 MAX_STATE_PAYLOAD_BYTES = 256 * KiB
-# A Standard execution has at most 25,000 history events; the planner refuses plans that would not fit.
+# A Standard execution has at most 25,000 history events; the planner refuses plans that would not fit. Each
+# child execution of a Distributed Map has its own history, separate from its parent's (Step Functions developer
+# guide, "Using Map state in Distributed mode", key terms: "Each child workflow execution has its own execution
+# history, which is separate from that of the parent workflow").
 MAX_HISTORY_EVENTS = 25_000
 # We plan for at most this share of the history budget, leaving room for retries and continuations.
 HISTORY_EVENT_BUDGET = 20_000
-# History events one payload costs in a worker branch: Map iteration started/succeeded (2), the worker
-# Task entered/scheduled/started/succeeded/exited (5), the Choice entered/exited (2) and the Succeed state
-# entered/exited (2) (Step Functions API reference, HistoryEvent types). tests/functional/test_state_machine.py
-# measures it on the interpreter's history; the slack lives in HISTORY_EVENT_BUDGET.
-EVENTS_PER_PAYLOAD = 11
-# Each extra invocation of the worker for the same payload (continuation or retry): Task 5 + Choice 2.
+# The parent execution's events no longer depend on the payloads: ExecutionStarted, Plan (Task: entered,
+# scheduled, started, succeeded, exited), DryRun (Choice: entered, exited), Copy (Parallel: entered, started,
+# succeeded, exited), Finalize (Task 5), FinalizeDone (Choice 2), Finalized (Succeed 2) and ExecutionSucceeded
+# are 22 (Step Functions API reference, HistoryEvent types); the rest is slack, for retries and the finalizer's
+# continuations (7 each). tests/functional/test_state_machine.py measures them on moto's interpreter.
+EVENTS_PARENT_FIXED = 30
+# Each worker's Distributed Map in the parent: MapStateEntered, MapStateStarted, MapRunStarted, MapRunSucceeded,
+# MapStateSucceeded, MapStateExited (measured likewise).
+EVENTS_PER_WORKER = 6
+# One payload's child execution: ExecutionStarted, the worker Task (entered, scheduled, started, succeeded,
+# exited), the Choice (entered, exited), the Succeed state (entered, exited) and ExecutionSucceeded. moto keeps
+# no child histories, so the test measures the child's state machine run as an execution of its own.
+EVENTS_PER_CHILD = 11
+# Each extra invocation of the worker for the same payload (continuation or retry): Task 5 + Choice 2. They
+# all land in that payload's child history: a child can take (20,000 - 11) / 7, about 2,850 continuations.
 EVENTS_PER_CONTINUATION = 7
-# Events of the fixed states (start, plan, parallel, finalize, end) and each branch's Map bookkeeping.
-EVENTS_FIXED = 30
-EVENTS_PER_BRANCH = 6
+# A worker's Map returns one result per child to the parent: ``{}`` for a copied payload (the child's Succeed
+# state has OutputPath null), its error for a failed one. Step Functions limits a state's result to 256 KiB and
+# suggests ResultWriter when a Map Run's results exceed it (developer guide, "ResultWriter (Map)": "Exporting the
+# results to an Amazon S3 bucket is helpful if your output payload size exceeds 256 KiB"); whether ResultPath
+# null spares the parent that limit is unverified. 50,000 children of 3 bytes stay under half of it, which
+# leaves room for the errors of some failed children; a worker with more payloads is refused at planning.
+MAX_PAYLOADS_PER_WORKER = 50_000
+# A Distributed Map runs at most 10,000 child executions at once, its default when MaxConcurrency is unset
+# (developer guide, "Orchestrating large-scale parallel workloads": "If you don't specify, Step Functions runs
+# 10,000 parallel child workflow executions in parallel"): the bound of a worker's concurrency.
+MAX_MAP_CONCURRENCY = 10_000
+# An account has at most 1,000 open Map Runs (Step Functions service quotas, quotas related to accounts,
+# "Maximum open Map Runs: 1000; this quota applies to Distributed Map states"); each worker opens one.
+MAX_OPEN_MAP_RUNS = 1_000
+# Lambda's concurrency quota of a new account, per Region (Lambda developer guide, "Lambda quotas":
+# "Concurrent executions: 1,000", raisable); used when the account's own figure cannot be read.
+DEFAULT_LAMBDA_ACCOUNT_CONCURRENCY = 1_000
 # A state machine definition is at most 1 MB.
 MAX_DEFINITION_BYTES = 1_000_000
 

@@ -5,6 +5,7 @@ Layout under ``<SFNCOPY_MANIFEST_PREFIX>runs/<run_id>/``::
     plan/index.json              RunPlan: config, totals, worker -> payload ids, split objects
     plan/payloads/00042.json     Payload: the tasks of payload 42
     plan/skipped.json            [SkippedObject]: what the plan does not copy, and why
+    plan/workers/00003.json      [payload ids]: worker 3's payloads, in order (its Distributed Map's items)
     results/00042.json           ResultsHead of payload 42: which result chunks count, open uploads,
                                  invocations (small; rewritten at every checkpoint)
     result-chunks/00042/0003-9f3a2b1c-00007.json
@@ -105,6 +106,11 @@ def run_location(bucket: str, base_prefix: str, run_id: str) -> ManifestLocation
     return ManifestLocation(bucket=bucket, prefix=f"{base_prefix}runs/{run_id}/")
 
 
+def worker_list_key(loc: ManifestLocation, worker: int) -> str:
+    """The JSON array of worker ``worker``'s payload ids: its branch's Distributed Map reads it (ItemReader)."""
+    return f"{loc.prefix}plan/workers/{worker:05d}.json"
+
+
 def payload_key(loc: ManifestLocation, payload_id: int) -> str:
     return f"{loc.prefix}plan/payloads/{payload_id:05d}.json"
 
@@ -140,13 +146,18 @@ def key(loc: ManifestLocation, name: str) -> str:
 # --- reading and writing ----------------------------------------------------------------------------
 def write_plan(s3: S3Gateway, loc: ManifestLocation, plan: RunPlan, payloads: list[Payload],
                skipped: list[SkippedObject]) -> None:
-    """Write payloads (concurrently) and skipped first, the index last: an index always points at
-    complete files."""
+    """Write payloads and the workers' lists of them (concurrently) and skipped first, the index last: an
+    index always points at complete files."""
     def write(payload: Payload) -> None:
         s3.put_bytes(loc.bucket, payload_key(loc, payload.payload_id), encode_payload(payload), JSON_CONTENT_TYPE)
 
+    def write_list(worker: int) -> None:
+        s3.put_json(loc.bucket, worker_list_key(loc, worker), list(plan.worker_payloads[worker]))
+
     with ThreadPoolExecutor(max_workers=READ_THREADS) as pool:
         for _ in pool.map(write, payloads):  # consume, so the first failure is raised here
+            pass
+        for _ in pool.map(write_list, range(len(plan.worker_payloads))):
             pass
     s3.put_json(loc.bucket, key(loc, SKIPPED), [s.to_dict() for s in skipped])
     s3.put_json(loc.bucket, key(loc, INDEX), plan.to_dict())

@@ -350,7 +350,10 @@ class ManifestLocation:
 class PlanPointer:
     """The planner's answer, stored by the state machine at ``$.plan``. Pointers and counts only.
 
-    ``workers[i]["payloads"]`` is the list the i-th Parallel branch's Map iterates over.
+    ``workers[i]`` is worker i's payload ids, in order: a run of consecutive ids (the planner numbers payloads
+    worker by worker), so the state carries only its first id and its length, whatever the run's size (a state
+    is at most 256 KiB). ``worker_lists[i]`` is the key of the JSON array of those ids in the manifest bucket,
+    which the i-th Parallel branch's Distributed Map reads as its items (``workers[i]["items"]`` in the state).
     """
 
     run_id: str
@@ -360,13 +363,25 @@ class PlanPointer:
     copies: int
     bytes: int
     skipped: int
+    worker_lists: tuple[str, ...] = ()  # one key per worker; () only where no state machine reads it (tests)
 
     def to_dict(self) -> dict[str, Any]:
+        if self.worker_lists and len(self.worker_lists) != len(self.workers):
+            raise ValueError(f"{len(self.worker_lists)} worker lists for {len(self.workers)} workers")
+        workers: list[dict[str, Any]] = []
+        for index, ids in enumerate(self.workers):
+            first = ids[0] if ids else 0
+            if list(ids) != list(range(first, first + len(ids))):
+                raise ValueError(f"worker {index}'s payload ids are not consecutive: {list(ids)[:10]}")
+            entry: dict[str, Any] = {"worker": index, "first_payload": first, "payloads": len(ids)}
+            if self.worker_lists:
+                entry["items"] = self.worker_lists[index]
+            workers.append(entry)
         return {
             "run_id": self.run_id,
             "manifest": asdict(self.manifest),
             "dry_run": self.dry_run,
-            "workers": [{"worker": i, "payloads": list(p)} for i, p in enumerate(self.workers)],
+            "workers": workers,
             "copies": self.copies,
             "bytes": self.bytes,
             "skipped": self.skipped,
@@ -374,7 +389,9 @@ class PlanPointer:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> PlanPointer:
-        workers = tuple(tuple(w["payloads"]) for w in sorted(data["workers"], key=lambda w: w["worker"]))
+        entries = sorted(data["workers"], key=lambda w: w["worker"])
+        workers = tuple(_payload_ids(entry) for entry in entries)
+        lists = tuple(str(entry["items"]) for entry in entries if "items" in entry)
         return cls(
             run_id=data["run_id"],
             manifest=ManifestLocation.from_dict(data["manifest"]),
@@ -383,7 +400,17 @@ class PlanPointer:
             copies=data["copies"],
             bytes=data["bytes"],
             skipped=data["skipped"],
+            worker_lists=lists if len(lists) == len(entries) else (),
         )
+
+
+def _payload_ids(entry: dict[str, Any]) -> tuple[int, ...]:
+    """A worker's payload ids from its pointer entry: a count from a first id, or (as pointers written before
+    the Distributed Map) the list of ids itself."""
+    if isinstance(entry["payloads"], list):
+        return tuple(entry["payloads"])
+    first = int(entry.get("first_payload", 0))
+    return tuple(range(first, first + int(entry["payloads"])))
 
 
 @dataclass(frozen=True)

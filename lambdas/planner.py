@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from lambdas import binning, limits, manifest, planning
+from lambdas import binning, history, limits, manifest, planning
 from lambdas.config import check_allowed_buckets, check_object_acl, parse_config
 from lambdas.errors import ConfigError, ObjectError, SourceNotFoundError
 from lambdas.gateway import ObjectHead, S3Gateway, tagging_header
@@ -70,7 +70,11 @@ def plan_run(document: Any, run_id: str, settings: Settings, s3: S3Gateway, now:
         dropped.update(failed)
         copies = [t for t in decisions.copies if t.copy_id not in dropped] if dropped else decisions.copies
         work = planning.build_work(copies, part_sizes, params)
-        events = planning.check_history_budget(work, params)
+        # Each payload runs as a child execution: the parent's history grows with the workers, a child's with its
+        # payload's continuations, and a worker's Map must hold a result per payload (lambdas/history.py).
+        events = history.check_history_budget(work.payload_bytes, params.workers, params.max_payload_bytes,
+                                              params.max_objects_per_payload,
+                                              payloads_per_worker=[len(ids) for ids in work.worker_payloads])
         skipped = tally.skipped + decisions.skipped + list(dropped.values())
         uploads: dict[int, Upload] = {}
         if work.splits and not config.options.dry_run:
@@ -96,7 +100,9 @@ def plan_run(document: Any, run_id: str, settings: Settings, s3: S3Gateway, now:
         "balance": round(binning.balance(plan.worker_loads), 4), "dry_run": config.options.dry_run,
         "manifest": location.uri()})
     return PlanPointer(run_id=run_id, manifest=location, dry_run=config.options.dry_run,
-                       workers=plan.worker_payloads, copies=totals.copies, bytes=totals.bytes, skipped=totals.skipped)
+                       workers=plan.worker_payloads, copies=totals.copies, bytes=totals.bytes, skipped=totals.skipped,
+                       worker_lists=tuple(manifest.worker_list_key(location, worker)
+                                          for worker in range(len(plan.worker_payloads))))
 
 
 @contextmanager

@@ -160,7 +160,7 @@ def fail(message: str) -> NoReturn:
 def wait_and_report(aws: execution.AwsClients, arn: str, files: Callable[[], execution.RunFiles | None]) -> None:
     """Follow the execution with a progress line, then print its summary; exit 1 when it failed."""
     printer = LinePrinter()
-    status = execution.follow(aws.sfn, arn, files, printer)
+    status = execution.follow(aws.sfn, arn, files, printer, map_runs=execution.MapRuns(aws.sfn, arn))
     printer.end()
     run = files()
     report = execution.read_report(aws.s3, status, run.location if run is not None else None)
@@ -195,8 +195,18 @@ def plan(ctx: click.Context, config_path: str, env_name: str, workers: int | Non
     settings = load_env(ctx, env_name)
     if workers is not None:
         settings = settings.with_workers(workers)
-    result = dry_run.plan(document, settings, clients_for(settings).s3)
-    click.echo(json.dumps(result.to_dict(), indent=2, sort_keys=True) if as_json else "\n".join(result.lines()))
+    aws = clients_for(settings)
+    result = dry_run.plan(document, settings, aws.s3)
+    concurrency = dry_run.check_concurrency(aws.lam, settings)
+    if as_json:
+        click.echo(json.dumps({**result.to_dict(), "lambda_concurrency": concurrency.to_dict()}, indent=2,
+                              sort_keys=True))
+    else:
+        click.echo("\n".join(result.lines()))
+    if concurrency.verdict == "refuse":
+        fail(concurrency.message())
+    if not as_json:
+        click.echo(("warning: " if concurrency.verdict == "warn" else "") + concurrency.message())
 
 
 @cli.command("start-execution")
@@ -241,7 +251,8 @@ def status(ctx: click.Context, arn: str, watch: bool, env_name: str | None) -> N
     if snap is not None:
         from sfncopy.progress import render
 
-        click.echo(render(snap, None, None if not current.finished else 0.0))
+        payloads = execution.MapRuns(aws.sfn, arn).counts()
+        click.echo(render(snap, None, None if not current.finished else 0.0, payloads))
     if current.error or current.cause:
         click.echo(f"{current.error}: {current.cause}")
 

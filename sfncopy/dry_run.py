@@ -100,8 +100,11 @@ class PlanReport:
             "estimate:",
             f"  S3 requests: {r.writes_and_lists + r.reads:,} ({r.copy_object:,} CopyObject, "
             f"{r.upload_part_copy:,} UploadPartCopy, {r.list_pages:,} list pages, {r.reads:,} reads)",
-            f"  state transitions: {e.state_transitions:,}; history events: {e.history_events:,} "
-            f"(limit {limits.MAX_HISTORY_EVENTS:,})",
+            f"  state transitions: {e.state_transitions:,}; history events: {e.history_events:,} in the run's "
+            f"execution, at most {e.child_history_events:,} in a payload's child execution (limit "
+            f"{limits.MAX_HISTORY_EVENTS:,} each)",
+            f"  concurrency: {e.workers} worker(s) x {e.worker_concurrency} payload(s) at once = "
+            f"{e.workers * e.worker_concurrency:,} worker invocations at most",
             f"  Lambda: {e.lambda_invocations:,} invocations, {e.lambda_gb_seconds:,.1f} GB-seconds",
             f"  copying time: about {format_duration(e.predicted_seconds)} (the busiest worker)",
             f"  cost: ${e.dollars:,.4f} (S3 ${e.s3_dollars:,.4f}, Step Functions ${e.step_functions_dollars:,.4f}, "
@@ -135,11 +138,11 @@ def plan(document: Any, env: EnvSettings, s3: S3Gateway) -> PlanReport:
     loc = plan_run(document, run_id, settings, memory, now).manifest
     run_plan = manifest.read_plan(memory, loc)
     payloads = [manifest.read_payload(memory, loc, pid) for ids in run_plan.worker_payloads for pid in ids]
-    return summarise(env.env, run_plan, payloads, env.worker.memory_mb, settings.part_size)
+    return summarise(env.env, run_plan, payloads, env.worker.memory_mb, settings.part_size, env.worker_concurrency)
 
 
 def summarise(env: str, run_plan: RunPlan, payloads: list[Payload], worker_memory_mb: int,
-              part_size: int) -> PlanReport:
+              part_size: int, worker_concurrency: int = 1) -> PlanReport:
     """The figures ``sfncopy plan`` shows, from what the planner wrote."""
     from lambdas.estimate import estimate
 
@@ -148,4 +151,75 @@ def summarise(env: str, run_plan: RunPlan, payloads: list[Payload], worker_memor
         worker_bytes[payload.worker] += payload.nbytes
     return PlanReport(env=env, objects_listed=run_plan.totals.objects_listed, unmatched=run_plan.totals.unmatched,
                       bytes_per_worker=tuple(worker_bytes),
-                      estimate=estimate(run_plan, payloads, worker_memory_mb, part_size=part_size))
+                      estimate=estimate(run_plan, payloads, worker_memory_mb, part_size=part_size,
+                                        worker_concurrency=worker_concurrency))
+
+
+# --- Lambda concurrency ------------------------------------------------------------------------------------
+# Past this share of what the account has free, other functions of the account (which share it) may throttle
+# the workers, or be throttled by them.
+CONCURRENCY_WARNING_SHARE = 0.5
+
+
+@dataclass(frozen=True)
+class ConcurrencyCheck:
+    """Whether the account can run every worker invocation a run starts at once (``needed``: workers x
+    worker_concurrency). Lambda throttles invocations past the concurrency a function may use (Lambda developer
+    guide, "Lambda function scaling": throttled requests fail with TooManyRequestsException); the state machine
+    retries them with backoff, and a payload whose retries run out fails."""
+
+    needed: int
+    available: int | None  # what the worker function may use at once; None: unknown
+    source: str  # where ``available`` comes from, or why it is unknown
+
+    @property
+    def verdict(self) -> str:
+        """"refuse" (more than available), "warn" (over half of it, or unknown) or "ok"."""
+        if self.available is None:
+            return "warn"
+        if self.needed > self.available:
+            return "refuse"
+        return "warn" if self.needed > self.available * CONCURRENCY_WARNING_SHARE else "ok"
+
+    def message(self) -> str:
+        fix = ("lower num_copy_lambda_workers or worker_concurrency in the env file and redeploy, or ask AWS to "
+               "raise the account's Lambda concurrency quota")
+        if self.available is None:
+            return (f"Lambda concurrency unknown ({self.source}): a run invokes up to {self.needed:,} workers at "
+                    f"once; make sure the account has that much unreserved concurrency (a new account has "
+                    f"{limits.DEFAULT_LAMBDA_ACCOUNT_CONCURRENCY:,} per Region)")
+        if self.verdict == "refuse":
+            return (f"Lambda concurrency too low: a run invokes up to {self.needed:,} workers at once, but "
+                    f"{self.source} allows {self.available:,}; the rest would be throttled: {fix}")
+        if self.verdict == "warn":
+            return (f"Lambda concurrency: a run invokes up to {self.needed:,} workers at once, more than half of "
+                    f"the {self.available:,} {self.source} allows (other functions share it)")
+        return f"Lambda concurrency: up to {self.needed:,} workers at once, of {self.available:,} ({self.source})"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"needed": self.needed, "available": self.available, "source": self.source,
+                "verdict": self.verdict, "message": self.message()}
+
+
+def check_concurrency(lam: Any, env: EnvSettings) -> ConcurrencyCheck:
+    """Compare workers x worker_concurrency with what the worker function may use: its reserved concurrency
+    when the deployed function has one, else the account's unreserved concurrency (Lambda API reference,
+    GetAccountSettings, AccountLimit.UnreservedConcurrentExecutions; GetFunctionConcurrency)."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from generator.template import FUNCTIONS
+
+    needed = env.workers * env.worker_concurrency
+    worker = next(spec for spec in FUNCTIONS if spec.logical == "Worker").function_name(env)
+    try:
+        reserved = lam.get_function_concurrency(FunctionName=worker).get("ReservedConcurrentExecutions")
+    except (ClientError, BotoCoreError):
+        reserved = None  # not deployed yet, or not allowed to ask: the account's figure decides
+    if reserved is not None:
+        return ConcurrencyCheck(needed, int(reserved), f"the reserved concurrency of {worker}")
+    try:
+        limit = lam.get_account_settings()["AccountLimit"]
+    except (ClientError, BotoCoreError) as err:
+        return ConcurrencyCheck(needed, None, f"GetAccountSettings failed: {err}")
+    return ConcurrencyCheck(needed, int(limit["UnreservedConcurrentExecutions"]),
+                            "the account's unreserved concurrency")

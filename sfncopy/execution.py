@@ -23,13 +23,16 @@ from lambdas import manifest
 from lambdas.errors import ConfigError, SfnCopyError
 from lambdas.gateway import S3Gateway, error_code
 from lambdas.models import CopyConfig, ManifestLocation, PayloadCheckpoint, RunPlan
-from sfncopy.progress import Snapshot, Tracker, snapshot
+from sfncopy.progress import PayloadCounts, Snapshot, Tracker, payload_counts, snapshot
 
 if TYPE_CHECKING:
     from generator.settings import EnvSettings
 
 POLL_SECONDS = 1.0  # at most one status/progress read a second: cheap on S3 and on the Step Functions API
 HISTORY_PAGE = 100
+# The workers' Map Runs are read less often: one DescribeMapRun per worker, and Step Functions throttles its API
+# per account (developer guide, "Step Functions service quotas", quotas related to API action throttling).
+MAP_RUN_POLL_SECONDS = 10.0
 
 
 class ExecutionError(SfnCopyError):
@@ -231,17 +234,66 @@ def files_finder(sfn: Any, s3: S3Gateway, arn: str,
     return find
 
 
+class MapRuns:
+    """The payloads' child executions, counted from the execution's Map Runs (one per worker: ListMapRuns, then
+    DescribeMapRun's itemCounts), read at most every ``interval`` seconds; the last counts in between. None
+    before the copy starts, or when Step Functions will not tell (no states:ListMapRuns / DescribeMapRun right):
+    progress is best effort, the checkpoints in S3 still show the objects."""
+
+    def __init__(self, sfn: Any, arn: str, interval: float = MAP_RUN_POLL_SECONDS,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.sfn = sfn
+        self.arn = arn
+        self.interval = interval
+        self.clock = clock
+        self._read_at: float | None = None
+        self._counts: PayloadCounts | None = None
+        self._finished: set[str] = set()  # Map Runs that ended: their counts no longer change
+        self._totals: dict[str, PayloadCounts] = {}
+
+    def counts(self, force: bool = False) -> PayloadCounts | None:
+        now = self.clock()
+        if force or self._read_at is None or now - self._read_at >= self.interval:
+            self._read_at = now
+            try:
+                self._counts = self._read()
+            except ClientError:
+                self._counts = None
+        return self._counts
+
+    def _read(self) -> PayloadCounts | None:
+        kwargs: dict[str, Any] = {"executionArn": self.arn}
+        runs: list[str] = []
+        while True:
+            page = self.sfn.list_map_runs(**kwargs)
+            runs += [run["mapRunArn"] for run in page.get("mapRuns", ())]
+            if not page.get("nextToken"):
+                break
+            kwargs["nextToken"] = page["nextToken"]
+        for run in runs:
+            if run not in self._finished:
+                described = self.sfn.describe_map_run(mapRunArn=run)
+                self._totals[run] = payload_counts(described.get("itemCounts", {}))
+                if described.get("status") not in (None, "RUNNING"):
+                    self._finished.add(run)
+        if not self._totals:
+            return None
+        return sum(self._totals.values(), PayloadCounts())
+
+
 def follow(sfn: Any, arn: str, files: Callable[[], RunFiles | None], show: Callable[[str], None],
            interval: float = POLL_SECONDS, clock: Callable[[], float] = time.monotonic,
-           sleep: Callable[[float], None] = time.sleep) -> ExecutionStatus:
-    """Poll the execution until it ends, calling ``show`` with a progress line after every poll."""
+           sleep: Callable[[float], None] = time.sleep, map_runs: MapRuns | None = None) -> ExecutionStatus:
+    """Poll the execution until it ends, calling ``show`` with a progress line after every poll (objects and
+    bytes from the checkpoints; payloads from the workers' Map Runs, when ``map_runs`` is given)."""
     tracker = Tracker()
     while True:
         status = describe(sfn, arn)  # first the status, then the files: a finished run shows final numbers
         run = files()
         snap = run.snapshot() if run is not None else None
         if snap is not None:
-            show(tracker.line(snap, clock()))
+            payloads = map_runs.counts(force=status.finished) if map_runs is not None else None
+            show(tracker.line(snap, clock(), payloads))
         if status.finished:
             return status
         sleep(interval)
@@ -297,6 +349,7 @@ class AwsClients:
     cfn: Any
     sfn: Any
     s3: S3Gateway
+    lam: Any = None  # Lambda (``sfncopy plan`` reads the account's concurrency)
 
     @classmethod
     def create(cls, region: str | None = None, environment: Mapping[str, str] | None = None) -> AwsClients:
@@ -313,7 +366,8 @@ class AwsClients:
                            else {})
         return cls(cfn=session.client("cloudformation", endpoint_url=service_endpoint("CLOUDFORMATION", env)),
                    sfn=session.client("stepfunctions", endpoint_url=service_endpoint("SFN", env)),
-                   s3=S3Gateway(session.client("s3", endpoint_url=s3_endpoint, config=s3_config)))
+                   s3=S3Gateway(session.client("s3", endpoint_url=s3_endpoint, config=s3_config)),
+                   lam=session.client("lambda", endpoint_url=service_endpoint("LAMBDA", env)))
 
 
 def service_endpoint(service: str, environment: Mapping[str, str]) -> str | None:

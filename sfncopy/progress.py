@@ -1,7 +1,8 @@
 """Progress of a run: what is done out of what was planned, the rate, the ETA, and one line to show them.
 
-Pure functions over the plan and the workers' checkpoints (no I/O): ``execution.py`` reads the files,
-this module does the arithmetic; ``LinePrinter`` shows the line on a stream.
+Pure functions over the plan and the workers' checkpoints, and over the workers' Map Runs (each payload is a
+child execution of its worker's Distributed Map; no I/O here): ``execution.py`` reads the files and asks Step
+Functions, this module does the arithmetic; ``LinePrinter`` shows the line on a stream.
 """
 
 from __future__ import annotations
@@ -38,6 +39,29 @@ class Snapshot:
         if self.objects_total > 0:
             return min(1.0, self.objects_done / self.objects_total)
         return 1.0
+
+
+@dataclass(frozen=True)
+class PayloadCounts:
+    """Payloads by the state of their child executions, summed over the workers' Map Runs (DescribeMapRun's
+    itemCounts: each item is one payload). A failed payload no longer fails the run at once (the finalizer
+    decides), so this is where a user watching sees it."""
+
+    total: int = 0
+    succeeded: int = 0
+    failed: int = 0  # failed, timed out or aborted
+    running: int = 0
+
+    def __add__(self, other: PayloadCounts) -> PayloadCounts:
+        return PayloadCounts(self.total + other.total, self.succeeded + other.succeeded,
+                             self.failed + other.failed, self.running + other.running)
+
+
+def payload_counts(item_counts: dict[str, int]) -> PayloadCounts:
+    """One Map Run's DescribeMapRun ``itemCounts`` as PayloadCounts."""
+    return PayloadCounts(total=int(item_counts.get("total", 0)), succeeded=int(item_counts.get("succeeded", 0)),
+                         failed=sum(int(item_counts.get(k, 0)) for k in ("failed", "timedOut", "aborted")),
+                         running=int(item_counts.get("running", 0)))
 
 
 @dataclass(frozen=True)
@@ -138,8 +162,9 @@ def format_duration(seconds: float | None) -> str:
     return f"{hours}h{minutes:02d}m"
 
 
-def render(snap: Snapshot, speed: Rate | None, eta: float | None) -> str:
-    """One progress line, e.g. '120/250 objects | 12.0 MiB/30.0 MiB (40%) | 4.0 MiB/s | ETA 5s'."""
+def render(snap: Snapshot, speed: Rate | None, eta: float | None, payloads: PayloadCounts | None = None) -> str:
+    """One progress line, e.g. '120/250 objects | 12.0 MiB/30.0 MiB (40%) | 4.0 MiB/s | ETA 5s', and the
+    payloads' child executions when known ('| payloads 3/8, 1 failed')."""
     parts = [
         f"{snap.objects_done:,}/{snap.objects_total:,} objects",
         f"{format_bytes(snap.bytes_done)}/{format_bytes(snap.bytes_total)} ({snap.fraction:.0%})",
@@ -148,6 +173,9 @@ def render(snap: Snapshot, speed: Rate | None, eta: float | None) -> str:
     ]
     if snap.failed:
         parts.append(f"{snap.failed:,} failed")
+    if payloads is not None and payloads.total:
+        parts.append(f"payloads {payloads.succeeded:,}/{payloads.total:,}"
+                     + (f", {payloads.failed:,} failed" if payloads.failed else ""))
     return " | ".join(parts)
 
 
@@ -158,13 +186,13 @@ class Tracker:
         self.window = window
         self.samples: list[Sample] = []
 
-    def line(self, snap: Snapshot, now: float) -> str:
+    def line(self, snap: Snapshot, now: float, payloads: PayloadCounts | None = None) -> str:
         self.samples.append(Sample(now, snap.bytes_done, snap.objects_done))
         # Keep one sample older than the window so the rate always spans the whole window.
         while len(self.samples) > 2 and now - self.samples[1].seconds > self.window:
             self.samples.pop(0)
         speed = rate(self.samples, self.window)
-        return render(snap, speed, eta_seconds(snap, speed))
+        return render(snap, speed, eta_seconds(snap, speed), payloads)
 
 
 class LinePrinter:

@@ -78,16 +78,43 @@ when the emulator starts and undone by ``Bridges.uninstall()`` when it stops.
    ``If-Match``. Enforced by the middleware (preconditions.py) for PutObject, CopyObject and
    CompleteMultipartUpload alike: 412 PreconditionFailed, or 404 NoSuchKey for ``If-Match`` on a missing key, with
    the check and the write made under one lock per key so that two concurrent conditional writes cannot both win.
+
+13. A Map's iterations recurse: each worker of the interpreter's job pool evaluates its next item by calling
+   itself again at the end (``_eval_pool``, a tail call), one Python frame per item, so a Map whose items one
+   worker runs in turn (MaxConcurrency 1: every payload of an sfncopy worker) dies of RecursionError after
+   ~970 items (the execution hangs or fails with States.Runtime). AWS has no such bound. We run the tail call
+   as a loop (``_iterative``): the same calls in the same order, at a constant depth.
+
+14. Lambda's GetAccountSettings is not implemented (moto answers 404 "Not yet implemented"); ``sfncopy plan``
+   reads it to check the workers' concurrency. We answer it as AWS does for a new account (Lambda API
+   reference, GetAccountSettings; Lambda developer guide, "Lambda quotas": 1,000 concurrent executions per
+   Region), or moto's own MOTO_LAMBDA_CONCURRENCY_QUOTA when set, less the functions' reserved concurrency.
+
+15. A Parallel branch that fails with one of Step Functions' own errors (``States.*``) crashes moto's execution
+   (``ValueError: Custom Error Names MUST NOT begin with the prefix 'States.'``) instead of failing the
+   Parallel, so its Catch never runs; and an ItemReader that cannot read its object fails as ``States.Runtime``.
+   On AWS the Map fails with ``States.ItemReaderFailed`` ("a Map state failed because it couldn't read from the
+   item source specified in the ItemReader field", developer guide, "Error handling", error names) and the
+   Parallel fails with its branch's error, which its Catch handles. sfncopy's Copy fails only that way now (a
+   failed child does not fail its Map), and must reach DrainWorkers and Cleanup. We name the ItemReader's
+   failure as AWS does, and raise a branch's ``States.*`` error as that States error; so does the Fail state
+   whose ErrorPath gives it such a name (the run's Failed state, with the error Cleanup passes on; that AWS
+   accepts a States.* name there at run time is unverified).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from lambdas.limits import DEFAULT_LAMBDA_ACCOUNT_CONCURRENCY
+
 # A Lambda's response log travels base64-encoded in a header; Lambda itself sends the last 4 KB.
 LOG_RESULT_TAIL_BYTES = 4096
+# GetAccountSettings: "GET /2016-08-19/account-settings/" (Lambda API reference), as a moto URL pattern.
+ACCOUNT_SETTINGS_PATH = r"{0}/(?P<api_version>[^/]+)/account-settings/?$"
 
 
 class Bridges:
@@ -114,6 +141,9 @@ class Bridges:
         self._bridge_cloudformation_resource_failures()
         self._bridge_role_policy_documents()
         self._bridge_checksums()
+        self._bridge_map_iteration_recursion()
+        self._bridge_lambda_account_settings()
+        self._bridge_state_errors()
 
     def uninstall(self) -> None:
         while self._undo:
@@ -347,12 +377,103 @@ class Bridges:
 
         self._set(IAMBackend, "get_role_policy", get_role_policy)
 
+    # 13 ------------------------------------------------------------------------------------------
+    def _bridge_map_iteration_recursion(self) -> None:
+        for owner, name, value in map_iteration_patches():
+            self._set(owner, name, value)
+
+    # 15 ------------------------------------------------------------------------------------------
+    def _bridge_state_errors(self) -> None:
+        for owner, name, value in state_error_patches():
+            self._set(owner, name, value)
+
+    # 14 ------------------------------------------------------------------------------------------
+    def _bridge_lambda_account_settings(self) -> None:
+        import os
+
+        from moto.awslambda import urls
+        from moto.awslambda.responses import LambdaResponse
+
+        def get_account_settings(response: LambdaResponse) -> str:
+            functions = list(response.backend.list_functions())
+            limit = int(os.environ.get("MOTO_LAMBDA_CONCURRENCY_QUOTA", DEFAULT_LAMBDA_ACCOUNT_CONCURRENCY))
+            reserved = sum(int(f.reserved_concurrency or 0) for f in functions)
+            return json.dumps({
+                "AccountLimit": {"ConcurrentExecutions": limit, "UnreservedConcurrentExecutions": limit - reserved,
+                                 "CodeSizeUnzipped": 262_144_000, "CodeSizeZipped": 52_428_800,
+                                 "TotalCodeSize": 80_530_636_800},
+                "AccountUsage": {"FunctionCount": len(functions),
+                                 "TotalCodeSize": sum(int(f.code_size or 0) for f in functions)},
+            })
+
+        self._set_item_new(urls.url_paths, ACCOUNT_SETTINGS_PATH, LambdaResponse.dispatch)
+        self._set_new(LambdaResponse, "get_account_settings", get_account_settings)
+
+    def _set_new(self, owner: Any, name: str, value: Any) -> None:
+        """Add an attribute moto lacks; uninstall removes it."""
+        setattr(owner, name, value)
+        self._undo.append(lambda: delattr(owner, name))
+
+    def _set_item_new(self, mapping: Any, key: str, value: Any) -> None:
+        mapping[key] = value
+        self._undo.append(lambda: mapping.pop(key, None))
+
     # 11 ------------------------------------------------------------------------------------------
     def _bridge_checksums(self) -> None:
         from sfncopy.emulator.checksums_bridge import checksum_patches
 
         for owner, name, value in checksum_patches():
             self._set(owner, name, value)
+
+
+# --- 13: Map iterations as a loop -----------------------------------------------------------------------------
+def map_iteration_workers() -> tuple[type[Any], ...]:
+    """moto's classes whose ``_eval_pool`` ends by calling itself for the worker's next item."""
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.itemprocessor import (
+        distributed_item_processor_worker as distributed_processor,
+    )
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.iteration_worker import (
+        IterationWorker,
+    )
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.iterator import (
+        distributed_iterator_worker as distributed_iterator,
+    )
+
+    return (IterationWorker, distributed_processor.DistributedItemProcessorWorker,
+            distributed_iterator.DistributedIteratorWorker)
+
+
+Patch = tuple[Any, str, Any]  # (owner, attribute, replacement): Bridges sets it, a test may monkeypatch it
+
+
+def map_iteration_patches() -> list[Patch]:
+    """Bridge 13, for Bridges.install and for tests that run moto's interpreter directly."""
+    return [(owner, "_eval_pool", _iterative(owner.__dict__["_eval_pool"])) for owner in map_iteration_workers()]
+
+
+_TAIL_CALLS = "_sfncopy_tail_calls"
+
+
+def _iterative(eval_pool: Callable[..., None]) -> Callable[..., None]:
+    """``eval_pool(worker, job, worker_frame)`` run as a loop: its tail call to ``worker._eval_pool`` (for the
+    next job) is queued instead of made, and run once the current call has returned. The calls and their order
+    are the same; only the stack stays one call deep. A method that did anything after that call would
+    change behaviour: tests/unit/test_emulator_recursion.py checks that moto's still end with it."""
+
+    def _eval_pool(worker: Any, job: Any, worker_frame: Any) -> None:
+        queued: list[tuple[Any, Any]] | None = worker.__dict__.get(_TAIL_CALLS)
+        if queued is not None:  # the tail call, from inside eval_pool below
+            queued.append((job, worker_frame))
+            return
+        queued = worker.__dict__[_TAIL_CALLS] = []
+        try:
+            eval_pool(worker, job, worker_frame)
+            while queued:
+                eval_pool(worker, *queued.pop())
+        finally:
+            del worker.__dict__[_TAIL_CALLS]
+
+    return _eval_pool
 
 
 # --- 7: how a CloudFormation stack fails on AWS ------------------------------------------------------------------
@@ -461,3 +582,60 @@ def _fail_update(stack: Any, failure: _ResourceFailure, previous: tuple[str, dic
     _set_status(stack, "UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS")
     _set_status(stack, "UPDATE_ROLLBACK_COMPLETE")
 
+
+
+# --- 15: Step Functions' own errors in a Map and a Parallel --------------------------------------------------
+def state_error_patches() -> list[Patch]:
+    """Bridge 15, for Bridges.install and for tests that run moto's interpreter directly."""
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.item_reader.item_reader_decl import ItemReader
+    from moto.stepfunctions.parser.asl.component.state.exec.state_parallel import branches_decl
+    from moto.stepfunctions.parser.asl.component.state.fail import state_fail
+
+    # Both modules name an error they pass on (a failed branch's; a Fail state's ErrorPath value) with
+    # CustomErrorName, which refuses States.* names.
+    return [(ItemReader, "_eval_body", _reader_failure_named(ItemReader.__dict__["_eval_body"])),
+            *[(module, "CustomErrorName", _passed_error_name(module.__dict__["CustomErrorName"]))
+              for module in (branches_decl, state_fail)]]
+
+
+def _reader_failure_named(eval_body: Callable[..., None]) -> Callable[..., None]:
+    """An ItemReader whose read fails raises States.ItemReaderFailed with the read's error as the cause."""
+    from moto.stepfunctions.parser.api import HistoryEventType, TaskFailedEventDetails
+    from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
+        FailureEvent,
+        FailureEventException,
+    )
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import StatesErrorNameType
+    from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+
+    failed = StatesErrorNameType.StatesItemReaderFailed
+
+    def _eval_body(reader: Any, env: Any) -> None:
+        try:
+            eval_body(reader, env)
+        except FailureEventException:
+            raise
+        except Exception as err:
+            raise FailureEventException(failure_event=FailureEvent(
+                env=env, error_name=StatesErrorName(typ=failed), event_type=HistoryEventType.TaskFailed,
+                event_details=EventDetails(  # type: ignore[typeddict-item]  # moto's TypedDict is total by mistake
+                    taskFailedEventDetails=TaskFailedEventDetails(error=failed.to_name(), cause=str(err))))) from err
+
+    return _eval_body
+
+
+def _passed_error_name(custom: Callable[[str | None], Any]) -> Callable[[str | None], Any]:
+    """The name of an error passed on (by a Parallel from its failed branch, by a Fail state from its ErrorPath):
+    a States error for a ``States.*`` name moto knows, the custom error name (moto's own) otherwise."""
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName
+
+    def error_name(error_name: str | None) -> Any:
+        if error_name and error_name.startswith("States."):
+            try:
+                return StatesErrorName.from_name(error_name)
+            except ValueError:  # a States error moto does not know: its own behaviour
+                pass
+        return custom(error_name)
+
+    return error_name

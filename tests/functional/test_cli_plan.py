@@ -145,3 +145,40 @@ def test_plan_of_a_source_bucket_that_does_not_exist_is_one_line(aws, workspace)
     assert result.exit_code == 1
     assert len(result.output.strip().splitlines()) == 1
     assert SOURCE in result.output and "Traceback" not in result.output
+
+
+def test_plan_reports_the_history_and_the_concurrency_a_run_needs(aws, workspace):
+    # GIVEN a small source, and no Lambda answer for the account's settings (moto does not implement
+    # GetAccountSettings; the emulator does, bridge 14)
+    _source(aws, photos=20, tables=10)
+    # WHEN planned as text
+    result = _plan(workspace)
+    assert result.exit_code == 0, result.output
+    # THEN the run's execution and a payload's child execution each have their history figure
+    assert "history events: 48 in the run's execution, at most 11 in a payload's child execution" in result.output
+    # AND the workers' concurrency is named, with a warning that the account's could not be read
+    assert "concurrency: 3 worker(s) x 1 payload(s) at once = 3 worker invocations at most" in result.output
+    assert "warning: Lambda concurrency unknown (GetAccountSettings failed" in result.output
+    assert "a new account has 1,000 per Region" in result.output
+
+
+def test_plan_refuses_workers_the_worker_functions_concurrency_cannot_run(aws, workspace, monkeypatch):
+    # GIVEN the env's worker function deployed with 5 reserved concurrent executions, and 3 workers x 2 payloads
+    _source(aws, photos=20, tables=10)
+    monkeypatch.setenv("worker_concurrency", "2")
+    lam = boto3.client("lambda", region_name="us-east-1")
+    role = boto3.client("iam", region_name="us-east-1").create_role(
+        RoleName="plan-test", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    lam.create_function(FunctionName="sfncopy-plan-test-worker", Runtime="python3.12", Role=role,
+                        Handler="lambdas.handlers.copy", Code={"ZipFile": b"fake"})
+    lam.put_function_concurrency(FunctionName="sfncopy-plan-test-worker", ReservedConcurrentExecutions=5)
+    # WHEN planned as JSON
+    result = _plan(workspace, "--json")
+    # THEN the plan is printed, with the check, and the command fails naming the figures and the fixes
+    assert result.exit_code == 1
+    plan = json.loads(result.output[:result.output.rindex("}") + 1])
+    assert plan["lambda_concurrency"]["needed"] == 6 and plan["lambda_concurrency"]["available"] == 5
+    assert plan["lambda_concurrency"]["verdict"] == "refuse"
+    assert "a run invokes up to 6 workers at once, but the reserved concurrency of sfncopy-plan-test-worker " \
+           "allows 5" in result.output
+    assert "lower num_copy_lambda_workers or worker_concurrency" in result.output

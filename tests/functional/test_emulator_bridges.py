@@ -266,3 +266,59 @@ def test_a_cloudformation_roles_inline_policy_reads_back_as_json(clients: dict[s
     (role,) = [r["PhysicalResourceId"] for r in resources if r.get("LogicalResourceId") == "Reader"]
     # WHEN IAM is asked for it  THEN it is the document, as JSON (botocore hands it over as a dict), not a repr
     assert clients["iam"].get_role_policy(RoleName=role, PolicyName="read")["PolicyDocument"] == document
+
+
+def _distributed_map(bucket: str, key: str, concurrency: int) -> dict[str, Any]:
+    """A Distributed Map over the JSON array at s3://bucket/key, each child a Pass state, inside a Parallel whose
+    Catch goes to a Fail state naming the error (the shape of sfncopy's Copy and its error path)."""
+    worker = {"Type": "Map", "MaxConcurrency": concurrency, "ToleratedFailurePercentage": 100.0,
+              "ItemReader": {"Resource": "arn:aws:states:::s3:getObject", "ReaderConfig": {"InputType": "JSON"},
+                             "Parameters": {"Bucket": bucket, "Key": key}},
+              "ItemProcessor": {"ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
+                                "StartAt": "Child", "States": {"Child": {"Type": "Pass", "End": True}}},
+              "ResultPath": None, "End": True}
+    return {"StartAt": "Copy", "States": {
+        "Copy": {"Type": "Parallel", "Branches": [{"StartAt": "Worker", "States": {"Worker": worker}}],
+                 "ResultPath": None, "End": True,
+                 "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "Failed"}]},
+        "Failed": {"Type": "Fail", "ErrorPath": "$.error.Error", "CausePath": "$.error.Cause"}}}
+
+
+def test_a_map_runs_thousands_of_items_one_at_a_time(clients: dict[str, Any]):
+    # GIVEN a Distributed Map over 3,000 items run one at a time (bridge 13: moto recursed once per item and
+    # failed after ~970)
+    clients["s3"].create_bucket(Bucket="map-items")
+    clients["s3"].put_object(Bucket="map-items", Key="items.json", Body=json.dumps(list(range(3000))))
+    machine = clients["stepfunctions"].create_state_machine(
+        name="thousands", definition=json.dumps(_distributed_map("map-items", "items.json", concurrency=1)),
+        roleArn=role_arn(clients["iam"]))["stateMachineArn"]
+    # WHEN it runs  THEN it succeeds, every item processed by a child
+    described = run_execution(clients["stepfunctions"], machine, {}, timeout=120)
+    assert described["status"] == "SUCCEEDED", described.get("cause")
+    (run,) = clients["stepfunctions"].list_map_runs(executionArn=described["executionArn"])["mapRuns"]
+    counts = clients["stepfunctions"].describe_map_run(mapRunArn=run["mapRunArn"])["itemCounts"]
+    assert (counts["total"], counts["succeeded"]) == (3000, 3000)
+
+
+def test_a_map_that_cannot_read_its_items_fails_its_parallel_as_on_aws(clients: dict[str, Any]):
+    # GIVEN the same machine over an item list that does not exist (bridge 15: moto crashed the execution)
+    clients["s3"].create_bucket(Bucket="map-missing")
+    machine = clients["stepfunctions"].create_state_machine(
+        name="missing-items", definition=json.dumps(_distributed_map("map-missing", "nothing.json", concurrency=1)),
+        roleArn=role_arn(clients["iam"]))["stateMachineArn"]
+    # WHEN it runs  THEN the Map fails with States.ItemReaderFailed, the Parallel's Catch takes it, and the
+    # Fail state ends the execution with that error and the read's cause
+    described = run_execution(clients["stepfunctions"], machine, {})
+    assert (described["status"], described.get("error")) == ("FAILED", "States.ItemReaderFailed"), described
+    assert "NoSuchKey" in described["cause"]
+
+
+def test_lambda_account_settings_answer_as_a_new_account_does(clients: dict[str, Any]):
+    # GIVEN the emulator's functions (bridge 14: moto answered 404 "Not yet implemented")
+    # WHEN Lambda is asked for the account's settings  THEN it answers AWS's default concurrency quota, less
+    # what functions reserve
+    limit = clients["lambda"].get_account_settings()["AccountLimit"]
+    assert limit["ConcurrentExecutions"] == 1000
+    reserved = sum(clients["lambda"].get_function_concurrency(FunctionName=f["FunctionName"]).get(
+        "ReservedConcurrentExecutions", 0) for f in clients["lambda"].list_functions()["Functions"])
+    assert limit["UnreservedConcurrentExecutions"] == 1000 - reserved

@@ -4,6 +4,11 @@ The definition is created directly with the Step Functions API (the CloudFormati
 emulator). Lambda execution is replaced by patching ``LambdaFunction._invoke_lambda`` (moto runs functions
 only in Docker); it must return ``(payload_json, errored, logs)`` and an error payload in Lambda's
 ``errorType`` / ``errorMessage`` shape, which the interpreter turns into the error name Retry/Catch match.
+
+Each worker is a Distributed Map whose ItemReader reads the worker's payload list from S3, so the fake planner
+writes the lists into moto's S3 as the real one does, and answers with a pointer naming them. moto runs the
+children in the parent's process but keeps no history of them (and does not enforce ToleratedFailurePercentage:
+a failed child just leaves the Map, as 100 % does on AWS).
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from moto.awslambda.models import LambdaFunction
 
 from generator.state_machine import Functions, RetryTiming, build_definition, to_json
 from lambdas import history, limits
+from sfncopy.emulator.bridges import map_iteration_patches, state_error_patches
 
 REGION = "us-east-1"
 FAST = RetryTiming(interval_seconds=1, max_attempts=2, backoff_rate=1.0, max_delay_seconds=1)
@@ -57,10 +63,33 @@ class FakeLambdas:
         return [event for function, event in self.calls if function == name]
 
 
+MANIFESTS = "manifests"
+
+
+def list_key(run_id: str, worker: int) -> str:
+    return f"runs/{run_id}/plan/workers/{worker:05d}.json"
+
+
 def plan_pointer(event: dict[str, Any], workers: list[list[int]], dry_run: bool = False) -> dict[str, Any]:
-    return {"run_id": event["run_id"], "manifest": {"bucket": "manifests", "prefix": f"runs/{event['run_id']}/"},
-            "dry_run": dry_run, "workers": [{"worker": i, "payloads": p} for i, p in enumerate(workers)],
+    """The planner's answer for payloads ``workers[i]`` on worker i (consecutive ids, as the planner numbers them)."""
+    run_id = event["run_id"]
+    return {"run_id": run_id, "manifest": {"bucket": MANIFESTS, "prefix": f"runs/{run_id}/"}, "dry_run": dry_run,
+            "workers": [{"worker": i, "first_payload": p[0] if p else 0, "payloads": len(p),
+                         "items": list_key(run_id, i)} for i, p in enumerate(workers)],
             "copies": 4, "bytes": 400, "skipped": 0}
+
+
+def planner(workers: list[list[int]], dry_run: bool = False, missing: frozenset[int] = frozenset()) -> Handler:
+    """A fake planner: writes each worker's payload list into moto's S3 (but not those of workers in
+    ``missing``) and answers with the pointer naming them."""
+    def plan(event: dict[str, Any]) -> dict[str, Any]:
+        s3 = boto3.client("s3", region_name=REGION)
+        for worker, ids in enumerate(workers):
+            if worker not in missing:
+                s3.put_object(Bucket=MANIFESTS, Key=list_key(event["run_id"], worker), Body=json.dumps(ids))
+        return plan_pointer(event, workers, dry_run)
+
+    return plan
 
 
 class FakeWorker:
@@ -89,33 +118,50 @@ def summary(pointer: dict[str, Any]) -> dict[str, Any]:
 
 def cleanup(event: dict[str, Any]) -> dict[str, Any]:
     error = event["error"]
+    try:  # a function's error carries Lambda's JSON; a state's own (States.*) a plain message
+        message = json.loads(error["Cause"])["errorMessage"]
+    except (ValueError, KeyError, TypeError):
+        message = error.get("Cause", "")
     return {"run_id": event["run_id"], "error": error["Error"],
-            "cause": f"{json.loads(error['Cause'])['errorMessage']} (failure report: s3://manifests/failure.json)",
+            "cause": f"{message} (failure report: s3://manifests/failure.json)",
             "aborted_uploads": 0, "failure_report": "s3://manifests/failure.json"}
 
 
 @pytest.fixture
-def aws() -> Iterator[None]:
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    # The emulator's bridges for the interpreter's gaps that this machine meets (sfncopy/emulator/bridges.py):
+    # 13, a worker's items run in turn without one stack frame each; 15, a failed Map fails its Parallel
+    # (States.ItemReaderFailed) instead of crashing the execution.
+    for owner, name, value in map_iteration_patches() + state_error_patches():
+        monkeypatch.setattr(owner, name, value)
     with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
         yield
 
 
-def start(fakes: FakeLambdas, monkeypatch: pytest.MonkeyPatch, workers: int, drain: int = 0) -> tuple[Any, str]:
-    """Create the four functions and the generated machine; return the client and the machine's ARN."""
+def start(fakes: FakeLambdas, monkeypatch: pytest.MonkeyPatch, workers: int, drain: int = 0,
+          concurrency: int = 1) -> tuple[Any, str]:
+    """Create the manifest bucket, the four functions and the generated machine; return the client and the
+    machine's ARN."""
+    sfn, arns, role = functions(fakes, monkeypatch)
+    definition = build_definition(workers, Functions(**arns), FAST, drain=drain, concurrency=concurrency)
+    machine = sfn.create_state_machine(name="sfncopy-test", definition=to_json(definition), roleArn=role)
+    return sfn, machine["stateMachineArn"]
+
+
+def functions(fakes: FakeLambdas, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, dict[str, str], str]:
+    """The manifest bucket, the four fake functions and a role: (Step Functions client, ARN by name, role)."""
     def invoke(function: LambdaFunction, event: Any = None) -> tuple[str, bool, str]:
         return fakes.invoke(function, event)
 
     monkeypatch.setattr(LambdaFunction, "_invoke_lambda", invoke)
+    boto3.client("s3", region_name=REGION).create_bucket(Bucket=MANIFESTS)
     iam = boto3.client("iam", region_name=REGION)
     role = iam.create_role(RoleName="sfncopy-test", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
     lam = boto3.client("lambda", region_name=REGION)
     arns = {name: lam.create_function(FunctionName=name, Runtime="python3.12", Role=role, Handler=f"fake.{name}",
                                       Code={"ZipFile": b"fake"})["FunctionArn"]
             for name in ("planner", "worker", "finalizer", "cleanup")}
-    definition = build_definition(workers, Functions(**arns), FAST, drain=drain)
-    sfn = boto3.client("stepfunctions", region_name=REGION)
-    machine = sfn.create_state_machine(name="sfncopy-test", definition=to_json(definition), roleArn=role)
-    return sfn, machine["stateMachineArn"]
+    return boto3.client("stepfunctions", region_name=REGION), arns, role
 
 
 def run(sfn: Any, machine: str, name: str = "run-1", timeout: float = 20.0) -> dict[str, Any]:
@@ -132,10 +178,10 @@ def run(sfn: Any, machine: str, name: str = "run-1", timeout: float = 20.0) -> d
 
 def test_happy_path_each_worker_copies_its_payloads_and_continues_until_done(
         aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
-    # GIVEN a plan for 3 workers where payload 3 needs a continuation (done: false once)
-    worker = FakeWorker(slow=frozenset({3}))
-    fakes = FakeLambdas({"planner": lambda e: plan_pointer(e, [[0, 3], [1], [2]]), "worker": worker,
-                         "finalizer": summary, "cleanup": cleanup})
+    # GIVEN a plan for 3 workers where payload 1 needs a continuation (done: false once)
+    worker = FakeWorker(slow=frozenset({1}))
+    fakes = FakeLambdas({"planner": planner([[0, 1], [2], [3]]), "worker": worker, "finalizer": summary,
+                         "cleanup": cleanup})
     sfn, machine = start(fakes, monkeypatch, workers=3)
     # WHEN the execution runs
     result = run(sfn, machine)
@@ -144,27 +190,61 @@ def test_happy_path_each_worker_copies_its_payloads_and_continues_until_done(
     assert json.loads(result["output"]) == {"run_id": "run-1", "status": "succeeded",
                                             "report": "s3://manifests/runs/run-1/report.json"}
     # AND every payload was finished exactly once, by the worker it was planned for
-    assert worker.finished == {0: 0, 3: 0, 1: 1, 2: 2}
+    assert worker.finished == {0: 0, 1: 0, 2: 1, 3: 2}
     # AND the planner got the execution name as run id and the branch count; worker tasks carry pointers only
     assert fakes.events("planner") == [{"run_id": "run-1", "workers": 3,
                                         "input": {"s3_copy_config": {"source_s3_config": {}}}}]
     first = {"run_id": "run-1", "manifest": {"bucket": "manifests", "prefix": "runs/run-1/"}, "worker": 0,
-             "payload": 3}
-    payload3 = [e for e in fakes.events("worker") if e["payload"] == 3]
-    assert payload3[0] == first
-    # AND the continuation got the worker's own answer back as its input
-    assert payload3[1] == {**first, "invocation": 1, "cursor": 1, "done": False, "copied": 1}
-    # AND payloads of one worker ran in plan order (Map, MaxConcurrency 1)
-    assert [e["payload"] for e in fakes.events("worker") if e["worker"] == 0] == [0, 3, 3]
+             "payload": 1}
+    payload1 = [e for e in fakes.events("worker") if e["payload"] == 1]
+    assert payload1[0] == first
+    # AND the continuation (inside the payload's child execution) got the worker's own answer back as its input
+    assert payload1[1] == {**first, "invocation": 1, "cursor": 1, "done": False, "copied": 1}
+    # AND payloads of one worker ran in plan order (Distributed Map, MaxConcurrency 1, items from its list)
+    assert [e["payload"] for e in fakes.events("worker") if e["worker"] == 0] == [0, 1, 1]
     # AND the finalizer received the plan pointer, not the branches' output
-    assert fakes.events("finalizer") == [plan_pointer({"run_id": "run-1"}, [[0, 3], [1], [2]])]
+    assert fakes.events("finalizer") == [plan_pointer({"run_id": "run-1"}, [[0, 1], [2], [3]])]
     assert fakes.events("cleanup") == []
+    # AND each worker ran one Map Run over its list: its payloads, each a child execution that succeeded
+    counts = sorted((run_counts["total"], run_counts["succeeded"]) for run_counts in map_run_items(sfn, result))
+    assert counts == [(1, 1), (1, 1), (2, 2)]
+
+
+def map_run_items(sfn: Any, result: dict[str, Any]) -> list[dict[str, int]]:
+    """DescribeMapRun's itemCounts of every Map Run of the execution."""
+    runs = sfn.list_map_runs(executionArn=result["executionArn"])["mapRuns"]
+    return [sfn.describe_map_run(mapRunArn=r["mapRunArn"])["itemCounts"] for r in runs]
+
+
+def test_a_worker_runs_as_many_payloads_at_once_as_its_concurrency(aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    # GIVEN one worker with 6 payloads that each take 0.3 s, and worker_concurrency 3
+    running: list[int] = []
+    peak: list[int] = [0]
+    lock = threading.Lock()
+
+    def slow_worker(task: dict[str, Any]) -> dict[str, Any]:
+        with lock:
+            running.append(task["payload"])
+            peak[0] = max(peak[0], len(running))
+        time.sleep(0.3)
+        with lock:
+            running.remove(task["payload"])
+        return {**task, "done": True}
+
+    fakes = FakeLambdas({"planner": planner([[0, 1, 2, 3, 4, 5]]), "worker": slow_worker, "finalizer": summary,
+                         "cleanup": cleanup})
+    sfn, machine = start(fakes, monkeypatch, workers=1, concurrency=3)
+    # WHEN it runs  THEN it succeeds, every payload copied once, at most 3 (and more than 1) at a time
+    result = run(sfn, machine)
+    assert result["status"] == "SUCCEEDED", result
+    assert sorted(e["payload"] for e in fakes.events("worker")) == [0, 1, 2, 3, 4, 5]
+    assert 1 < peak[0] <= 3
 
 
 def test_dry_run_skips_the_workers(aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
     # GIVEN a plan marked dry_run
     worker = FakeWorker()
-    fakes = FakeLambdas({"planner": lambda e: plan_pointer(e, [[0], [1]], dry_run=True), "worker": worker,
+    fakes = FakeLambdas({"planner": planner([[0], [1]], dry_run=True), "worker": worker,
                          "finalizer": summary, "cleanup": cleanup})
     sfn, machine = start(fakes, monkeypatch, workers=2)
     # WHEN it runs  THEN nothing is copied and the finalizer reports the dry run
@@ -174,6 +254,27 @@ def test_dry_run_skips_the_workers(aws: None, monkeypatch: pytest.MonkeyPatch) -
     assert worker.finished == {}
 
 
+def test_a_finalizer_that_needs_another_invocation_is_called_again_with_its_answer(
+        aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    # GIVEN a finalizer that answers done: false with a cursor once (past its deadline), then the summary
+    def finalizer(event: dict[str, Any]) -> dict[str, Any]:
+        if "cursor" not in event:
+            return {**event, "done": False, "cursor": {"step": 1, "phase": "payloads", "position": 1}}
+        return summary(event)
+
+    fakes = FakeLambdas({"planner": planner([[0], [1]]), "worker": FakeWorker(), "finalizer": finalizer,
+                         "cleanup": cleanup})
+    sfn, machine = start(fakes, monkeypatch, workers=2)
+    # WHEN it runs  THEN the finalizer was called with the pointer, then with its own answer, and the summary
+    # is the execution's output
+    result = run(sfn, machine)
+    assert result["status"] == "SUCCEEDED", result
+    pointer = plan_pointer({"run_id": "run-1"}, [[0], [1]])
+    assert fakes.events("finalizer") == [pointer, {**pointer, "done": False,
+                                                   "cursor": {"step": 1, "phase": "payloads", "position": 1}}]
+    assert json.loads(result["output"])["status"] == "succeeded"
+
+
 def raise_fatal(event: dict[str, Any]) -> dict[str, Any]:
     raise LambdaError("TooManyFailedObjectsError", "2 objects failed, max_failed_objects is 0")
 
@@ -181,7 +282,7 @@ def raise_fatal(event: dict[str, Any]) -> dict[str, Any]:
 def test_fatal_error_goes_to_cleanup_and_fails_with_its_error_and_cause(
         aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
     # GIVEN a finalizer that fails for good
-    fakes = FakeLambdas({"planner": lambda e: plan_pointer(e, [[0], [1]]), "worker": FakeWorker(),
+    fakes = FakeLambdas({"planner": planner([[0], [1]]), "worker": FakeWorker(),
                          "finalizer": raise_fatal, "cleanup": cleanup})
     sfn, machine = start(fakes, monkeypatch, workers=2)
     # WHEN the execution runs
@@ -198,25 +299,54 @@ def test_fatal_error_goes_to_cleanup_and_fails_with_its_error_and_cause(
     assert cleanup_event["error"]["Error"] == "TooManyFailedObjectsError"
 
 
+def fail_payload(payload: int, error_type: str = "ConfigError") -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """A worker that fails for good on ``payload`` and copies every other payload at once."""
+    def work(task: dict[str, Any]) -> dict[str, Any]:
+        if task["payload"] == payload:
+            raise LambdaError(error_type, f"payload {payload} fails for good")
+        return {**task, "done": True}
+
+    return work
+
+
+def test_a_payload_that_fails_for_good_fails_alone_and_the_finalizer_decides(
+        aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    # GIVEN a worker whose second payload fails with an error that is not retried
+    fakes = FakeLambdas({"planner": planner([[0, 1, 2], [3]]), "worker": fail_payload(1), "finalizer": summary,
+                         "cleanup": cleanup})
+    sfn, machine = start(fakes, monkeypatch, workers=2)
+    # WHEN the execution runs
+    result = run(sfn, machine)
+    # THEN the failed payload's child execution failed alone: its worker went on with its next payload
+    assert [e["payload"] for e in fakes.events("worker")].count(1) == 1
+    assert sorted(e["payload"] for e in fakes.events("worker")) == [0, 1, 2, 3]
+    # AND the run went on to the finalizer with the plan pointer (it counts the payload's tasks as failed and
+    # applies max_failed_objects), with no cleanup in between
+    assert fakes.events("finalizer") == [plan_pointer({"run_id": "run-1"}, [[0, 1, 2], [3]])]
+    assert fakes.events("cleanup") == []
+    assert result["status"] == "SUCCEEDED", result
+    # AND the worker's Map Run counts the failed child
+    assert sorted((c["succeeded"], c["failed"]) for c in map_run_items(sfn, result)) == [(1, 0), (2, 1)]
+
+
 class SlowWorker:
-    """Worker 0 fails for good at once; worker 1's invocation is still running then, and writes later."""
+    """Copies each payload in ``seconds``, then writes (e.g. opens a multipart upload)."""
 
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
         self.last_write = 0.0
 
     def __call__(self, task: dict[str, Any]) -> dict[str, Any]:
-        if task["worker"] == 0:
-            raise LambdaError("ConfigError", "worker 0 fails")
         time.sleep(self.seconds)
-        self.last_write = time.monotonic()  # e.g. opens a multipart upload
+        self.last_write = time.monotonic()
         return {**task, "done": True}
 
 
 def test_cleanup_waits_until_running_workers_can_no_longer_write(
         aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
-    # GIVEN two workers: one fails at once, the other's invocation keeps running (Step Functions does not
-    # stop Lambda invocations of a failed Parallel's other branches) and writes 1.5 s later
+    # GIVEN two workers: worker 0's Map cannot read its payload list (the Map Run fails, and with it the Copy
+    # Parallel), while worker 1's invocation is still running (Step Functions does not stop the Lambda
+    # invocations of a failed Parallel's other branches) and writes 1.5 s later
     worker = SlowWorker(seconds=1.5)
     cleaned_at: list[float] = []
 
@@ -224,17 +354,22 @@ def test_cleanup_waits_until_running_workers_can_no_longer_write(
         cleaned_at.append(time.monotonic())
         return cleanup(event)
 
-    fakes = FakeLambdas({"planner": lambda e: plan_pointer(e, [[0], [1]]), "worker": worker,
+    fakes = FakeLambdas({"planner": planner([[0], [1]], missing=frozenset({0})), "worker": worker,
                          "finalizer": lambda e: {}, "cleanup": record_cleanup})
     sfn, machine = start(fakes, monkeypatch, workers=2, drain=3)
     # WHEN the execution runs
     result = run(sfn, machine)
-    # THEN it fails, and cleanup started only after the still-running worker's last write
+    # THEN it fails without finalizing, and cleanup started only after the still-running worker's last write
     assert result["status"] == "FAILED", result
-    assert result["error"] == "ConfigError"
+    assert fakes.events("finalizer") == []
+    assert [e["payload"] for e in fakes.events("worker")] == [1]
     assert worker.last_write > 0, "the other worker's invocation ran to its end"
     (cleaned,) = cleaned_at
     assert cleaned > worker.last_write
+    # AND cleanup was told why the Copy failed: the Map's error, as AWS names it
+    (cleanup_event,) = fakes.events("cleanup")
+    assert cleanup_event["error"]["Error"] == result["error"] == "States.ItemReaderFailed"
+    assert "NoSuchKey" in cleanup_event["error"]["Cause"]
 
 
 def test_planner_config_error_fails_before_any_copy(aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -271,7 +406,7 @@ def test_retryable_error_is_retried_and_the_run_succeeds(
         aws: None, monkeypatch: pytest.MonkeyPatch, error_type: str) -> None:
     # GIVEN a worker whose first invocation for payload 1 fails with a retryable error
     worker = FlakyWorker(error_type, failures=1)
-    fakes = FakeLambdas({"planner": lambda e: plan_pointer(e, [[0], [1]]), "worker": worker,
+    fakes = FakeLambdas({"planner": planner([[0], [1]]), "worker": worker,
                          "finalizer": summary, "cleanup": cleanup})
     sfn, machine = start(fakes, monkeypatch, workers=2)
     # WHEN it runs  THEN the retry finishes the payload and the execution succeeds
@@ -281,17 +416,20 @@ def test_retryable_error_is_retried_and_the_run_succeeds(
     assert [e["payload"] for e in fakes.events("worker")].count(1) == 2
 
 
-def test_retryable_error_that_persists_ends_in_cleanup(aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
-    # GIVEN payload 1 failing more often than MaxAttempts allows
+def test_retryable_error_that_persists_fails_the_payload_and_the_finalizer_decides(
+        aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    # GIVEN payload 1 failing more often than MaxAttempts allows, and payload 2 after it on the same worker
     worker = FlakyWorker("TransientError", failures=FAST.max_attempts + 1)
-    fakes = FakeLambdas({"planner": lambda e: plan_pointer(e, [[0], [1]]), "worker": worker,
+    fakes = FakeLambdas({"planner": planner([[0], [1, 2]]), "worker": worker,
                          "finalizer": summary, "cleanup": cleanup})
     sfn, machine = start(fakes, monkeypatch, workers=2)
     result = run(sfn, machine)
-    # THEN the Parallel's Catch sends it to cleanup, and the execution fails with the error
-    assert (result["status"], result["error"]) == ("FAILED", "TransientError")
+    # THEN the payload was tried MaxAttempts + 1 times and its child execution failed, its worker went on with
+    # payload 2, and the run reached the finalizer (which counts payload 1's tasks as failed), not cleanup
     assert [e["payload"] for e in fakes.events("worker")].count(1) == FAST.max_attempts + 1
-    assert fakes.events("finalizer") == []
+    assert worker.finished == {0: 0, 2: 1}
+    assert len(fakes.events("finalizer")) == 1 and fakes.events("cleanup") == []
+    assert result["status"] == "SUCCEEDED", result
 
 
 def history_length(sfn: Any, execution_arn: str) -> int:
@@ -301,25 +439,68 @@ def history_length(sfn: Any, execution_arn: str) -> int:
 
 def measured_events(sfn: Any, machine: str, fakes: FakeLambdas, workers: list[list[int]],
                     slow: frozenset[int], name: str) -> int:
-    fakes.handlers.update({"planner": lambda e: plan_pointer(e, workers), "worker": FakeWorker(slow=slow)})
+    """The length of the run's (parent) history for this plan."""
+    fakes.handlers.update({"planner": planner(workers), "worker": FakeWorker(slow=slow)})
     result = run(sfn, machine, name=name)
     assert result["status"] == "SUCCEEDED", result
     return history_length(sfn, result["executionArn"])
 
 
-def test_the_history_budget_counts_what_an_execution_really_records(
+def test_the_run_history_no_longer_grows_with_payloads_and_counts_what_it_records(
         aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
-    # GIVEN runs that differ by one payload, and by one continuation (one machine of 2 workers)
+    # GIVEN runs of one 2-worker machine that differ by one payload and by one continuation, and a 3-worker machine
     fakes = FakeLambdas({"finalizer": summary, "cleanup": cleanup})
-    sfn, machine = start(fakes, monkeypatch, workers=2)
-    base = measured_events(sfn, machine, fakes, [[0, 1], []], frozenset(), "base")
-    one_more_payload = measured_events(sfn, machine, fakes, [[0, 1, 2], []], frozenset(), "payload")
-    one_continuation = measured_events(sfn, machine, fakes, [[0, 1], []], frozenset({1}), "continuation")
-    # THEN a payload costs exactly EVENTS_PER_PAYLOAD (Map iteration 2, Task 5, Choice 2, Succeed 2) and a
-    # continuation EVENTS_PER_CONTINUATION (Task 5, Choice 2)
-    assert one_more_payload - base == limits.EVENTS_PER_PAYLOAD == 11
-    assert one_continuation - base == limits.EVENTS_PER_CONTINUATION
-    # AND the planner's estimate is never below the measured history
-    assert history.history_events(2, 2, 0) >= base
-    assert history.history_events(2, 3, 0) >= one_more_payload
-    assert history.history_events(2, 2, 1) >= one_continuation
+    sfn, two = start(fakes, monkeypatch, workers=2)
+    three = sfn.create_state_machine(name="sfncopy-three", roleArn="arn:aws:iam::123456789012:role/sfncopy-test",
+                                     definition=to_json(build_definition(3, Functions(**{
+                                         name: fn["FunctionArn"] for name, fn in lambda_functions().items()}),
+                                         FAST, drain=0)))["stateMachineArn"]
+    base = measured_events(sfn, two, fakes, [[0, 1], [2]], frozenset(), "base")
+    one_more_payload = measured_events(sfn, two, fakes, [[0, 1, 2], [3]], frozenset(), "payload")
+    one_continuation = measured_events(sfn, two, fakes, [[0, 1], [2]], frozenset({1}), "continuation")
+    one_more_worker = measured_events(sfn, three, fakes, [[0, 1], [2], []], frozenset(), "worker")
+    # THEN payloads and their continuations add nothing to the run's execution (their events are in the
+    # children's histories), a worker adds exactly EVENTS_PER_WORKER (its Distributed Map's six events)
+    assert one_more_payload == base == one_continuation
+    assert one_more_worker - base == limits.EVENTS_PER_WORKER == 6
+    # AND the planner's estimate of the run's execution is never below what it records
+    assert history.parent_events(2) >= base and history.parent_events(3) >= one_more_worker
+
+
+def lambda_functions() -> dict[str, Any]:
+    lam = boto3.client("lambda", region_name=REGION)
+    return {fn["FunctionName"]: fn for fn in lam.list_functions()["Functions"]}
+
+
+def test_a_payloads_child_history_holds_that_payload_and_its_continuations_only(
+        aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    # GIVEN the child of worker 0's Distributed Map, run as an execution of its own: moto discards the histories
+    # of a Map's children, so this is how their shape is measured
+    fakes = FakeLambdas({"worker": FakeWorker(slow=frozenset({1}))})
+    sfn, arns, role = functions(fakes, monkeypatch)
+    branch = build_definition(1, Functions(**arns), FAST)["States"]["Copy"]["Branches"][0]
+    processor = branch["States"][branch["StartAt"]]["ItemProcessor"]
+    child = {"StartAt": processor["StartAt"], "States": processor["States"]}
+    machine = sfn.create_state_machine(name="sfncopy-child", definition=json.dumps(child),
+                                       roleArn=role)["stateMachineArn"]
+
+    def child_events(payload: int) -> int:
+        task = {"run_id": "run-1", "manifest": {"bucket": MANIFESTS, "prefix": "runs/run-1/"}, "worker": 0,
+                "payload": payload}
+        arn = sfn.start_execution(stateMachineArn=machine, name=f"payload-{payload}",
+                                  input=json.dumps(task))["executionArn"]
+        deadline = time.monotonic() + 20
+        while sfn.describe_execution(executionArn=arn)["status"] == "RUNNING" and time.monotonic() < deadline:
+            time.sleep(0.05)
+        described = sfn.describe_execution(executionArn=arn)
+        assert described["status"] == "SUCCEEDED", described
+        assert json.loads(described["output"]) == {}  # what the Map collects per child: nothing that grows
+        return history_length(sfn, arn)
+
+    # WHEN a payload done in one invocation, and one that needs a continuation, run
+    plain, continued = child_events(0), child_events(1)
+    # THEN a child records EVENTS_PER_CHILD events (start, Task 5, Choice 2, Succeed 2, end) and each extra
+    # invocation EVENTS_PER_CONTINUATION (Task 5, Choice 2), as lambdas/history.py budgets them
+    assert plain == limits.EVENTS_PER_CHILD == 11
+    assert continued - plain == limits.EVENTS_PER_CONTINUATION == 7
+    assert history.child_events(0) >= plain and history.child_events(1) >= continued

@@ -43,16 +43,19 @@ def test_requests_transitions_and_dollars_of_a_small_plan():
     assert (r.copy_object, r.upload_part_copy, r.create_multipart_upload, r.complete_multipart_upload) == (2, 96, 1, 1)
     assert (r.head, r.get_tagging) == (1, 1)
     assert r.list_pages == (1 + 1) + (1 + 3) * 2  # source page + one per source; targets before and after
-    # planner: payload, skipped, index; worker: a checkpoint; finalizer: two reports
-    assert (r.manifest_writes, r.manifest_reads) == (1 + 2 + 1 + 2, 2 * 1 + 2 + 1)
-    # AND transitions, invocations and dollars follow from them
+    # planner: payload, worker list, skipped, index; worker: a checkpoint; finalizer: two reports; reads: the
+    # worker's payload and checkpoint, the Map's worker list, the finalizer's index, skipped and checkpoint
+    assert (r.manifest_writes, r.manifest_reads) == (1 + 1 + 2 + 1 + 2, 2 * 1 + 1 + 2 + 1)
+    # AND transitions, invocations and dollars follow from them: the payload's child execution costs its start,
+    # the worker task, the Choice and the Succeed
     assert figures.payloads == 1 and figures.payloads_per_worker == (1,) and figures.split_objects == 0
-    assert figures.state_transitions == 5 + 1 * 1 + 1 * 3
-    assert figures.history_events == 30 + 1 * 6 + 1 * 11
+    assert figures.state_transitions == 7 + 1 * 1 + 1 * 4
+    # AND the run's execution records its fixed events and one Map, the child one payload's
+    assert (figures.history_events, figures.child_history_events) == (30 + 1 * 6, 11)
     assert figures.lambda_invocations == 3
     s3 = (r.writes_and_lists * 0.005 + r.reads * 0.0004) / 1000
     assert figures.s3_dollars == pytest.approx(s3)
-    assert figures.step_functions_dollars == pytest.approx(9 * 0.025 / 1000)
+    assert figures.step_functions_dollars == pytest.approx(12 * 0.025 / 1000)
     assert figures.lambda_dollars == pytest.approx(figures.lambda_gb_seconds * 0.0000166667 + 3 * 0.2e-6)
     assert figures.dollars == pytest.approx(figures.s3_dollars + figures.step_functions_dollars
                                             + figures.lambda_dollars)
@@ -91,3 +94,17 @@ def test_to_dict_is_json_with_rounded_figures():
     assert data["per_target"][0] == {"index": 0, "target": "s3://dst/images/", "objects": 25,
                                      "bytes": sum(1000 * i for i in range(25))}
     assert data["skipped_by_reason"] == {}
+
+
+def test_concurrency_shortens_the_busiest_worker_but_not_below_its_largest_payload():
+    # GIVEN 8 equal payloads on one worker (cap 1 object each)
+    params = PlanParams(workers=1, max_payload_bytes=10 * GiB, max_objects_per_payload=1)
+    plan, payloads = make_plan([cand(f"{i}.jpg", GiB) for i in range(8)], params)
+    one = est.estimate(plan, payloads, worker_memory_mb=1024).predicted_seconds
+    # WHEN the worker copies 4, then 16 payloads at once
+    four = est.estimate(plan, payloads, worker_memory_mb=1024, worker_concurrency=4)
+    sixteen = est.estimate(plan, payloads, worker_memory_mb=1024, worker_concurrency=16)
+    # THEN the copy takes a quarter of the time, and never less than one payload's
+    assert four.predicted_seconds == pytest.approx(one / 4)
+    assert sixteen.predicted_seconds == pytest.approx(GiB / 250e6)
+    assert (four.worker_concurrency, four.to_dict()["worker_concurrency"]) == (4, 4)

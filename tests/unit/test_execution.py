@@ -23,7 +23,7 @@ from lambdas.models import (
     PlanTotals,
     RunPlan,
 )
-from sfncopy import execution
+from sfncopy import execution, progress
 from sfncopy.execution import ExecutionError, ExecutionStatus, check_name, default_name
 
 ARN = "arn:aws:states:eu-west-1:123456789012:execution:sfncopy-dev:run-7"
@@ -205,3 +205,45 @@ def test_clients_follow_a_service_specific_endpoint(monkeypatch):
     assert clients.sfn.meta.endpoint_url == "http://127.0.0.1:8083"
     assert clients.cfn.meta.endpoint_url == "http://127.0.0.1:4566"
     assert clients.s3.client.meta.endpoint_url == "http://127.0.0.1:4566"
+
+
+MAP_RUN = "arn:aws:states:eu-west-1:123456789012:mapRun:sfncopy/Worker{}:uuid-{}"
+
+
+def _map_run(worker: int, status: str, **items: int) -> dict[str, Any]:
+    counts = {"pending": 0, "running": 0, "succeeded": 0, "failed": 0, "timedOut": 0, "aborted": 0, "total": 0,
+              "resultsWritten": 0, **items}
+    return {"mapRunArn": MAP_RUN.format(worker, worker), "executionArn": ARN, "status": status,
+            "startDate": dt.datetime(2025, 1, 1), "maxConcurrency": 1, "toleratedFailurePercentage": 100.0,
+            "toleratedFailureCount": 0, "itemCounts": counts, "executionCounts": counts}
+
+
+def test_payloads_are_counted_from_the_workers_map_runs_and_finished_runs_are_read_once():
+    # GIVEN an execution with two workers' Map Runs: one finished (3 payloads, 1 failed), one running
+    sfn = boto3.client("stepfunctions", region_name="eu-west-1")
+    runs = {"mapRuns": [{"executionArn": ARN, "mapRunArn": MAP_RUN.format(w, w), "stateMachineArn": ARN,
+                         "startDate": dt.datetime(2025, 1, 1)} for w in (0, 1)]}
+    clock = [0.0]
+    map_runs = execution.MapRuns(sfn, ARN, interval=10.0, clock=lambda: clock[0])
+    with Stubber(sfn) as stub:
+        stub.add_response("list_map_runs", runs)
+        stub.add_response("describe_map_run", _map_run(0, "SUCCEEDED", total=3, succeeded=2, failed=1))
+        stub.add_response("describe_map_run", _map_run(1, "RUNNING", total=4, succeeded=1, running=1))
+        # WHEN polled  THEN the payloads of both are summed
+        assert map_runs.counts() == progress.PayloadCounts(total=7, succeeded=3, failed=1, running=1)
+        # AND within the interval nothing is asked again
+        clock[0] = 5.0
+        assert map_runs.counts() == progress.PayloadCounts(total=7, succeeded=3, failed=1, running=1)
+        # AND after it only the running Map Run is described again
+        clock[0] = 10.0
+        stub.add_response("list_map_runs", runs)
+        stub.add_response("describe_map_run", _map_run(1, "SUCCEEDED", total=4, succeeded=3, timedOut=1))
+        assert map_runs.counts() == progress.PayloadCounts(total=7, succeeded=5, failed=2, running=0)
+        stub.assert_no_pending_responses()
+
+
+def test_payload_counts_are_unknown_when_step_functions_will_not_tell():
+    sfn = boto3.client("stepfunctions", region_name="eu-west-1")
+    with Stubber(sfn) as stub:
+        stub.add_client_error("list_map_runs", "AccessDeniedException", http_status_code=400)
+        assert execution.MapRuns(sfn, ARN).counts() is None

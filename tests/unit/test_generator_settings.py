@@ -42,6 +42,8 @@ def test_values_are_typed(tmp_path: Path) -> None:
     assert (settings.copy_cutoff_mb, settings.part_size_mb) == (16, 8)
     assert settings.workers == 2
     assert settings.worker.timeout_seconds == 900
+    assert settings.worker_concurrency == 1  # optional: one payload at a time per worker
+    assert settings_for(tmp_path, worker_concurrency="25").worker_concurrency == 25
 
 
 @pytest.mark.parametrize(("timeout", "margin"), [(900, 60), (300, 60), (60, 12), (3, 1)])
@@ -63,6 +65,9 @@ def test_deadline_margin_follows_the_worker_timeout(tmp_path: Path, timeout: int
     ("log_retention_days", "2", "CloudWatch Logs accepts only"),
     ("stack_name", "1-bad", "must start with a letter"),
     ("region", "mars", "expected an AWS region"),
+    ("worker_concurrency", "0", "must be from 1 to 10000 payloads at once (a Distributed Map runs at most 10,000"),
+    ("worker_concurrency", "10001", "must be from 1 to 10000"),
+    ("worker_concurrency", "many", "expected a whole number"),
 ])
 def test_bad_settings_name_the_variable_and_the_file(tmp_path: Path, name: str, value: str, expected: str) -> None:
     # GIVEN an env file with one bad value  WHEN it is loaded  THEN the error names variable, value and file

@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
+
+from generator.settings import MAX_WORKER_CONCURRENCY, MAX_WORKERS
 from generator.state_machine import (
     CATCH_ALL,
     DRAIN_MARGIN_SECONDS,
@@ -47,32 +50,67 @@ def test_flow_plan_dry_run_copy_finalize_cleanup_fail() -> None:
     assert states["Copy"]["Next"] == "Finalize"
     assert states["Copy"]["ResultPath"] is None
     assert states["Finalize"]["InputPath"] == "$.plan"
-    assert states["Finalize"]["End"] is True
+    # the finalizer may answer done: false with a cursor; it is called again with its own answer until it
+    # answers the RunSummary, which ends the execution
+    assert states["Finalize"]["Next"] == states["FinalizeMore"]["Next"] == "FinalizeDone"
+    assert "InputPath" not in states["FinalizeMore"] and states["FinalizeMore"]["Resource"] == "F"
+    assert states["FinalizeDone"] == {"Type": "Choice", "Default": "Finalized", "Choices": [
+        {"And": [{"Variable": "$.done", "IsPresent": True}, {"Variable": "$.done", "BooleanEquals": False}],
+         "Next": "FinalizeMore"}]}
+    assert states["Finalized"] == {"Type": "Succeed"}
     assert states["Cleanup"]["Parameters"] == {"run_id.$": "$$.Execution.Name", "error.$": "$.error"}
     assert states["Cleanup"]["ResultPath"] == "$.cleanup"
     assert states["Failed"] == {"Type": "Fail", "ErrorPath": "$.cleanup.error", "CausePath": "$.cleanup.cause"}
-    for name in ("Plan", "Finalize"):
+    for name in ("Plan", "Finalize", "FinalizeMore"):
         assert states[name]["Catch"] == [{"ErrorEquals": [CATCH_ALL], "ResultPath": "$.error", "Next": "Cleanup"}]
     assert "Catch" not in states["Cleanup"]
 
 
-def test_each_branch_iterates_its_own_payloads_one_at_a_time() -> None:
+def test_each_branch_is_a_distributed_map_over_its_workers_payload_list_in_s3() -> None:
     copy = build_definition(3, FNS)["States"]["Copy"]
     assert len(copy["Branches"]) == 3
     assert copy["Parameters"]["worker2.$"] == "States.ArrayGetItem($.plan.workers, 2)"
     for index, branch in enumerate(copy["Branches"]):
-        worker_map = branch["States"][branch["StartAt"]]
+        assert branch["StartAt"] == f"Worker{index}"
+        worker_map = branch["States"][f"Worker{index}"]
+        # the items: worker i's payload ids, a JSON array in the manifest bucket whose key the pointer names
         assert worker_map["Type"] == "Map"
-        assert worker_map["MaxConcurrency"] == 1
-        assert worker_map["ItemsPath"] == f"$.worker{index}.payloads"
+        assert worker_map["ItemReader"] == {
+            "Resource": "arn:aws:states:::s3:getObject", "ReaderConfig": {"InputType": "JSON"},
+            "Parameters": {"Bucket.$": "$.manifest.bucket", "Key.$": f"$.worker{index}.items"}}
+        assert "ItemsPath" not in worker_map and "ItemBatcher" not in worker_map
+        # each child gets pointers only: the run, the manifest, its worker and its payload id
         assert worker_map["ItemSelector"] == {"run_id.$": "$.run_id", "manifest.$": "$.manifest", "worker": index,
                                               "payload.$": "$$.Map.Item.Value"}
-        assert worker_map["ResultPath"] is None
-        loop = worker_map["ItemProcessor"]["States"]
-        assert worker_map["ItemProcessor"]["StartAt"] == f"CopyPayload{index}"
+        # one payload at a time by default; a failed child does not fail the run (the finalizer decides)
+        assert worker_map["MaxConcurrency"] == 1
+        assert worker_map["ToleratedFailurePercentage"] == 100
+        assert worker_map["Label"] == f"Worker{index}"
+        # STANDARD children (EXPRESS ones stop at 5 minutes); nothing kept or exported of their outputs
+        processor = worker_map["ItemProcessor"]
+        assert processor["ProcessorConfig"] == {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"}
+        assert worker_map["ResultPath"] is None and "ResultWriter" not in worker_map
+        assert worker_map["End"] is True
+        # the child: the worker re-invoked with its own answer until done, then {} as the child's output
+        loop = processor["States"]
+        assert processor["StartAt"] == f"CopyPayload{index}"
         assert loop[f"CopyPayload{index}"]["Resource"] == "W"
+        assert loop[f"CopyPayload{index}"]["Next"] == f"PayloadDone{index}"
         assert loop[f"PayloadDone{index}"]["Choices"][0]["Next"] == f"PayloadCopied{index}"
         assert loop[f"PayloadDone{index}"]["Default"] == f"CopyPayload{index}"  # done: false -> the worker again
+        assert loop[f"PayloadCopied{index}"] == {"Type": "Succeed", "OutputPath": None}
+
+
+def test_each_worker_runs_as_many_payloads_at_once_as_asked() -> None:
+    copy = build_definition(2, FNS, concurrency=8)["States"]["Copy"]
+    assert [branch["States"][branch["StartAt"]]["MaxConcurrency"] for branch in copy["Branches"]] == [8, 8]
+    with pytest.raises(ValueError, match="concurrency=0"):
+        build_definition(2, FNS, concurrency=0)
+
+
+def test_the_tolerance_is_written_as_a_json_number_moto_parses() -> None:
+    # moto 5.2.5's ASL grammar refuses the integer 100 for ToleratedFailurePercentage; 100.0 is the same number
+    assert '"ToleratedFailurePercentage":100.0' in to_json(build_definition(1, FNS))
 
 
 def state_names(node: Any) -> list[str]:
@@ -96,7 +134,7 @@ def test_state_names_are_unique_in_the_whole_machine() -> None:
         names = state_names(build_definition(workers, FNS))
         duplicates = sorted({n for n in names if names.count(n) > 1})
         assert not duplicates, f"{workers} workers: {duplicates}"
-        assert len(names) == 7 + 4 * workers
+        assert len(names) == 10 + 4 * workers
 
 
 def test_a_failed_copy_waits_for_running_workers_before_cleanup() -> None:
@@ -127,8 +165,8 @@ def test_every_task_retries_service_errors_with_backoff_and_full_jitter() -> Non
 
 
 def test_definition_fits_the_size_limit_with_100_and_500_workers() -> None:
-    for workers in (100, 500):
-        size = len(to_json(build_definition(workers, placeholders())).encode())
+    for workers in (100, MAX_WORKERS):
+        size = len(to_json(build_definition(workers, placeholders(), concurrency=MAX_WORKER_CONCURRENCY)).encode())
         assert size < limits.MAX_DEFINITION_BYTES, f"{workers} workers: {size} bytes"
 
 

@@ -66,6 +66,18 @@ def test_two_to_five_workers_changes_only_the_branches(tmp_path: Path) -> None:
     assert normalise(two) == normalise(five)
 
 
+def test_worker_concurrency_sets_each_workers_max_concurrency_and_nothing_else(tmp_path: Path) -> None:
+    # GIVEN the same env with the default worker_concurrency and with 16
+    default = definition_of(template_of(tmp_path, num_copy_lambda_workers="3"))
+    sixteen = definition_of(template_of(tmp_path, num_copy_lambda_workers="3", worker_concurrency="16"))
+    # THEN every worker's Distributed Map runs 1, resp. 16, payloads at once
+    for definition, expected in ((default, 1), (sixteen, 16)):
+        branches = definition["States"]["Copy"]["Branches"]
+        assert [b["States"][b["StartAt"]].pop("MaxConcurrency") for b in branches] == [expected] * 3
+    # AND nothing else differs
+    assert default == sixteen
+
+
 def normalise(template: dict[str, Any]) -> dict[str, Any]:
     """The template without what must change with the worker count."""
     result = copy.deepcopy(template)

@@ -125,10 +125,41 @@ def test_last_chunk_counts_only_the_bytes_that_exist():
 
 def test_state_payloads_round_trip():
     loc = ManifestLocation("manifests", "runs/r1/")
-    pointer = PlanPointer("r1", loc, False, ((0, 1), ()), copies=3, bytes=10, skipped=1)
+    lists = ("runs/r1/plan/workers/00000.json", "runs/r1/plan/workers/00001.json")
+    pointer = PlanPointer("r1", loc, False, ((0, 1), ()), copies=3, bytes=10, skipped=1, worker_lists=lists)
     data = roundtrip(pointer.to_dict())
-    assert data["workers"][1] == {"worker": 1, "payloads": []}
+    # a worker's payloads travel as a count from a first id, with the key of their list for its Map
+    assert data["workers"] == [{"worker": 0, "first_payload": 0, "payloads": 2, "items": lists[0]},
+                               {"worker": 1, "first_payload": 0, "payloads": 0, "items": lists[1]}]
     assert PlanPointer.from_dict(data) == pointer
     task = PayloadTask("r1", loc, worker=1, payload=7, cursor=3)
     assert PayloadTask.from_event(roundtrip(task.to_dict())) == task
     assert SkippedObject.from_dict(SkippedObject("b", "k", 1, "identical").to_dict()).reason == "identical"
+
+
+def test_the_plan_pointer_stays_small_whatever_the_payload_count():
+    # GIVEN 200,000 payloads on 4 workers (ids consecutive per worker, as the planner numbers them)
+    loc = ManifestLocation("manifests", "runs/r1/")
+    workers = tuple(tuple(range(i * 50_000, (i + 1) * 50_000)) for i in range(4))
+    lists = tuple(f"runs/r1/plan/workers/{i:05d}.json" for i in range(4))
+    pointer = PlanPointer("r1", loc, False, workers, copies=1, bytes=1, skipped=0, worker_lists=lists)
+    # THEN its state form is a few hundred bytes, and reads back to the same ids
+    data = pointer.to_dict()
+    assert len(json.dumps(data)) < 1_000
+    assert PlanPointer.from_dict(roundtrip(data)).workers == workers
+
+
+def test_a_pointer_written_before_worker_lists_still_reads():
+    # GIVEN the state of a run started by the previous version (the ids themselves, no list keys)
+    data = {"run_id": "r1", "manifest": {"bucket": "m", "prefix": "runs/r1/"}, "dry_run": False,
+            "workers": [{"worker": 1, "payloads": [2, 3]}, {"worker": 0, "payloads": [0, 1]}],
+            "copies": 1, "bytes": 1, "skipped": 0}
+    # THEN the finalizer still gets every worker's ids, in worker order
+    pointer = PlanPointer.from_dict(data)
+    assert pointer.workers == ((0, 1), (2, 3)) and pointer.worker_lists == ()
+
+
+def test_payload_ids_that_are_not_consecutive_cannot_become_state():
+    pointer = PlanPointer("r1", ManifestLocation("m", "p/"), False, ((0, 2),), copies=1, bytes=1, skipped=0)
+    with pytest.raises(ValueError, match="not consecutive"):
+        pointer.to_dict()

@@ -324,25 +324,50 @@ def test_plan_is_deterministic_for_ties():
 
 
 # --- the history budget -----------------------------------------------------------------------------------
-def test_plan_too_large_names_the_numbers_and_what_to_raise():
-    # GIVEN 2,100 objects and one object per payload: 2,100 payloads, over 20,000 history events
+def test_payload_count_no_longer_limits_a_run():
+    # GIVEN 2,100 objects and one object per payload: 2,100 payloads (the previous shape's history could hold
+    # about 1,990 of them in its one execution)
     params = PlanParams(workers=4, max_payload_bytes=1024 * MiB, max_objects_per_payload=1)
     candidates = [cand(obj(f"k{i}", 10)) for i in range(2100)]
-    # WHEN planning  THEN it fails before anything is written, saying what to raise
+    # WHEN planning  THEN it is planned: each payload's events are in its own child execution's history
+    work = planning.plan(candidates, params, preferred(params)).work
+    assert len(work.payloads) == 2100
+    assert planning.check_history_budget(work, params) == limits.EVENTS_PARENT_FIXED + 4 * limits.EVENTS_PER_WORKER
+
+
+def test_a_worker_with_more_payloads_than_its_map_may_return_is_refused_saying_what_to_change():
+    # GIVEN one worker with one payload more than its Distributed Map may run
+    payloads = limits.MAX_PAYLOADS_PER_WORKER + 1
+    # WHEN the planner checks the plan  THEN it is refused before anything is written, with the figures and fixes
     with pytest.raises(PlanTooLargeError) as caught:
-        planning.plan(candidates, params, preferred(params))
+        history.check_history_budget([10] * payloads, 2, 1024 * MiB, 1, payloads_per_worker=[payloads, 0])
     message = str(caught.value)
-    assert "about 23154 Step Functions history events (2100 payloads for 4 workers, 0 continuations)" in message
-    assert "options.max_payload_size_mb (now 1024)" in message
-    assert "options.max_objects_per_payload (now 1)" in message and "split the s3_copy_config" in message
+    assert f"worker 0 has {payloads} payloads, more than the {limits.MAX_PAYLOADS_PER_WORKER}" in message
+    assert "options.max_payload_size_mb (now 1024)" in message and "options.max_objects_per_payload (now 1)" in message
+    assert "num_copy_lambda_workers" in message and "split the s3_copy_config" in message
+    # AND exactly the limit passes
+    assert history.check_history_budget([10] * (payloads - 1), 1, 1024 * MiB, 1, payloads_per_worker=[payloads - 1])
+
+
+def test_a_payload_whose_continuations_overflow_its_child_history_is_refused():
+    # GIVEN one payload needing more continuations than a child's history holds
+    continuations = (limits.HISTORY_EVENT_BUDGET - limits.EVENTS_PER_CHILD) // limits.EVENTS_PER_CONTINUATION + 1
+    nbytes = (continuations + 1) * limits.EXPECTED_BYTES_PER_INVOCATION
+    assert history.continuations_of(nbytes) == continuations
+    # THEN it is refused, naming the payload cap to lower
+    with pytest.raises(PlanTooLargeError, match=r"child execution .* lower options.max_payload_size_mb \(now 64\)"):
+        history.check_history_budget([nbytes], 1, 64 * MiB, 10)
 
 
 def test_history_counts_continuations_of_payloads_larger_than_one_invocation():
     params = PlanParams(workers=1, max_payload_bytes=limits.MAX_OBJECT_SIZE, max_objects_per_payload=10)
     work = planning.plan([cand(obj("a", 450 * GiB))], params, preferred(params)).work
     assert history.continuations(p.nbytes for p in work.payloads) == 2  # 450 GiB at 200 GiB per invocation
-    assert planning.check_history_budget(work, params) == (
-        limits.EVENTS_FIXED + limits.EVENTS_PER_BRANCH + limits.EVENTS_PER_PAYLOAD + 2 * limits.EVENTS_PER_CONTINUATION)
+    # the parent records its fixed states and one worker's Map; the child the payload and its two continuations
+    assert history.estimate(work.payload_bytes, 1) == history.HistoryEstimate(
+        parent=limits.EVENTS_PARENT_FIXED + limits.EVENTS_PER_WORKER,
+        largest_child=limits.EVENTS_PER_CHILD + 2 * limits.EVENTS_PER_CONTINUATION)
+    assert planning.check_history_budget(work, params) == limits.EVENTS_PARENT_FIXED + limits.EVENTS_PER_WORKER
 
 
 # --- the balance target (issue 6): heavy tail plus one object holding 40% of the bytes ----------------------

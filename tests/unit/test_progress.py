@@ -118,6 +118,19 @@ def test_render_line():
     assert progress.render(snap, None, None).endswith("-- /s | ETA -- | 2 failed")
 
 
+def test_render_line_with_the_payloads_child_executions():
+    # GIVEN 8 payloads (child executions of the workers' Maps), 3 copied and 1 failed
+    snap = Snapshot(objects_done=1, objects_total=2, bytes_done=0, bytes_total=0)
+    payloads = progress.payload_counts({"total": 5, "succeeded": 2, "failed": 1, "running": 1}) + \
+        progress.payload_counts({"total": 3, "succeeded": 1, "timedOut": 0, "aborted": 0})
+    assert payloads == progress.PayloadCounts(total=8, succeeded=3, failed=1, running=1)
+    # THEN the line says so; a failed payload shows before the run's end (the finalizer decides the run)
+    assert progress.render(snap, None, None, payloads).endswith("| payloads 3/8, 1 failed")
+    assert progress.render(snap, None, None, progress.PayloadCounts(total=2, succeeded=2)).endswith(
+        "| payloads 2/2")
+    assert "payloads" not in progress.render(snap, None, None, progress.PayloadCounts())
+
+
 def test_tracker_measures_speed_between_polls():
     # GIVEN a tracker polled twice, 2 s apart, with 8 MiB copied in between
     tracker = progress.Tracker(window=10.0)
