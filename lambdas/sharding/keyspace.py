@@ -113,10 +113,12 @@ class Alphabet:
         characters there): position i is a digit of base ``len(radix[i])``."""
         # Letters that share a position with digits somewhere (hexadecimal, base-36 names) may stand at
         # any position where digits were seen, though no page has shown them there yet.
+        # ("Share" means at least two of each, so one word's letter next to a counter does not count.)
         mixed: set[str] = set()
         for seen in self._at:
-            if not _DIGITS.isdisjoint(seen) and any(c.isascii() and c.isalpha() for c in seen):
-                mixed |= {c for c in _with_classes(seen) if c.isascii() and c.isalpha()}
+            letters = {c for c in seen if c.isascii() and c.isalpha()}
+            if len(letters) >= 2 and len(_DIGITS & seen) >= 2:
+                mixed |= {c for c in _with_classes(letters)}
         columns: list[list[str]] = []
         for i in range(start, start + depth):
             seen = self._at[i] if i < len(self._at) else self._all

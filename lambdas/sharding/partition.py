@@ -26,7 +26,7 @@ inventory, S3P bisects a range between two keys by string interpolation). Here, 
    a sparse one stops being probed as soon as its estimate is small.
 3. The intervals of all sources are merged into one list of boundaries, each interval's estimate shared
    out by width, and cut where the running total crosses each multiple of the target shard size; an
-   interval still larger than a shard is cut blind, by interpolation.
+   interval larger than a quarter of a shard is cut blind, by interpolation, first.
 
 Some configurations cannot be cut this way, and plan in one shard (``Partition.ordered`` False): see
 ``order_problems``.
@@ -310,14 +310,16 @@ def _cut(state: _Probing, shards_wanted: Callable[[float], int]) -> Partition:
     total = sum(estimates)
     count = shards_wanted(total) if math.isfinite(total) else shards_wanted(math.inf)
     target = total / count if math.isfinite(total) and total > 0 else math.inf
-    # Pieces larger than a shard are cut blind (no probe): evenly in the alphabet's order.
+    # Pieces larger than a quarter of a shard are cut blind (no probe), evenly in the alphabet's order, so
+    # that the cuts below can land within a quarter of a shard of each target.
     fine: list[tuple[str | None, float]] = []  # (end, estimate) of each fine interval, in order
     start: str | None = None
     for end, estimate in zip([*boundaries, None], estimates, strict=True):
         # The last interval is open: cut up to the last first character seen, past which no key was.
         upper = end if end is not None else state.alphabet.top()
-        if math.isfinite(target) and estimate > target and (start is None or start < upper):
-            points = [p for p in split_points(start, upper, min(MAX_FANOUT * 4, math.ceil(estimate / target)),
+        grain = REFINE_BELOW * target
+        if math.isfinite(target) and estimate > grain and (start is None or start < upper):
+            points = [p for p in split_points(start, upper, min(MAX_FANOUT * 4, math.ceil(estimate / grain)),
                                               state.alphabet) if fits(p, state.longest_prefix)]
             share = estimate / (len(points) + 1)
             fine.extend((p, share) for p in points)
