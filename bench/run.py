@@ -1,7 +1,7 @@
 """``python -m bench``: run every benchmark, write bench/results/latest.json, print the table.
 
-Pure benchmarks first (balance, planner scale and its profile: no network), then W1 on one local S3:
-start it, upload the data set once, and run each contender against it in turn.
+Pure benchmarks first (balance, planner scale and its profile, finalizer scale: no network), then W1 on one
+local S3: start it, upload the data set once, and run each contender against it in turn.
 """
 
 from __future__ import annotations
@@ -22,9 +22,12 @@ from bench.local_s3 import open_local_aws
 from lambdas.limits import MiB
 
 RESULTS = Path(__file__).resolve().parent / "results"
-SECTIONS = ("balance", "planner", "w1")
+SECTIONS = ("balance", "planner", "finalizer", "w1")
 REFERENCE_LOOP = "5,000,000 additions in a Python for loop"
 GB = 1_000_000_000
+# Issue 13's target for the finalizer: at most 1 GB of memory at 10,000,000 report rows.
+FINALIZER_TARGET_ROWS = 10_000_000
+FINALIZER_TARGET_BYTES = 1 * GB
 
 
 # --- the pure benchmarks -----------------------------------------------------------------------------
@@ -44,6 +47,17 @@ def run_planner(objects: int, workers: int, timeout: float, profile_to: Path | N
     if profile_to is not None:
         result["profile"] = _json_subprocess([*command, "--profile", str(profile_to)], timeout)
     return result
+
+
+def run_finalizer(sizes: list[int], timeout: float) -> dict[str, Any]:
+    """Peak memory and time of the real finalizer over ``sizes`` synthetic copied rows, each in a fresh
+    subprocess (bench/finalizer_scale.py), plus one run of a million skipped objects."""
+    runs = [_json_subprocess([sys.executable, "-m", "bench.finalizer_scale", "--rows", str(rows)], timeout)
+            for rows in sizes]
+    skipped = max(sizes, default=0) // 10 or 1
+    runs.append(_json_subprocess([sys.executable, "-m", "bench.finalizer_scale", "--rows", "0", "--skipped",
+                                  str(min(1_000_000, max(skipped, 1_000)))], timeout))
+    return {"runs": runs}
 
 
 def _json_subprocess(command: list[str], timeout: float) -> dict[str, Any]:
@@ -119,6 +133,12 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
                      "met": planner["seconds"] <= 10.0})
         peak = round(planner["peak_rss_bytes"] / GB, 3)
         rows.append({"target": "Planner: peak memory <= 1.5 GB", "value": peak, "met": peak <= 1.5})
+    for run_ in results.get("finalizer", {}).get("runs", []):
+        if "peak_rss_bytes" in run_ and run_.get("rows"):
+            peak = round(run_["peak_rss_bytes"] / GB, 3)
+            # The limit is 1 GB at 10M rows: a smaller run is held to it too (memory must not grow with rows).
+            rows.append({"target": f"Finalizer: {run_['rows']:,} rows in <= 1 GB peak memory", "value": peak,
+                         "met": run_["peak_rss_bytes"] <= FINALIZER_TARGET_BYTES})
     for row in results.get("balance", {}).get("rows", []):
         rows.append({"target": f"Balance N={row['workers']}: sfncopy <= 1.05 x ideal (2018: {row['baseline2018']})",
                      "value": row["sfncopy"], "met": row["sfncopy"] <= 1.05})
@@ -176,6 +196,22 @@ def table(results: dict[str, Any]) -> str:
         else:
             lines.append(f"Planner scale: {planner.get('error')}")
         lines.append("")
+    fin = results.get("finalizer")
+    if fin:
+        lines += ["Finalizer scale: the real finalizer, one invocation, stand-in S3 (payloads of 1,000 keys spread "
+                  "over the target)", "",
+                  "| copied rows | skipped | peak RSS GB | before GB | wall s | CPU s | parts | report.csv | HEADs "
+                  "| list pages |",
+                  "|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|"]
+        for r in fin["runs"]:
+            if "error" in r:
+                lines.append(f"| - | - | {r['error']} | | | | | | | |")
+                continue
+            lines.append(f"| {r['rows']:,} | {r['skipped']:,} | {r['peak_rss_bytes'] / GB:.3f} "
+                         f"| {r['rss_before_bytes'] / GB:.3f} | {r['seconds']:.1f} | {r['cpu_seconds']:.1f} "
+                         f"| {r['parts']} | {'yes' if r['report_csv'] else 'no'} | {r['verification']['heads']:,} "
+                         f"| {r['verification']['list_pages']:,} |")
+        lines.append("")
     bal = results.get("balance")
     if bal:
         lines += [f"Balance: {bal['objects']:,} lognormal objects, the largest holds {bal['largest_share']:.0%} of "
@@ -221,6 +257,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--contenders", default="sfncopy,rclone,aws-cli,baseline-2018")
     parser.add_argument("--quick", action="store_true", help="toy sizes: checks the harness in a minute")
     parser.add_argument("--planner-objects", type=int, default=None)
+    parser.add_argument("--finalizer-rows", default=None,
+                        help="comma-separated copied-row counts for the finalizer (default 1000000,10000000)")
     parser.add_argument("--rounds", type=int, default=1,
                         help="W1 runs per contender and planner runs (the median is reported)")
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds for one contender or one subprocess")
@@ -249,6 +287,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"planner scale: {objects:,} objects ...", file=sys.stderr, flush=True)
         results["planner"] = run_planner(objects, 16, args.timeout, RESULTS / "planner_profile.txt",
                                          max(1, args.rounds))
+    if "finalizer" in sections:
+        sizes = [int(x) for x in (args.finalizer_rows or ("20000" if args.quick else "1000000,10000000")).split(",")]
+        print(f"finalizer scale: {', '.join(f'{n:,}' for n in sizes)} rows ...", file=sys.stderr, flush=True)
+        results["finalizer"] = run_finalizer(sizes, max(args.timeout, 1800.0))
     if "w1" in sections:
         workload = (workloads.mixed_workload(small_count=60, big_sizes=(6 * MiB, 12 * MiB)) if args.quick
                     else workloads.mixed_workload())

@@ -139,8 +139,10 @@ def _clean_run(plan: RunPlan, loc: ManifestLocation, s3: S3Gateway) -> tuple[lis
 
 def _abort_report_upload(s3: S3Gateway, loc: ManifestLocation) -> list[dict[str, str]]:
     """Abort the report.csv upload the finalizer's latest saved state names, if any. A failure to do so is
-    logged, not raised: the execution's own error is what Cleanup must report (the manifest bucket's
-    lifecycle rule aborts incomplete uploads in the end)."""
+    logged, not raised: the execution's own error is what Cleanup must report, and the manifest bucket's
+    AbortIncompleteMultipartUpload lifecycle rule (generator/template.py) removes the upload's parts in the
+    end (Amazon S3 user guide, "Configuring a bucket lifecycle configuration to delete incomplete multipart
+    uploads")."""
     try:
         upload_id = finalizer_state.latest_upload(s3, loc)
         if not upload_id:

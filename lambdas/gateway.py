@@ -245,9 +245,10 @@ class S3Gateway:
                   max_keys: int = limits.LIST_PAGE_SIZE) -> tuple[list[SourceObject], bool]:
         """One ListObjectsV2 request: up to ``max_keys`` objects under ``prefix`` whose keys sort after
         ``start_after`` ("": from the first), in key order, and whether more follow (IsTruncated). S3 lists
-        keys in UTF-8 binary order, and StartAfter may be any string, a key of the bucket or not (Amazon S3
-        API reference, ListObjectsV2, "StartAfter": "Amazon S3 starts listing after this specified key.
-        StartAfter can be any key in the bucket"). Errors as ``list_objects``."""
+        keys in UTF-8 binary order (Amazon S3 user guide, "Listing object keys programmatically"), and
+        StartAfter may be any string, a key of the bucket or not (Amazon S3 API reference, ListObjectsV2,
+        "StartAfter": "Amazon S3 starts listing after this specified key. StartAfter can be any key in the
+        bucket"). Errors as ``list_objects``."""
         kwargs: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix, "MaxKeys": max_keys, **self._access(bucket)}
         if start_after:
             kwargs["StartAfter"] = start_after
@@ -476,8 +477,10 @@ class S3Gateway:
 
     def start_upload(self, bucket: str, key: str, content_type: str) -> str:
         """A multipart upload of a file this stack writes (a report too large to hold in memory). Parts go up
-        with ``upload_part`` and the file appears with ``complete_multipart_upload``; until then nothing is
-        visible at ``key``."""
+        with ``upload_part``; S3 makes the object only at ``complete_multipart_upload`` (Amazon S3 API reference,
+        CompleteMultipartUpload: "Upon receiving this request, Amazon S3 concatenates all the parts in
+        ascending order by part number to create a new object"), and until the upload is completed or
+        aborted its parts are stored and billed (CreateMultipartUpload)."""
         try:
             resp = self.client.create_multipart_upload(Bucket=bucket, Key=key, ContentType=content_type)
         except ClientError as err:

@@ -185,3 +185,21 @@ def test_sfncopy_balance_and_planner_scale_on_toy_sizes() -> None:
     assert sum(loads) == sum(workloads.heavy_tailed_sizes(count=200)) and balance.ratio(loads) >= 1.0
     assert figures["copies"] == 2000 and figures["files_written"] >= 3
     assert figures["state_payload_bytes"] < 256 * 1024
+
+
+def test_finalizer_scale_runs_the_real_finalizer_on_toy_sizes_and_reports_its_target() -> None:
+    from bench import finalizer_scale
+
+    # GIVEN 3 payloads of spread keys, split copies and a skipped list  WHEN the real finalizer reports them
+    figures = finalizer_scale.measure(3000, 500)
+    # THEN every row is in the report (450 skipped, 50 unmatched are counted, not rows), all verified
+    assert figures["report_rows"] == 3000 + finalizer_scale.SPLITS + 450
+    assert (figures["copied"], figures["failed"]) == (3000 + finalizer_scale.SPLITS, 0)
+    assert figures["verification"]["heads"] + figures["verification"]["keys_listed"] >= 3000
+    assert figures["report_csv"] is True and figures["parts"] == 1
+    # AND the table and the targets show it against the 1 GB bound
+    results: dict[str, Any] = {"finalizer": {"runs": [figures]}}
+    rows = [r for r in run.targets(results) if r["target"].startswith("Finalizer")]
+    assert rows == [{"target": "Finalizer: 3,000 rows in <= 1 GB peak memory",
+                     "value": round(figures["peak_rss_bytes"] / 1e9, 3), "met": figures["peak_rss_bytes"] <= 1e9}]
+    assert "| 3,000 | 500 |" in run.table({**results, "targets": rows})
