@@ -92,14 +92,14 @@ def finalize(pointer: PlanPointer, settings: Settings, s3: S3Gateway,
 def finalize_step(pointer: PlanPointer, settings: Settings, s3: S3Gateway, deadline: Deadline,
                   cursor: FinalizeCursor | None = None,
                   layout: ReportLayout = DEFAULT_LAYOUT) -> RunSummary | FinalizeCursor:
-    """One invocation's share: from ``cursor`` (None: the beginning) until done (the RunSummary) or until
-    ``deadline`` is near (a cursor to call again with). Raises TooManyFailedObjectsError past
+    """One invocation's share: from ``cursor`` (None or step 0: the beginning) until done (the RunSummary)
+    or until ``deadline`` is near (a cursor to call again with). Raises TooManyFailedObjectsError past
     max_failed_objects, after writing the report."""
     loc = pointer.manifest
     plan = manifest.read_plan(s3, loc)
     s3 = s3.for_buckets(plan.config.bucket_access())  # each target's expected owner, on every request to it
     step = cursor.step if cursor is not None else 0
-    if cursor is None:
+    if step == 0:  # the first invocation (the state machine's first cursor is step 0: nothing saved yet)
         state, pending = FinalizeState(started=_now()), b""
         state.joins = {split.copy_id: ChunkJoin(split) for split in plan.splits}
         # report.csv is written when the plan's rows (copies and skipped objects) fit one spreadsheet.

@@ -31,7 +31,11 @@ PHASES: tuple[Phase, ...] = ("payloads", "splits", "skipped", "done")
 class FinalizeCursor:
     """The finalizer's place in a finalization that goes on in another invocation: ``step`` invocations are
     done and their state is at ``state_key(loc, step)``; ``phase`` and ``position`` (a payload index, a split
-    index, or a byte offset in plan/skipped.json) are for people reading the execution history."""
+    index, or a byte offset in plan/skipped.json) are for people reading the execution history.
+
+    ``FIRST`` (step 0) is what a state machine that loops on the finalizer puts in its first event: it says
+    the caller will call again on a cursor. An event without any cursor (a state machine without the loop)
+    gets the whole finalization in one invocation, as before cursors existed."""
 
     step: int
     phase: Phase
@@ -50,6 +54,9 @@ class FinalizeCursor:
         if phase not in PHASES:
             raise ValueError(f"finalizer cursor: unknown phase {phase!r}")
         return cls(step=int(data["step"]), phase=phase, position=int(data["position"]))
+
+
+FIRST = FinalizeCursor(step=0, phase="payloads", position=0)
 
 
 def state_key(loc: ManifestLocation, step: int) -> str:

@@ -41,13 +41,16 @@ def copy(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 
 def finalize(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """Event: PlanPointer (a continuation's also carries ``cursor``) -> RunSummary when the run is finalized,
-    else the event itself with ``"done": false`` and the ``cursor`` to call again with (the state machine
-    loops on it, as on the worker's PayloadTask). Raises TooManyFailedObjectsError past max_failed_objects."""
+    """Event: PlanPointer, with a ``cursor`` when the state machine loops on the finalizer (step 0 the first
+    time) -> RunSummary when the run is finalized, else the event itself with ``"done": false`` and the
+    cursor to call again with (as the worker's PayloadTask loop). Without a cursor the whole finalization
+    runs in this invocation, as before cursors. Raises TooManyFailedObjectsError past max_failed_objects."""
     pointer = PlanPointer.from_dict(event)
     cursor = FinalizeCursor.from_event(event)
     logs.bind(run_id=pointer.run_id)
     settings, s3 = _setup()
+    if cursor is None:  # a state machine without the Finalize loop could not call again: no deadline
+        return finalizer.finalize(pointer, settings, s3).to_dict()
     deadline = Deadline(context.get_remaining_time_in_millis, settings.deadline_margin_seconds)
     outcome = finalizer.finalize_step(pointer, settings, s3, deadline, cursor)
     if isinstance(outcome, FinalizeCursor):

@@ -17,7 +17,7 @@ from lambdas.cleanup import clean_up
 from lambdas.deadline import Deadline
 from lambdas.errors import TooManyFailedObjectsError, TransientError
 from lambdas.finalizer import finalize, finalize_step
-from lambdas.finalizer_state import FinalizeCursor, state_key
+from lambdas.finalizer_state import FIRST, FinalizeCursor, state_key
 from lambdas.gateway import S3Gateway
 from lambdas.models import CopyOptions, PlanPointer, RunSummary
 from lambdas.report import csv_header
@@ -229,10 +229,10 @@ class Context:
 
 
 def test_the_handler_answers_done_false_with_a_cursor_until_the_summary(s3, monkeypatch):
-    # GIVEN the finalizer's Lambda environment and a run
+    # GIVEN the finalizer's Lambda environment and a run, and the first event of the state machine's loop
     monkeypatch.setenv("SFNCOPY_MANIFEST_BUCKET", MANIFESTS)
     _, pointer = a_run(s3)
-    event: dict[str, Any] = pointer.to_dict()
+    event: dict[str, Any] = {**pointer.to_dict(), "cursor": FIRST.to_dict()}
     # WHEN the state machine's loop calls the handler with its own answer until it has no cursor
     answers = []
     while True:
@@ -247,12 +247,14 @@ def test_the_handler_answers_done_false_with_a_cursor_until_the_summary(s3, monk
         assert answer["done"] is False
         assert FinalizeCursor.from_event(answer) is not None
         assert {k: v for k, v in answer.items() if k not in ("done", "cursor")} == pointer.to_dict()
+        assert answer["cursor"]["step"] > 0
     # AND the last is the RunSummary, as a run that fits one invocation answers
     assert RunSummary.from_dict(answers[-1]).to_dict() == answers[-1]
     assert answers[-1]["copied"] == 13 and "done" not in answers[-1]
 
 
 def test_a_run_that_fits_one_invocation_is_one_invocation_with_the_same_summary(s3, monkeypatch):
+    # GIVEN the state machine's first event, and time enough
     monkeypatch.setenv("SFNCOPY_MANIFEST_BUCKET", MANIFESTS)
     _, pointer = a_run(s3)
 
@@ -260,9 +262,19 @@ def test_a_run_that_fits_one_invocation_is_one_invocation_with_the_same_summary(
         def get_remaining_time_in_millis(self) -> int:
             return 900_000
 
-    answer = handlers.finalize(pointer.to_dict(), Plenty())
+    # WHEN the handler runs THEN it answers the RunSummary at once, nothing else
+    answer = handlers.finalize({**pointer.to_dict(), "cursor": FIRST.to_dict()}, Plenty())
     assert set(answer) == set(RunSummary.__dataclass_fields__)
     assert answer["report_csv"] == f"s3://{MANIFESTS}/runs/r1/report.csv"
+
+
+def test_an_event_without_a_cursor_is_finalized_in_one_invocation_whatever_the_deadline(s3, monkeypatch):
+    # GIVEN a state machine without the Finalize loop (its event has no cursor), and a deadline always near
+    monkeypatch.setenv("SFNCOPY_MANIFEST_BUCKET", MANIFESTS)
+    _, pointer = a_run(s3)
+    # WHEN the handler runs THEN it finishes the run in this invocation: that caller could not call again
+    answer = handlers.finalize(pointer.to_dict(), Context())
+    assert set(answer) == set(RunSummary.__dataclass_fields__) and answer["copied"] == 13
 
 
 class FailingGateway(S3Gateway):
