@@ -142,6 +142,14 @@ class _Finalization:
     files: ReportFiles
 
     @property
+    def roots(self) -> dict[str, list[str]]:
+        """Each target bucket's listing roots: verification lists under one of them at a time."""
+        roots: dict[str, list[str]] = {}
+        for bucket, prefix in listing_roots(self.plan.config.targets):
+            roots.setdefault(bucket, []).append(prefix)
+        return roots
+
+    @property
     def dry_run(self) -> bool:
         return self.plan.config.options.dry_run or self.pointer.dry_run
 
@@ -248,7 +256,7 @@ class _Finalization:
         copied = [i for i, row in enumerate(rows) if row.status == "copied"]
         if not copied:
             return rows
-        problems = verify(self.s3, [targets[i] for i in copied], pool.map, self.state.verification)
+        problems = verify(self.s3, [targets[i] for i in copied], pool.map, self.state.verification, self.roots)
         for index, problem in zip(copied, problems, strict=True):
             if problem:
                 rows[index] = failed_row(rows[index], problem)

@@ -20,7 +20,7 @@ in a large run) costs one probe page and a HEAD per key.
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -98,16 +98,23 @@ def start_after(key: str) -> str:
 
 
 def verify(s3: S3Gateway, targets: Sequence[Expected], mapper: Mapper[int, str] = map,
-           stats: VerifyStats | None = None) -> list[str]:
+           stats: VerifyStats | None = None, roots: Mapping[str, Sequence[str]] | None = None) -> list[str]:
     """For each target, "" when it exists with its size, else the VerificationError text. ``mapper`` runs
-    the HEADs (a thread pool's ``map`` sends them concurrently)."""
+    the HEADs (a thread pool's ``map`` sends them concurrently). ``roots``: each bucket's target prefixes
+    (finalizer.listing_roots); keys under different roots are listed apart, so every listing's Prefix
+    begins with a target prefix: a role whose s3:ListBucket is conditioned on its target prefixes (a bucket
+    narrowed to prefixes in the env file) may send it, where a common prefix of two targets' keys ("") is
+    refused (the s3:prefix condition key is the ListObjectsV2 request's Prefix: Service Authorization
+    Reference, "Actions, resources, and condition keys for Amazon S3", s3:prefix; generator/policies.py writes
+    such conditions)."""
     stats = stats if stats is not None else VerifyStats()
     problems = [""] * len(targets)
-    by_bucket: dict[str, list[int]] = {}
+    groups: dict[tuple[str, str], list[int]] = {}
     for index, target in enumerate(targets):
-        by_bucket.setdefault(target.bucket, []).append(index)
+        root = next((p for p in (roots or {}).get(target.bucket, ()) if target.key.startswith(p)), "")
+        groups.setdefault((target.bucket, root), []).append(index)
     to_head: list[int] = []
-    for bucket, indexes in by_bucket.items():
+    for (bucket, _root), indexes in groups.items():
         indexes.sort(key=lambda i: targets[i].key)
         to_head += _by_listing(s3, bucket, indexes, targets, problems, stats)
 

@@ -126,3 +126,15 @@ def test_each_bucket_of_a_shard_is_checked_on_its_own():
     bucket = Bucket({"k1": 1, "k2": 2})
     problems = verify(bucket, [Expected("b1", "k1", 1), Expected("b2", "k2", 2), Expected("b2", "k9", 2)])
     assert problems == ["", "", "VerificationError: s3://b2/k9 does not exist after the copy"]
+
+
+def test_keys_under_two_target_prefixes_of_one_bucket_are_listed_apart_under_each_prefix():
+    # GIVEN one bucket with two targets' prefixes (a role may list each, not the whole bucket), dense keys in both
+    objects = dict.fromkeys(keys(100, "media/") + keys(100, "docs/"), 2)
+    bucket = Bucket(objects)
+    shard = [Expected("t", k, 2) for k in keys(100, "media/") + keys(100, "docs/")]
+    # WHEN verified with the bucket's roots
+    problems = verify(bucket, shard, roots={"t": ["docs/", "media/"]})
+    # THEN every listing's prefix lies under one of them (never "", their common prefix)
+    assert problems == [""] * 200
+    assert sorted(prefix for prefix, _ in bucket.pages) == ["docs/000", "media/000"]  # keys 00000-00099
