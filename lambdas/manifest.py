@@ -12,7 +12,10 @@ Layout under ``<SFNCOPY_MANIFEST_PREFIX>runs/<run_id>/``::
                                  a result chunk: the results one checkpoint recorded since the previous one
                                  (written once, never changed); "<writer>-<number>", the writer being
                                  "<invocation>-<8 random hex digits>", unique to one worker invocation
-    report.json, report.csv      written by the finalizer
+    report.json, report.csv      written by the finalizer (report.csv for reports up to 1,048,575 rows)
+    report/part-00000.csv, ...   the report's rows in parts, and report/manifest.json naming them
+                                 (lambdas/report_files.py)
+    finalizer/state-00001.json   the finalizer's state between two of its invocations (lambdas/finalizer_state.py)
     failure.json                 written by cleanup when the execution fails
 
 A payload's checkpoint is append-only, so the bytes written for it grow with its results (O(n)) instead of
