@@ -1,7 +1,8 @@
 """``python -m bench``: run every benchmark, write bench/results/latest.json, print the table.
 
 Pure benchmarks first (balance, planner scale and its profile, finalizer scale: no network), then W1 on one
-local S3: start it, upload the data set once, and run each contender against it in turn.
+local S3: start it, upload the data set once, and run each contender against it in turn. Last, the fan-out
+run (bench/fanout.py): thousands of payloads on two workers, on an emulator of its own.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from bench.local_s3 import open_local_aws
 from lambdas.limits import MiB
 
 RESULTS = Path(__file__).resolve().parent / "results"
-SECTIONS = ("balance", "planner", "finalizer", "w1")
+SECTIONS = ("balance", "planner", "finalizer", "w1", "fanout")
 REFERENCE_LOOP = "5,000,000 additions in a Python for loop"
 GB = 1_000_000_000
 # Issue 13's target for the finalizer: at most 1 GB of memory at 10,000,000 report rows.
@@ -58,6 +59,13 @@ def run_finalizer(sizes: list[int], timeout: float) -> dict[str, Any]:
     runs.append(_json_subprocess([sys.executable, "-m", "bench.finalizer_scale", "--rows", "0", "--skipped",
                                   str(min(1_000_000, max(skipped, 1_000)))], timeout))
     return {"runs": runs}
+
+
+def run_fanout(payloads: int, workers: int, timeout: float) -> dict[str, Any]:
+    """One run of ``payloads`` one-object payloads on ``workers`` workers on a fresh emulator, in a subprocess
+    (bench/fanout.py): each payload a child execution of its worker's Distributed Map."""
+    return _json_subprocess([sys.executable, "-m", "bench.fanout", "--payloads", str(payloads), "--workers",
+                             str(workers), "--timeout", str(timeout)], timeout + 600)
 
 
 def _json_subprocess(command: list[str], timeout: float) -> dict[str, Any]:
@@ -142,6 +150,11 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     for row in results.get("balance", {}).get("rows", []):
         rows.append({"target": f"Balance N={row['workers']}: sfncopy <= 1.05 x ideal (2018: {row['baseline2018']})",
                      "value": row["sfncopy"], "met": row["sfncopy"] <= 1.05})
+    fanout = results.get("fanout", {})
+    if "payloads" in fanout:
+        rows.append({"target": f"Fan-out: {fanout['payloads']:,} payloads on {fanout['workers']} workers run and "
+                               "verify on the emulator", "value": fanout.get("seconds"),
+                     "met": bool(fanout.get("verified"))})
     return rows
 
 
@@ -212,6 +225,21 @@ def table(results: dict[str, Any]) -> str:
                          f"| {r['parts']} | {'yes' if r['report_csv'] else 'no'} | {r['verification']['heads']:,} "
                          f"| {r['verification']['list_pages']:,} |")
         lines.append("")
+    fanout = results.get("fanout")
+    if fanout:
+        if "payloads" in fanout:
+            phases = ", ".join(f"{k} {v:.1f} s" for k, v in fanout.get("phases", {}).items()
+                               if k in ("Plan", "Copy", "Finalize"))
+            lines += [f"Fan-out: {fanout['payloads']:,} payloads of one object on {fanout['workers']} workers "
+                      f"(Distributed Maps, MaxConcurrency {fanout['worker_concurrency']}) on the emulator: "
+                      f"{fanout['status']} in {fanout.get('seconds', 0):.1f} s ({phases}); "
+                      f"{'verified' if fanout.get('verified') else 'NOT verified'}: {fanout.get('copied', 0):,} "
+                      f"copied, Map Runs {[r.get('succeeded') for r in fanout.get('map_runs', [])]} succeeded; the "
+                      f"run's history {fanout.get('parent_history_events')} events; "
+                      f"{sum(fanout.get('lambda_invocations', {}).values()):,} invocations, "
+                      f"{fanout.get('s3_requests', 0):,} S3 requests", ""]
+        else:
+            lines += [f"Fan-out: {fanout.get('error')}", ""]
     bal = results.get("balance")
     if bal:
         lines += [f"Balance: {bal['objects']:,} lognormal objects, the largest holds {bal['largest_share']:.0%} of "
@@ -259,6 +287,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--planner-objects", type=int, default=None)
     parser.add_argument("--finalizer-rows", default=None,
                         help="comma-separated copied-row counts for the finalizer (default 1000000,10000000)")
+    parser.add_argument("--fanout-payloads", type=int, default=None,
+                        help="payloads of the fan-out run on 2 workers (default 5000; --quick 300)")
     parser.add_argument("--rounds", type=int, default=1,
                         help="W1 runs per contender and planner runs (the median is reported)")
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds for one contender or one subprocess")
@@ -301,6 +331,10 @@ def main(argv: list[str] | None = None) -> int:
         results["w1"] = run_w1(workload, args.contenders.split(","), args.timeout, args.fallback_s3, workdir,
                                max(1, args.rounds))
         results["w1"]["logs"] = str(workdir)
+    if "fanout" in sections:
+        payloads = args.fanout_payloads or (300 if args.quick else 5_000)
+        print(f"fan-out: {payloads:,} payloads on 2 workers ...", file=sys.stderr, flush=True)
+        results["fanout"] = run_fanout(payloads, 2, max(args.timeout, 3600.0))
     results["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     for section in sections:
         if isinstance(results.get(section), dict):

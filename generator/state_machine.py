@@ -1,7 +1,8 @@
 """The state machine, as Python data (Amazon States Language).
 
-    Plan -> DryRun? --yes--------------------------------> Finalize -> FinalizeDone? --> Finalized (the RunSummary)
-                    --no--> Copy (Parallel, N branches) -> Finalize     (done: false -> FinalizeMore -> FinalizeDone?)
+    Plan -> DryRun? --yes--------------------------------> StartFinalize -> Finalize -> FinalizeDone? --> Finalized
+                    --no--> Copy (Parallel, N branches) -> StartFinalize  (done: false -> FinalizeMore -> FinalizeDone?)
+    (StartFinalize adds the finalizer's first cursor to the plan pointer; Finalized ends with the RunSummary)
     branch i: Worker<i>, a Distributed Map over worker i's payload ids (read from S3, MaxConcurrency
               worker_concurrency at a time), one child execution per payload:
               CopyPayload<i> -> PayloadDone<i>? --no--> CopyPayload<i>   (--yes--> PayloadCopied<i>)
@@ -48,7 +49,10 @@ TIMEOUT_ERRORS = ("Sandbox.Timedout", "States.Timeout", "Runtime.ExitError")
 CATCH_ALL = "States.ALL"
 CLEANUP = "Cleanup"
 DRAIN_WORKERS = "DrainWorkers"
+START_FINALIZE = "StartFinalize"
 FINALIZE_DONE = "FinalizeDone"
+# lambdas/finalizer_state.py, FIRST: the cursor of a finalization's first invocation, by a caller that loops.
+FIRST_FINALIZE_CURSOR = {"step": 0, "phase": "payloads", "position": 0}
 FINALIZE_MORE = "FinalizeMore"
 FINALIZED = "Finalized"
 # When a Parallel state fails, Step Functions stops its other branches but not the Lambda invocations they
@@ -59,6 +63,7 @@ FINALIZED = "Finalized"
 # sandbox stops (unverified: Lambda documents no figure).
 DRAIN_MARGIN_SECONDS = 10
 TOLERATED_FAILURE_PERCENTAGE = 100.0
+ITEM_READER_FAILED = "States.ItemReaderFailed"
 
 
 @dataclass(frozen=True)
@@ -180,6 +185,10 @@ def worker_branch(worker: int, resource: str, timing: RetryTiming, concurrency: 
                 # refuses the integer 100 (its grammar wants a NUMBER token there and lexes 100 as an INT).
                 "ToleratedFailurePercentage": TOLERATED_FAILURE_PERCENTAGE,
                 "Label": name,  # in the Map Run's and the children's ARNs: ".../<machine>/Worker3:<id>"
+                # A list that cannot be read (States.ItemReaderFailed: developer guide, "Error handling", error
+                # names) is read again: S3 may answer a GetObject with a transient error (503 SlowDown), and no
+                # child has started then. A missing list fails the Copy after these attempts.
+                "Retry": [{**_retry(timing)[0], "ErrorEquals": [ITEM_READER_FAILED]}],
                 "ItemProcessor": {
                     # STANDARD children: EXPRESS ones stop at 5 minutes (developer guide, "Standard and Express
                     # workflow types"), shorter than one worker invocation may run.
@@ -231,7 +240,7 @@ def build_definition(workers: int, functions: Functions, timing: RetryTiming = P
                           ResultPath="$.plan", Next="DryRun", Catch=_catch()),
             "DryRun": {
                 "Type": "Choice",
-                "Choices": [{"Variable": "$.plan.dry_run", "BooleanEquals": True, "Next": "Finalize"}],
+                "Choices": [{"Variable": "$.plan.dry_run", "BooleanEquals": True, "Next": START_FINALIZE}],
                 "Default": "Copy",
             },
             "Copy": {
@@ -239,7 +248,7 @@ def build_definition(workers: int, functions: Functions, timing: RetryTiming = P
                 "Parameters": branch_input(workers),
                 "Branches": [worker_branch(i, functions.worker, timing, concurrency) for i in range(workers)],
                 "ResultPath": None,
-                "Next": "Finalize",
+                "Next": START_FINALIZE,
                 "Catch": _catch(DRAIN_WORKERS),
             },
             # Copy fails when a Map Run does (its item list cannot be read, States.ItemReaderFailed; a result over
@@ -249,7 +258,10 @@ def build_definition(workers: int, functions: Functions, timing: RetryTiming = P
             DRAIN_WORKERS: {"Type": "Wait", "Seconds": drain,
                             "Next": CLEANUP},
             # The finalizer answers the RunSummary, or (a run too large for one invocation) its own event with
-            # done false and a cursor, to be called again with (lambdas/handlers.py, finalize).
+            # done false and a cursor, to be called again with (lambdas/handlers.py, finalize). The first event
+            # carries the first cursor: it tells the finalizer that it will be called again.
+            START_FINALIZE: {"Type": "Pass", "Result": FIRST_FINALIZE_CURSOR, "ResultPath": "$.plan.cursor",
+                             "Next": "Finalize"},
             "Finalize": _task(functions.finalizer, timing, InputPath="$.plan", Next=FINALIZE_DONE, Catch=_catch()),
             FINALIZE_DONE: {
                 "Type": "Choice",

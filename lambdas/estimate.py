@@ -38,12 +38,12 @@ INVOCATION_OVERHEAD_SECONDS = 0.5
 # The planner lists, routes and bins about 50,000 objects a second; the finalizer checks ~100,000.
 PLANNER_SECONDS_PER_OBJECT = 20e-6
 FINALIZER_SECONDS_PER_OBJECT = 10e-6
-# State transitions: the fixed states (Plan, the dry-run Choice, Parallel, Finalize, its done Choice, the
-# Succeed, end), one Map per branch, per payload its child execution's start, CopyPayload, Choice and Succeed,
-# per extra invocation CopyPayload + Choice. Step Functions charges one transition for each child execution
+# State transitions: the fixed states (Plan, the dry-run Choice, Parallel, the cursor Pass, Finalize, its done
+# Choice, the Succeed, end), one Map per branch, per payload its child execution's start, CopyPayload, Choice
+# and Succeed, per extra invocation CopyPayload + Choice. Step Functions charges one transition for each child execution
 # a Distributed Map starts (developer guide, "Transitions", transitions in Distributed Map states: "you are
 # charged one state transition for each child workflow execution that the Distributed Map state starts").
-TRANSITIONS_FIXED = 7
+TRANSITIONS_FIXED = 8
 TRANSITIONS_PER_BRANCH = 1
 TRANSITIONS_PER_PAYLOAD = 4
 TRANSITIONS_PER_CONTINUATION = 2

@@ -57,9 +57,10 @@ MAX_HISTORY_EVENTS = 25_000
 HISTORY_EVENT_BUDGET = 20_000
 # The parent execution's events no longer depend on the payloads: ExecutionStarted, Plan (Task: entered,
 # scheduled, started, succeeded, exited), DryRun (Choice: entered, exited), Copy (Parallel: entered, started,
-# succeeded, exited), Finalize (Task 5), FinalizeDone (Choice 2), Finalized (Succeed 2) and ExecutionSucceeded
-# are 22 (Step Functions API reference, HistoryEvent types); the rest is slack, for retries and the finalizer's
-# continuations (7 each). tests/functional/test_state_machine.py measures them on moto's interpreter.
+# succeeded, exited), StartFinalize (Pass 2), Finalize (Task 5), FinalizeDone (Choice 2), Finalized (Succeed 2)
+# and ExecutionSucceeded are 24 (Step Functions API reference, HistoryEvent types); the rest is slack, for
+# retries and the finalizer's continuations (7 each). tests/functional/test_state_machine.py measures them on
+# moto's interpreter.
 EVENTS_PARENT_FIXED = 30
 # Each worker's Distributed Map in the parent: MapStateEntered, MapStateStarted, MapRunStarted, MapRunSucceeded,
 # MapStateSucceeded, MapStateExited (measured likewise).

@@ -64,6 +64,7 @@ class FakeLambdas:
 
 
 MANIFESTS = "manifests"
+FIRST_CURSOR = {"step": 0, "phase": "payloads", "position": 0}  # lambdas/finalizer_state.py, FIRST
 
 
 def list_key(run_id: str, worker: int) -> str:
@@ -202,8 +203,9 @@ def test_happy_path_each_worker_copies_its_payloads_and_continues_until_done(
     assert payload1[1] == {**first, "invocation": 1, "cursor": 1, "done": False, "copied": 1}
     # AND payloads of one worker ran in plan order (Distributed Map, MaxConcurrency 1, items from its list)
     assert [e["payload"] for e in fakes.events("worker") if e["worker"] == 0] == [0, 1, 1]
-    # AND the finalizer received the plan pointer, not the branches' output
-    assert fakes.events("finalizer") == [plan_pointer({"run_id": "run-1"}, [[0, 1], [2], [3]])]
+    # AND the finalizer received the plan pointer with its first cursor, not the branches' output
+    assert fakes.events("finalizer") == [{**plan_pointer({"run_id": "run-1"}, [[0, 1], [2], [3]]),
+                                          "cursor": FIRST_CURSOR}]
     assert fakes.events("cleanup") == []
     # AND each worker ran one Map Run over its list: its payloads, each a child execution that succeeded
     counts = sorted((run_counts["total"], run_counts["succeeded"]) for run_counts in map_run_items(sfn, result))
@@ -258,20 +260,20 @@ def test_a_finalizer_that_needs_another_invocation_is_called_again_with_its_answ
         aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
     # GIVEN a finalizer that answers done: false with a cursor once (past its deadline), then the summary
     def finalizer(event: dict[str, Any]) -> dict[str, Any]:
-        if "cursor" not in event:
+        if event["cursor"]["step"] == 0:
             return {**event, "done": False, "cursor": {"step": 1, "phase": "payloads", "position": 1}}
         return summary(event)
 
     fakes = FakeLambdas({"planner": planner([[0], [1]]), "worker": FakeWorker(), "finalizer": finalizer,
                          "cleanup": cleanup})
     sfn, machine = start(fakes, monkeypatch, workers=2)
-    # WHEN it runs  THEN the finalizer was called with the pointer, then with its own answer, and the summary
-    # is the execution's output
+    # WHEN it runs  THEN the finalizer was called with the pointer and the first cursor (it will be called again),
+    # then with its own answer, and the summary is the execution's output
     result = run(sfn, machine)
     assert result["status"] == "SUCCEEDED", result
     pointer = plan_pointer({"run_id": "run-1"}, [[0], [1]])
-    assert fakes.events("finalizer") == [pointer, {**pointer, "done": False,
-                                                   "cursor": {"step": 1, "phase": "payloads", "position": 1}}]
+    assert fakes.events("finalizer") == [{**pointer, "cursor": FIRST_CURSOR}, {
+        **pointer, "done": False, "cursor": {"step": 1, "phase": "payloads", "position": 1}}]
     assert json.loads(result["output"])["status"] == "succeeded"
 
 
@@ -322,7 +324,8 @@ def test_a_payload_that_fails_for_good_fails_alone_and_the_finalizer_decides(
     assert sorted(e["payload"] for e in fakes.events("worker")) == [0, 1, 2, 3]
     # AND the run went on to the finalizer with the plan pointer (it counts the payload's tasks as failed and
     # applies max_failed_objects), with no cleanup in between
-    assert fakes.events("finalizer") == [plan_pointer({"run_id": "run-1"}, [[0, 1, 2], [3]])]
+    assert fakes.events("finalizer") == [{**plan_pointer({"run_id": "run-1"}, [[0, 1, 2], [3]]),
+                                          "cursor": FIRST_CURSOR}]
     assert fakes.events("cleanup") == []
     assert result["status"] == "SUCCEEDED", result
     # AND the worker's Map Run counts the failed child

@@ -49,13 +49,13 @@ def test_requests_transitions_and_dollars_of_a_small_plan():
     # AND transitions, invocations and dollars follow from them: the payload's child execution costs its start,
     # the worker task, the Choice and the Succeed
     assert figures.payloads == 1 and figures.payloads_per_worker == (1,) and figures.split_objects == 0
-    assert figures.state_transitions == 7 + 1 * 1 + 1 * 4
+    assert figures.state_transitions == 8 + 1 * 1 + 1 * 4
     # AND the run's execution records its fixed events and one Map, the child one payload's
     assert (figures.history_events, figures.child_history_events) == (30 + 1 * 6, 11)
     assert figures.lambda_invocations == 3
     s3 = (r.writes_and_lists * 0.005 + r.reads * 0.0004) / 1000
     assert figures.s3_dollars == pytest.approx(s3)
-    assert figures.step_functions_dollars == pytest.approx(12 * 0.025 / 1000)
+    assert figures.step_functions_dollars == pytest.approx(13 * 0.025 / 1000)
     assert figures.lambda_dollars == pytest.approx(figures.lambda_gb_seconds * 0.0000166667 + 3 * 0.2e-6)
     assert figures.dollars == pytest.approx(figures.s3_dollars + figures.step_functions_dollars
                                             + figures.lambda_dollars)

@@ -45,9 +45,13 @@ def test_flow_plan_dry_run_copy_finalize_cleanup_fail() -> None:
     assert states["Plan"]["Next"] == "DryRun"
     assert states["Plan"]["ResultPath"] == "$.plan"
     assert states["Plan"]["Parameters"] == {"run_id.$": "$$.Execution.Name", "workers": 3, "input.$": "$"}
-    assert states["DryRun"]["Choices"] == [{"Variable": "$.plan.dry_run", "BooleanEquals": True, "Next": "Finalize"}]
+    assert states["DryRun"]["Choices"] == [{"Variable": "$.plan.dry_run", "BooleanEquals": True,
+                                            "Next": "StartFinalize"}]
     assert states["DryRun"]["Default"] == "Copy"
-    assert states["Copy"]["Next"] == "Finalize"
+    assert states["Copy"]["Next"] == "StartFinalize"
+    # the finalizer's first event is the plan pointer with the first cursor (it will be called again)
+    assert states["StartFinalize"] == {"Type": "Pass", "Result": {"step": 0, "phase": "payloads", "position": 0},
+                                       "ResultPath": "$.plan.cursor", "Next": "Finalize"}
     assert states["Copy"]["ResultPath"] is None
     assert states["Finalize"]["InputPath"] == "$.plan"
     # the finalizer may answer done: false with a cursor; it is called again with its own answer until it
@@ -86,6 +90,9 @@ def test_each_branch_is_a_distributed_map_over_its_workers_payload_list_in_s3() 
         assert worker_map["MaxConcurrency"] == 1
         assert worker_map["ToleratedFailurePercentage"] == 100
         assert worker_map["Label"] == f"Worker{index}"
+        # a list S3 would not hand over at once (a transient 503) is read again, with the tasks' backoff
+        (retry,) = worker_map["Retry"]
+        assert retry["ErrorEquals"] == ["States.ItemReaderFailed"] and retry["JitterStrategy"] == "FULL"
         # STANDARD children (EXPRESS ones stop at 5 minutes); nothing kept or exported of their outputs
         processor = worker_map["ItemProcessor"]
         assert processor["ProcessorConfig"] == {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"}
@@ -134,7 +141,7 @@ def test_state_names_are_unique_in_the_whole_machine() -> None:
         names = state_names(build_definition(workers, FNS))
         duplicates = sorted({n for n in names if names.count(n) > 1})
         assert not duplicates, f"{workers} workers: {duplicates}"
-        assert len(names) == 10 + 4 * workers
+        assert len(names) == 11 + 4 * workers
 
 
 def test_a_failed_copy_waits_for_running_workers_before_cleanup() -> None:
