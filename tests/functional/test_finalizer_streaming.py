@@ -359,3 +359,23 @@ def test_too_many_failures_fail_the_run_after_the_whole_report_is_written(s3):
     assert json.loads(read(s3, run.loc.prefix + PARTS_MANIFEST))["Rows"] == 18
     assert read(s3, manifest.key(run.loc, manifest.REPORT_CSV)).startswith(csv_header())
     assert manifest_uploads(s3) == []
+
+
+def test_split_copies_are_settled_across_invocations_one_batch_at_a_time(s3, monkeypatch):
+    # GIVEN two split copies (one with a failed chunk), settled one per invocation
+    monkeypatch.setattr(finalizer, "SPLIT_BATCH", 1)
+    run = RunBuilder(s3, options=CopyOptions(max_failed_objects=1))
+    good = body_of(PART + 5)
+    run.split("a.bin", good, [(0, 1, 1), (1, 2, 2)])
+    run.split("b.bin", body_of(PART + 6), [(0, 1, 1), (1, 2, 2)], failed_chunk=1)
+    pointer = run.write(workers=1)
+    cursor, phases = None, []
+    while not isinstance(cursor := finalize_step(pointer, SETTINGS, s3, Deadline(lambda: 0, 1.0), cursor, SMALL),
+                         RunSummary):
+        phases.append((cursor.phase, cursor.position))
+    # THEN the first split was settled in one invocation and the second in the next
+    assert ("splits", 1) in phases
+    assert (cursor.copied, cursor.failed) == (1, 1)
+    # AND the good one is complete and intact, the failed one aborted; no upload is left anywhere
+    assert s3.client.get_object(Bucket=TARGET, Key="out/a.bin")["Body"].read() == good
+    assert uploads(s3) == [] and manifest_uploads(s3) == []
