@@ -80,7 +80,7 @@ SKIPPED_BATCH = 10_000
 
 def finalize(pointer: PlanPointer, settings: Settings, s3: S3Gateway,
              layout: ReportLayout = DEFAULT_LAYOUT) -> RunSummary:
-    """The whole finalization in this call, however long it takes (tools, tests, the CLI's dry run)."""
+    """The whole finalization in this call, however long it takes (a caller that cannot call again, tests)."""
     cursor: FinalizeCursor | None = None
     while True:
         outcome = finalize_step(pointer, settings, s3, Deadline.never(), cursor, layout)
