@@ -329,7 +329,11 @@ class _PayloadReader:
 
     def _read(self, payload_id: int) -> tuple[Payload, PayloadCheckpoint | None]:
         payload = manifest.read_payload(self._s3, self._loc, payload_id)
-        checkpoint = manifest.read_checkpoint(self._s3, self._loc, payload_id) if self._with_checkpoints else None
+        # A checkpoint's result chunks share the reads in flight with the payloads read ahead (READ_THREADS in all,
+        # what the client's connection pool is sized for).
+        checkpoint = (manifest.read_checkpoint(self._s3, self._loc, payload_id,
+                                               threads=max(1, manifest.READ_THREADS // READ_AHEAD))
+                      if self._with_checkpoints else None)
         return payload, checkpoint
 
     def _submit(self) -> None:
