@@ -40,6 +40,10 @@ FINALIZER_TARGET = ("s3:AbortMultipartUpload", "s3:GetObject", "s3:ListMultipart
                     "s3:PutObjectTagging")
 CLEANUP_TARGET = ("s3:AbortMultipartUpload", "s3:ListMultipartUploadParts")
 MANIFEST_READ_WRITE = ("s3:GetObject", "s3:PutObject")
+# The finalizer writes report.csv as a multipart upload in the run's folder, and it or cleanup aborts it when
+# the run fails (AbortMultipartUpload is its own action: Amazon S3 user guide, "Multipart upload API and
+# permissions").
+MANIFEST_REPORT_WRITER = (*MANIFEST_READ_WRITE, "s3:AbortMultipartUpload")
 KMS_ACTIONS = ("kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey*", "kms:ReEncrypt*")
 LOG_ACTIONS = ("logs:CreateLogStream", "logs:PutLogEvents")
 MANIFEST_BUCKET_RESOURCE = "ManifestBucket"  # logical id of the bucket when the stack creates it
@@ -139,9 +143,9 @@ def _document(statements: list[Statement]) -> Document:
     return {"Version": "2012-10-17", "Statement": statements}
 
 
-def _manifest_statements(settings: EnvSettings) -> list[Statement]:
+def _manifest_statements(settings: EnvSettings, actions: Sequence[str] = MANIFEST_READ_WRITE) -> list[Statement]:
     manifest = manifest_location(settings)
-    return [objects_statement("ReadWriteRunFiles", MANIFEST_READ_WRITE, [manifest]),
+    return [objects_statement("ReadWriteRunFiles", actions, [manifest]),
             *list_statements("ListRunFiles", [manifest])]
 
 
@@ -182,7 +186,7 @@ def finalizer_policy(settings: EnvSettings, function_name: str) -> Document:
         log_statement(function_name),
         objects_statement("CompleteAndCheckTargets", FINALIZER_TARGET, targets),
         *list_statements("ListTargets", targets),
-        *_manifest_statements(settings),
+        *_manifest_statements(settings, MANIFEST_REPORT_WRITER),
         *kms_statements(settings),
     ])
 
@@ -195,7 +199,7 @@ def cleanup_policy(settings: EnvSettings, function_name: str) -> Document:
         objects_statement("AbortTargetUploads", CLEANUP_TARGET, targets),
         {"Sid": "FindTargetUploads", "Effect": "Allow", "Action": ["s3:ListBucketMultipartUploads"],
          "Resource": [_sub(arn) for arn in buckets]},
-        *_manifest_statements(settings),
+        *_manifest_statements(settings, MANIFEST_REPORT_WRITER),
     ])
 
 

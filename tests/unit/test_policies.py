@@ -103,9 +103,12 @@ def test_who_may_touch_what(template: dict[str, Any]) -> None:
     # the planner starts split uploads with the source's tags (x-amz-tagging needs s3:PutObjectTagging)
     assert buckets("PlannerRole", "s3:PutObjectTagging") == {"tgt-a", "tgt-b"}
     assert buckets("FinalizerRole", "s3:GetObject") == {"tgt-a", "tgt-b", "manifests"}  # no source access
-    assert buckets("CleanupRole", "s3:AbortMultipartUpload") == {"tgt-a", "tgt-b"}
     assert buckets("CleanupRole", "s3:ListBucketMultipartUploads") == {"tgt-a", "tgt-b"}
     assert buckets("CleanupRole", "s3:GetObject") == {"manifests"}
+    # the finalizer's report.csv is a multipart upload in the run folder: it and cleanup may abort it
+    assert buckets("FinalizerRole", "s3:AbortMultipartUpload") == {"tgt-a", "tgt-b", "manifests"}
+    assert buckets("CleanupRole", "s3:AbortMultipartUpload") == {"tgt-a", "tgt-b", "manifests"}
+    assert "manifests" not in buckets("WorkerRole", "s3:AbortMultipartUpload")
 
 
 def test_prefixed_buckets_are_listed_only_under_their_prefix(template: dict[str, Any]) -> None:
