@@ -94,8 +94,12 @@ class Alphabet:
     def __init__(self, chars: Iterable[str] = (), positions: int = 256, limit: int = 512) -> None:
         self._all: set[str] = set()
         self._at: list[set[str]] = []
+        # Distinct stems (the characters before the position) seen at each position, up to PADDING_EVIDENCE:
+        # a position that keeps one digit under many different stems is padding (see _with_classes).
+        self._stems_at: list[set[str]] = []
         self.positions = positions
         self.limit = limit
+        self._mixed: set[str] | None = None  # derived from _at; None when a new character may change it
         self.add(chars)
 
     def add(self, keys: Iterable[str]) -> None:
@@ -103,27 +107,39 @@ class Alphabet:
             for i, char in enumerate(key[:self.positions]):
                 if i == len(self._at):
                     self._at.append(set())
-                if len(self._at[i]) < self.limit:
-                    self._at[i].add(char)
+                    self._stems_at.append(set())
+                stems = self._stems_at[i]
+                if len(stems) < PADDING_EVIDENCE:
+                    stems.add(key[:i])
+                column = self._at[i]
+                if char not in column and len(column) < self.limit:
+                    column.add(char)
+                    self._mixed = None
                 if len(self._all) < self.limit:
                     self._all.add(char)
+
+    def _mixed_letters(self) -> set[str]:
+        """Letters that share a position with digits somewhere (hexadecimal, base-36 names): they may stand
+        at any position where digits were seen, though no page has shown them there yet. ("Share" means at
+        least two of each, so one word's letter next to a counter does not count.)"""
+        if self._mixed is None:
+            mixed: set[str] = set()
+            for seen in self._at:
+                letters = {c for c in seen if c.isascii() and c.isalpha()}
+                if len(letters) >= 2 and len(_DIGITS & seen) >= 2:
+                    mixed |= _with_classes(letters)
+            self._mixed = mixed
+        return self._mixed
 
     def radix(self, start: int, depth: int, *ends: str) -> list[list[str]]:
         """The sorted characters of each position ``start .. start + depth - 1`` (with the ``ends``' own
         characters there): position i is a digit of base ``len(radix[i])``."""
-        # Letters that share a position with digits somewhere (hexadecimal, base-36 names) may stand at
-        # any position where digits were seen, though no page has shown them there yet.
-        # ("Share" means at least two of each, so one word's letter next to a counter does not count.)
-        mixed: set[str] = set()
-        for seen in self._at:
-            letters = {c for c in seen if c.isascii() and c.isalpha()}
-            if len(letters) >= 2 and len(_DIGITS & seen) >= 2:
-                mixed |= {c for c in _with_classes(letters)}
+        mixed = self._mixed_letters()
         columns: list[list[str]] = []
         for i in range(start, start + depth):
-            seen = self._at[i] if i < len(self._at) else self._all
-            chars = _with_classes(seen) | {end[i] for end in ends if i < len(end)}
-            if not _DIGITS.isdisjoint(seen):
+            seen, evidence = (self._at[i], len(self._stems_at[i])) if i < len(self._at) else (self._all, 0)
+            chars = _with_classes(seen, evidence) | {end[i] for end in ends if i < len(end)}
+            if len(_DIGITS & seen) >= 2:
                 chars |= mixed
             columns.append(sorted(chars) if chars else [" "])
         return columns
@@ -139,12 +155,21 @@ _DIGITS = frozenset("0123456789")
 _LETTERS = ("abcdefghijklmnopqrstuvwxyz", "ABCDEFGHIJKLMNOPQRSTUVWXYZ")
 
 
-def _with_classes(seen: set[str]) -> set[str]:
+# Different stems under which a position showed one single digit before it counts as padding, not as a
+# digit that has not varied yet.
+PADDING_EVIDENCE = 32
+
+
+def _with_classes(seen: set[str], evidence: int = 0) -> set[str]:
     """``seen`` with the characters it probably holds but the pages read so far need not have shown: every
-    digit once one is seen (counters), and the letters between the smallest and largest seen of each case
-    ("a" and "f" make a-f: hexadecimal names stay base 16)."""
+    digit once one is seen (a counter: the first page of "obj-0000000" shows only "0" where later keys
+    show 1-9), and the letters between the smallest and largest seen of each case ("a" and "f" make a-f:
+    hexadecimal names stay base 16). A position that has shown one single digit under ``evidence`` >=
+    PADDING_EVIDENCE different stems (in many folders, not many keys of one) is padding
+    ("folder/0000012345": a counter zero-padded wider than it runs), with no width."""
     chars = set(seen)
-    if not _DIGITS.isdisjoint(seen):
+    digits = _DIGITS & seen
+    if len(digits) >= 2 or (digits and evidence < PADDING_EVIDENCE):
         chars |= _DIGITS
     for letters in _LETTERS:
         present = [i for i, letter in enumerate(letters) if letter in seen]

@@ -4,6 +4,8 @@ Layout under ``<SFNCOPY_MANIFEST_PREFIX>runs/<run_id>/plan/sharding/``::
 
     context.json                    ShardingContext: config, plan parameters, ordered or not, shard count
     shards.json                     [ShardSpec item]: the Distributed Map's items (ItemReader), one per shard
+    spills/gen01/000042.json        [KeyRange]: what shard 42 handed on (too large for one pass)
+    shards-gen01.json               [ShardSpec item]: the handed-on ranges as shards (collect_spills)
     shards/000042/summary.json      ShardSummary: the shard's progress and, once done, what it wrote
     shards/000042/segments/000007.json
                                     a segment: copy tasks in the payload file format (models.Payload,
@@ -71,6 +73,20 @@ def splits_key(loc: ManifestLocation, shard: int, number: int) -> str:
 
 def skipped_key(loc: ManifestLocation, shard: int, number: int) -> str:
     return shard_dir(loc, shard) + f"skipped/{number:06d}.json"
+
+
+def spill_key(loc: ManifestLocation, generation: int, shard: int) -> str:
+    """The ranges shard ``shard`` handed on, to run as shards of ``generation``."""
+    return key(loc, f"spills/gen{generation:02d}/{shard:06d}.json")
+
+
+def spills_prefix(loc: ManifestLocation, generation: int) -> str:
+    return key(loc, f"spills/gen{generation:02d}/")
+
+
+def generation_items_key(loc: ManifestLocation, generation: int) -> str:
+    """The Distributed Map items of the shards of ``generation`` (generation 0: shards_key)."""
+    return shards_key(loc) if generation == 0 else key(loc, f"shards-gen{generation:02d}.json")
 
 
 def chunk_payload_key(loc: ManifestLocation, worker: int, number: int) -> str:

@@ -40,7 +40,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from lambdas import limits
 from lambdas.models import CopyConfig, SourceConfig
 from lambdas.sharding.keyspace import (
     Alphabet,
@@ -48,20 +47,27 @@ from lambdas.sharding.keyspace import (
     fits,
     gallop,
     ladder,
-    ranges_between,
     span_ratio,
     split_points,
 )
 
-# Probes a partition may send per wanted shard, and in all; requests in flight at once.
-PROBES_PER_SHARD = 8
+# Probes a partition may send per wanted shard, and in all; requests in flight at once (one thread each).
+PROBES_PER_SHARD = 16
 MAX_PROBES = 20_000
-PROBE_CONCURRENCY = 64
+MIN_PROBES = 512
+PROBE_CONCURRENCY = 128
+# Keys a probe asks for. Enough to measure a density; a tenth of a full page, because botocore spends
+# ~37 ms of CPU parsing a 1,000-key page (/work/shared/NOTES.md) and a partition sends thousands of probes.
+PROBE_KEYS = 100
 # Pieces one open interval is cut into in one round, and ladder points for an open end.
 MAX_FANOUT = 16
 LADDER_POINTS = 16
+# Rungs probed to check an extrapolated estimate (see _Interval.checked).
+CHECK_RUNGS = 2
 # Points past the last first character seen, at doubling distances (keyspace.gallop).
 GALLOP_POINTS = 8
+# Every this many keys of a probe's page teach the alphabet its characters (keyspace.Alphabet).
+ALPHABET_SAMPLE = 50
 # Intervals are refined until none holds more than this share of a shard (so shards come out within
 # about this share of their target size, as far as the estimates are right).
 REFINE_BELOW = 0.25
@@ -75,7 +81,7 @@ class ProbeRequest:
     source: int
     start_after: str | None
     under: str = ""
-    max_keys: int = limits.LIST_PAGE_SIZE
+    max_keys: int = PROBE_KEYS
 
 
 @dataclass(frozen=True)
@@ -98,22 +104,25 @@ class PartitionParams:
     def probe_budget(self, shards: int) -> int:
         if self.max_probes is not None:
             return self.max_probes
-        return min(MAX_PROBES, max(64, PROBES_PER_SHARD * shards))
+        return min(MAX_PROBES, max(MIN_PROBES, PROBES_PER_SHARD * shards))
 
 
 @dataclass(frozen=True)
 class ShardSpec:
     index: int
     range: KeyRange
-    estimate: int  # objects expected in the range, all sources together
+    estimate: int  # objects expected in the range, all sources together (-1: unknown)
+    generation: int = 0  # 0: cut by the partition; n: handed on by a shard of generation n - 1 (shard.py)
 
     def to_item(self) -> dict[str, Any]:
         """The shard as an item of the Distributed Map that runs the shards."""
-        return {"shard": self.index, **self.range.to_dict(), "estimate": self.estimate}
+        return {"shard": self.index, **self.range.to_dict(), "estimate": self.estimate,
+                "generation": self.generation}
 
     @classmethod
     def from_item(cls, data: dict[str, Any]) -> ShardSpec:
-        return cls(index=int(data["shard"]), range=KeyRange.from_dict(data), estimate=int(data.get("estimate", 0)))
+        return cls(index=int(data["shard"]), range=KeyRange.from_dict(data), estimate=int(data.get("estimate", 0)),
+                   generation=int(data.get("generation", 0)))
 
 
 @dataclass(frozen=True)
@@ -162,6 +171,18 @@ class _Interval:
     estimate: float
     exact: bool = False
     stuck: bool = False  # no point fits between its ends: it cannot be cut further
+    # The page that the estimate extrapolates (its first and last key, and how many keys it held): the
+    # estimate is made again each round, as the alphabet learns the characters of the key space.
+    page: tuple[str, str, int] | None = None
+    # Whether the coarse end of the ladder from its start has been probed. An estimate extrapolates the
+    # characters seen so far: a folder whose counter runs past every digit any page showed ("0001000000"
+    # when pages showed only "0000xxxxxx") looks small. The ladder's coarse rungs look exactly there.
+    checked: bool = False
+
+    def reestimate(self, alphabet: Alphabet) -> None:
+        if self.page is not None and not self.exact:
+            first, last, n = self.page
+            self.estimate = (n - 1) * span_ratio(first, last, self.hi, alphabet)
 
 
 @dataclass
@@ -182,8 +203,9 @@ class _Probing:
             raise ValueError(f"probe answered {len(pages)} pages for {len(requests)} requests")
         self.probes += len(requests)
         self.rounds += 1
-        for page in pages:
-            self.alphabet.add(page.keys)
+        for page in pages:  # a sample of each page shows its characters (all 1,000 keys would cost 40x)
+            self.alphabet.add(page.keys[::ALPHABET_SAMPLE])
+            self.alphabet.add(page.keys[-1:])
         return pages
 
     def learn(self, lo: str | None, hi: str | None, page: ProbePage) -> list[_Interval]:
@@ -196,8 +218,9 @@ class _Probing:
         known = _Interval(lo, last, float(len(page.keys)), exact=True)
         if len(page.keys) < 2:
             return [known, _Interval(last, hi, math.inf)]
-        ratio = span_ratio(page.keys[0], last, hi, self.alphabet)
-        return [known, _Interval(last, hi, (len(page.keys) - 1) * ratio)]
+        rest = _Interval(last, hi, 0.0, page=(page.keys[0], last, len(page.keys)))
+        rest.reestimate(self.alphabet)
+        return [known, rest]
 
     def total(self) -> float:
         return sum(iv.estimate for ivs in self.intervals for iv in ivs)
@@ -219,9 +242,16 @@ class _Probing:
         else:
             wanted = math.ceil(iv.estimate / max(REFINE_BELOW * target, 1.0)) if math.isfinite(target) else MAX_FANOUT
             pieces = max(2, min(MAX_FANOUT, room, wanted))
+            # Points spread evenly, and the coarse half of the ladder from the interval's start: a counter
+            # zero-padded wider than it runs ("folder/0000012345") looks sparse to interpolation, while the
+            # ladder finds in one round where its keys stop.
             chosen = split_points(iv.lo, iv.hi, pieces, self.alphabet)
-            if not chosen:
-                chosen = ladder(iv.lo, iv.hi, pieces - 1) if iv.lo is not None else []
+            if iv.lo is not None:
+                rungs = ladder(iv.lo, iv.hi, LADDER_POINTS)
+                chosen = sorted(set(chosen) | set(rungs[-max(1, pieces // 2):]))
+            if len(chosen) > room - 1:
+                step = len(chosen) / max(room - 1, 1)
+                chosen = [chosen[min(len(chosen) - 1, int(i * step))] for i in range(room - 1)]
         return sorted({p for p in chosen if fits(p, self.longest_prefix)})
 
     def refine(self, shards_wanted: Callable[[float], int]) -> None:
@@ -229,6 +259,9 @@ class _Probing:
             return self.params.probe_budget(shards_wanted(self.total())) - self.probes
 
         while budget() >= 2:
+            for ivs in self.intervals:
+                for iv in ivs:
+                    iv.reestimate(self.alphabet)
             total = self.total()
             target = total / shards_wanted(total)
             open_ivs = [(s, iv) for s, ivs in enumerate(self.intervals) for iv in ivs
@@ -239,7 +272,28 @@ class _Probing:
             room = min(self.params.concurrency, budget())
             plans: list[tuple[int, _Interval, list[_Interval]]] = []
             requests: list[ProbeRequest] = []
+            # First, intervals whose estimate nothing has checked yet: two probes each, at the two coarsest
+            # ladder rungs below their end (cheap: most answer at once that nothing is there).
+            for source, iv in [(s, iv) for s, ivs in enumerate(self.intervals) for iv in ivs
+                               if iv.page is not None and not iv.checked and not iv.exact and iv.hi is not None]:
+                if room < CHECK_RUNGS + 1:
+                    break
+                assert iv.lo is not None
+                rungs = [r for r in ladder(iv.lo, iv.hi, LADDER_POINTS)[-CHECK_RUNGS:] if fits(r, self.longest_prefix)]
+                iv.checked = True
+                if not rungs:
+                    continue
+                rung_bounds: list[str | None] = [iv.lo, *rungs, iv.hi]
+                pieces = [_Interval(a, b, 0.0) for a, b in itertools.pairwise(rung_bounds)]
+                # The first piece keeps the page's estimate (and needs no probe): it lies within what the
+                # page showed, up to the first rung.
+                pieces[0] = _Interval(iv.lo, rungs[0], 0.0, page=iv.page, checked=True)
+                plans.append((source, iv, pieces))
+                requests.extend(ProbeRequest(source, piece.lo) for piece in pieces[1:])
+                room -= len(pieces) - 1
             for source, iv in open_ivs:
+                if any(iv is planned for _, planned, _ in plans):
+                    continue
                 if room < 2:
                     break
                 points = self.cut_points(iv, target, room)
@@ -253,9 +307,12 @@ class _Probing:
                 room -= len(pieces)
             if not plans:
                 return
+            if not requests:
+                return
             pages = iter(self.send(requests))
             for source, iv, pieces in plans:
-                learned = [part for piece in pieces for part in self.learn(piece.lo, piece.hi, next(pages))]
+                learned = [part for piece in pieces for part in (
+                    [piece] if piece.page is not None else self.learn(piece.lo, piece.hi, next(pages)))]
                 ivs = self.intervals[source]
                 at = next(i for i, other in enumerate(ivs) if other is iv)
                 ivs[at:at + 1] = learned
@@ -298,6 +355,9 @@ def partition(config: CopyConfig, params: PartitionParams, probe: ProbeBatch) ->
         return max(1, min(params.max_shards, math.ceil(total / params.objects_per_shard)))
 
     state.refine(shards_wanted)
+    for ivs in state.intervals:
+        for iv in ivs:
+            iv.reestimate(state.alphabet)
     return _cut(state, shards_wanted)
 
 
@@ -305,16 +365,32 @@ def _source_path(config: CopyConfig, index: int) -> str:
     return f"s3_copy_config.source_s3_config[{index}]" if len(config.sources) > 1 else "s3_copy_config.source_s3_config"
 
 
-def _cut(state: _Probing, shards_wanted: Callable[[float], int]) -> Partition:
-    boundaries, estimates = _merge(state)
+def split_range(config: CopyConfig, keys: KeyRange, pieces: int, probe: ProbeBatch, max_probes: int) -> list[KeyRange]:
+    """``keys`` (what is left of a shard) cut into at most ``pieces`` ranges of about equal estimated size,
+    with at most ``max_probes`` probes: how a shard that finds itself too large hands work on (shard.py)."""
+    longest = max(len(p.encode()) for p in [*(s.prefix for s in config.sources), *(t.prefix for t in config.targets)])
+    state = _Probing(PartitionParams(shards=pieces, max_probes=max_probes), probe, longest)
+    pages = state.send([ProbeRequest(i, keys.start_after) for i in range(len(config.sources))])
+    for page in pages:
+        state.intervals.append(state.learn(keys.start_after, keys.end, page))
+    state.refine(lambda _total: pieces)
+    for ivs in state.intervals:
+        for iv in ivs:
+            iv.reestimate(state.alphabet)
+    return [shard.range for shard in _cut(state, lambda _total: pieces, keys).shards]
+
+
+def _cut(state: _Probing, shards_wanted: Callable[[float], int], outer: KeyRange | None = None) -> Partition:
+    outer = outer or KeyRange()
+    boundaries, estimates = _merge(state, outer.start_after)
     total = sum(estimates)
     count = shards_wanted(total) if math.isfinite(total) else shards_wanted(math.inf)
     target = total / count if math.isfinite(total) and total > 0 else math.inf
     # Pieces larger than a quarter of a shard are cut blind (no probe), evenly in the alphabet's order, so
     # that the cuts below can land within a quarter of a shard of each target.
     fine: list[tuple[str | None, float]] = []  # (end, estimate) of each fine interval, in order
-    start: str | None = None
-    for end, estimate in zip([*boundaries, None], estimates, strict=True):
+    start: str | None = outer.start_after
+    for end, estimate in zip([*boundaries, outer.end], estimates, strict=True):
         # The last interval is open: cut up to the last first character seen, past which no key was.
         upper = end if end is not None else state.alphabet.top()
         grain = REFINE_BELOW * target
@@ -334,7 +410,7 @@ def _cut(state: _Probing, shards_wanted: Callable[[float], int]) -> Partition:
         assert end is not None
         if math.isfinite(target) and running >= target * (len(cuts) + 1) and len(cuts) < count - 1:
             cuts.append(end)
-    ranges = ranges_between(cuts)
+    ranges = [KeyRange(a, b) for a, b in itertools.pairwise([outer.start_after, *cuts, outer.end])]
     shard_estimates = _sum_by_range(fine, cuts)
     shards = tuple(ShardSpec(i, r, round(e) if math.isfinite(e) else -1)
                    for i, (r, e) in enumerate(zip(ranges, shard_estimates, strict=True)))
@@ -353,16 +429,18 @@ def _sum_by_range(fine: list[tuple[str | None, float]], cuts: list[str]) -> list
     return sums
 
 
-def _merge(state: _Probing) -> tuple[list[str], list[float]]:
-    """Every source's interval ends as one sorted list of boundaries, and each fine interval's estimate:
-    a source interval that other sources' boundaries cut shares its estimate out by width."""
-    boundaries = sorted({iv.hi for ivs in state.intervals for iv in ivs if iv.hi is not None})
+def _merge(state: _Probing, start: str | None = None) -> tuple[list[str], list[float]]:
+    """Every source's interval ends as one sorted list of boundaries (the last interval's end, the range's,
+    left out), and each fine interval's estimate: a source interval that other sources' boundaries cut
+    shares its estimate out by width."""
+    ends = {iv.hi for ivs in state.intervals for iv in ivs[:-1] if iv.hi is not None}
+    boundaries = sorted(ends)
     position = {b: i for i, b in enumerate(boundaries)}
     estimates = [0.0] * (len(boundaries) + 1)
     for ivs in state.intervals:
         for iv in ivs:
-            first = 0 if iv.lo is None else position[iv.lo] + 1
-            last = len(boundaries) if iv.hi is None else position[iv.hi]
+            first = 0 if iv.lo is None or iv.lo == start else position[iv.lo] + 1
+            last = position[iv.hi] if iv.hi is not None and iv.hi in position else len(boundaries)
             if first == last or iv.estimate == 0:
                 estimates[first] += iv.estimate
                 continue

@@ -8,7 +8,7 @@ per shard, which the shards' Distributed Map reads with its ItemReader), and ans
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from lambdas import manifest
@@ -20,9 +20,10 @@ from lambdas.models import CopyConfig, ManifestLocation
 from lambdas.planning import PlanParams
 from lambdas.settings import Settings
 from lambdas.sharding import inventory, layout
+from lambdas.sharding.keyspace import KeyRange
 from lambdas.sharding.layout import ShardingContext
-from lambdas.sharding.listing import RequestCount, probe_batch
-from lambdas.sharding.partition import Partition, PartitionParams, partition
+from lambdas.sharding.listing import RequestCount, list_page, probe_batch
+from lambdas.sharding.partition import Partition, PartitionParams, ShardSpec, partition
 
 log = get_logger("sharding")
 
@@ -92,3 +93,37 @@ def _check_locations(config: CopyConfig, s3: S3Gateway, listed: list[bool]) -> N
     if problems:
         raise ConfigError(problems)
 
+
+
+def collect_spills(run_id: str, loc: ManifestLocation, s3: S3Gateway, generation: int) -> Prepared:
+    """Number the ranges the shards of ``generation - 1`` handed on as the shards of ``generation`` (after
+    the run's last shard id), write them as that generation's Map items and count them in the context.
+    Run again, it answers the same items (they are written before the context is updated)."""
+    context = ShardingContext.from_dict(s3.get_json(loc.bucket, layout.context_key(loc)))
+    items_key = layout.generation_items_key(loc, generation)
+    written = s3.get_json_or_none(loc.bucket, items_key)
+    if written is not None:
+        specs = [ShardSpec.from_item(item) for item in written]
+    else:
+        ranges: list[KeyRange] = []
+        for key in _keys_under(s3, loc.bucket, layout.spills_prefix(loc, generation)):
+            ranges += [KeyRange.from_dict(r) for r in s3.get_json(loc.bucket, key)]
+        specs = [ShardSpec(context.shards + n, piece, -1, generation) for n, piece in enumerate(ranges)]
+        s3.put_json(loc.bucket, items_key, [spec.to_item() for spec in specs])
+    count = max([context.shards, *(spec.index + 1 for spec in specs)])
+    if count != context.shards:
+        s3.put_json(loc.bucket, layout.context_key(loc), replace(context, shards=count).to_dict())
+    log.info("handed-on ranges collected", extra={"generation": generation, "shards": len(specs)})
+    return Prepared(run_id=run_id, manifest=loc, shards=len(specs), items=items_key, ordered=context.ordered,
+                    estimated_objects=-1, probes=0)
+
+
+def _keys_under(s3: S3Gateway, bucket: str, prefix: str) -> list[str]:
+    keys: list[str] = []
+    token = ""
+    while True:
+        page = list_page(s3, bucket, prefix, token=token)
+        keys += [item["Key"] for item in page.get("Contents", ())]
+        token = str(page.get("NextContinuationToken") or "") if page.get("IsTruncated") else ""
+        if not token:
+            return sorted(keys)

@@ -20,6 +20,11 @@ one shard, as the single planner does: the targets listed whole into memory, and
 so far kept (and saved at each checkpoint, so a continuation still sees the collisions). Manifest sources
 (lambdas/sharding/inventory.py) read their objects from inventory files and look targets up one HEAD each.
 
+Hand-on ("spill", as S3P splits a range it finds long while listing it): a shard of a key-ordered run
+that is still listing SPILL_AFTER_SECONDS into an invocation cuts the rest of its range by probing
+(``partition.split_range``), keeps the first piece and writes the others for the next generation's Map
+(``prepare.collect_spills`` numbers them). A misjudged dense region costs a pass, not the stage's wall time.
+
 Continuations: after each batch, with the deadline near, the shard flushes its partial segment, split and
 skip buffers, waits for every write, then writes its summary with the cursor (the last relative key whose
 objects are all decided and written) and answers ``done: false``. The next invocation lists from just after
@@ -29,8 +34,9 @@ the cursor, numbering files and copy ids from the summary: nothing is lost or wr
 from __future__ import annotations
 
 import heapq
+import time
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from itertools import groupby
@@ -58,8 +64,8 @@ from lambdas.routing import Router, is_folder_marker
 from lambdas.sharding import inventory, layout
 from lambdas.sharding.keyspace import KeyRange
 from lambdas.sharding.layout import FileRef, SegmentRef, ShardingContext, ShardSummary
-from lambdas.sharding.listing import RangeListing, RequestCount
-from lambdas.sharding.partition import ShardSpec, plain_prefix
+from lambdas.sharding.listing import RangeListing, RequestCount, probe_batch
+from lambdas.sharding.partition import ShardSpec, plain_prefix, split_range
 
 log = get_logger("shard")
 
@@ -73,6 +79,15 @@ SPLIT_BATCH = 256
 # Files written at once; the summary waits for all of them.
 WRITE_THREADS = 8
 CLAIMED = "claimed.json"
+# A shard still listing after this many seconds of one invocation is larger than the partition thought:
+# it cuts what is left of its range (SPILL_PIECES pieces, SPILL_PROBES probes), keeps the first piece and
+# hands the others on as shards of the next generation (a further pass of the shards' Map). Up to
+# MAX_GENERATION passes: a range the partition misjudged by SPILL_PIECES ** MAX_GENERATION still finishes
+# in about MAX_GENERATION x SPILL_AFTER_SECONDS.
+SPILL_AFTER_SECONDS = 240.0
+SPILL_PIECES = 16
+SPILL_PROBES = 256
+MAX_GENERATION = 3
 
 
 class KeySpaceChangedError(SfnCopyError):
@@ -138,8 +153,16 @@ def plan_shard(job: ShardJob, s3: S3Gateway, deadline: Deadline,
     count = RequestCount()
     count.add(2)  # the context and the summary just read
     summary = replace(summary, invocations=summary.invocations + 1)
+    started = time.monotonic()
+    may_spill = (context.ordered and not context.manifests and job.spec.generation < MAX_GENERATION
+                 and not summary.extra.get("spilled"))
+
+    def spill_now() -> bool:
+        return may_spill and time.monotonic() - started >= SPILL_AFTER_SECONDS
+
     with ThreadPoolExecutor(max_workers=max(2, threads)) as pool:
         writer = _Writer(loc, context, summary, s3, pool, count)
+        writer.end = _remaining(job.spec.range, summary).end
         lookup: Targets
         stream: Iterator[Item]
         if context.manifests:
@@ -154,13 +177,34 @@ def plan_shard(job: ShardJob, s3: S3Gateway, deadline: Deadline,
         else:
             stream = listed_items(s3, context, _remaining(job.spec.range, summary), pool, count)
             lookup = _TargetsInMemory(s3, context, summary, count, writer)
-        done = _run(context, stream, lookup, writer, deadline)
-        summary = writer.checkpoint(done)
-    log.info("shard planned" if done else "shard paused", extra={
-        "shard": job.spec.index, "done": done, "cursor": summary.cursor, "listed": summary.listed,
+        outcome = _run(context, stream, lookup, writer, deadline, spill_now)
+        if outcome == SPILL:
+            _spill(job, context, writer, s3, threads, count)
+        summary = writer.checkpoint(outcome == DONE)
+    log.info("shard planned" if summary.done else "shard paused", extra={
+        "shard": job.spec.index, "done": summary.done, "cursor": summary.cursor, "listed": summary.listed,
         "copies": summary.copies, "segments": len(summary.segments), "invocations": summary.invocations,
-        "requests": summary.requests})
+        "requests": summary.requests, "spilled": bool(summary.extra.get("spilled"))})
     return _answer(job, summary)
+
+
+def _spill(job: ShardJob, context: ShardingContext, writer: _Writer, s3: S3Gateway, threads: int,
+           count: RequestCount) -> None:
+    """Cut what is left of the shard's range, keep the first piece, write the others for the next generation
+    (before the summary that records the shorter range: a retry cuts again and overwrites the same file)."""
+    left = KeyRange(writer.cursor, writer.end)
+    probe = probe_batch(s3, context.config.sources, threads, count)
+    pieces = split_range(context.config, left, SPILL_PIECES, probe, SPILL_PROBES)
+    writer.extra["spilled"] = True
+    if len(pieces) < 2:
+        return
+    writer.end = pieces[0].end
+    writer.extra["end"] = writer.end
+    loc = job.manifest
+    s3.put_json(loc.bucket, layout.spill_key(loc, job.spec.generation + 1, job.spec.index),
+                [piece.to_dict() for piece in pieces[1:]])
+    count.add()
+    log.info("shard handed on", extra={"shard": job.spec.index, "pieces": len(pieces) - 1, "kept_end": writer.end})
 
 
 def _answer(job: ShardJob, summary: ShardSummary) -> ShardAnswer:
@@ -169,13 +213,18 @@ def _answer(job: ShardJob, summary: ShardSummary) -> ShardAnswer:
 
 
 def _remaining(keys: KeyRange, summary: ShardSummary) -> KeyRange:
-    """The shard's range from just after its cursor."""
-    return keys if summary.cursor is None else KeyRange(summary.cursor, keys.end)
+    """The shard's range from just after its cursor, to its end (shorter once it handed a part on)."""
+    end = summary.extra.get("end", keys.end)
+    return KeyRange(keys.start_after if summary.cursor is None else summary.cursor, end)
+
+
+DONE, PAUSED, SPILL = "done", "paused", "spill"
 
 
 def _run(context: ShardingContext, stream: Iterator[Item], lookup: Targets, writer: _Writer,
-         deadline: Deadline) -> bool:
-    """Decide and write until the stream ends (True) or the deadline is near (False)."""
+         deadline: Deadline, spill_now: Callable[[], bool]) -> str:
+    """Decide and write until the stream ends (DONE), the deadline is near (PAUSED) or the shard should hand
+    part of its range on (SPILL)."""
     config = context.config
     routers = [Router(source, config.targets) for source in config.sources]
     report_unmatched = config.options.report_unmatched
@@ -204,10 +253,12 @@ def _run(context: ShardingContext, stream: Iterator[Item], lookup: Targets, writ
             pending, since_look = [], 0
             writer.cursor = last  # every object up to here is decided: a continuation starts after it
             if deadline.near():
-                return False
+                return PAUSED
+            if spill_now():
+                return SPILL
     _decide(pending, lookup, writer, context.params)
     writer.cursor = last
-    return True
+    return DONE
 
 
 def _decide(pending: list[tuple[SourceObject, TargetConfig, str]], lookup: Targets, writer: _Writer,
@@ -326,6 +377,8 @@ class _Writer:
         self.copies, self.bytes = summary.copies, summary.bytes
         self.next_copy = summary.next_copy
         self.cursor: str | None = summary.cursor
+        self.extra: dict[str, Any] = dict(summary.extra)
+        self.end: str | None = None  # the end of the range still to plan (plan_shard sets it)
         self.segments: list[SegmentRef] = list(summary.segments)
         self.split_files: list[FileRef] = list(summary.splits)
         self.skip_files: list[FileRef] = list(summary.skipped)
@@ -480,7 +533,7 @@ class _Writer:
             self.summary, done=done, cursor=self.cursor, next_copy=self.next_copy, listed=self.listed,
             unmatched=self.unmatched, copies=self.copies, bytes=self.bytes, segments=tuple(self.segments),
             splits=tuple(self.split_files), skipped=tuple(self.skip_files),
-            skipped_by_reason=tuple(sorted(self.reasons.items())),
+            skipped_by_reason=tuple(sorted(self.reasons.items())), extra=dict(self.extra),
             requests=self.summary.requests + self.count.value + 1)
         self.s3.put_json(self.loc.bucket, layout.summary_key(self.loc, self.shard), summary.to_dict())
         return summary

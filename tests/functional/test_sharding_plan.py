@@ -28,7 +28,7 @@ from lambdas.sharding.assemble import AssembledPlan, assemble
 from lambdas.sharding.keyspace import KeyRange
 from lambdas.sharding.layout import PayloadRef, ShardSummary
 from lambdas.sharding.partition import PartitionParams, ShardSpec
-from lambdas.sharding.prepare import Prepared, prepare_run
+from lambdas.sharding.prepare import Prepared, collect_spills, prepare_run
 from lambdas.sharding.shard import KeySpaceChangedError, ShardJob, plan_shard
 
 NOW = "2024-01-01T00:00:00Z"
@@ -184,6 +184,37 @@ def test_a_shard_cut_by_its_deadline_resumes_exactly_where_it_stopped(buckets, g
     # (each pause flushes its partial segment: more payloads, the same tasks)
     assert replace(cut.totals, payloads=0) == replace(whole.totals, payloads=0)
     assert cut.payloads > whole.payloads
+
+
+def test_a_shard_larger_than_planned_hands_the_rest_of_its_range_on(buckets, gateway, monkeypatch):
+    # GIVEN one shard for the whole key space, which hands its range on at its first look at the clock
+    document = mixed_buckets(buckets)
+    expected = reference(gateway, document)
+    monkeypatch.setattr(shard, "DEADLINE_EVERY", 40)
+    monkeypatch.setattr(shard, "SPILL_AFTER_SECONDS", 0.0)
+    monkeypatch.setattr(shard, "SPILL_PIECES", 4)
+    monkeypatch.setattr(shard, "MAX_GENERATION", 2)
+    prepared = prepare_run(document, "r1", settings(), gateway, NOW, PartitionParams(shards=1, max_probes=4))
+    # WHEN every generation's shards run, each handing on once, and the next generation is collected
+    generations = [gateway.get_json("plans", prepared.items)]
+    for generation in range(1, 4):
+        for item in generations[-1]:
+            job = ShardJob("r1", prepared.manifest, ShardSpec.from_item(item))
+            while not (answer := plan_shard(job, gateway, Deadline.never(), threads=4)).done:
+                job = ShardJob.from_event(answer.to_dict())
+        collected = collect_spills("r1", prepared.manifest, gateway, generation)
+        assert collect_spills("r1", prepared.manifest, gateway, generation) == collected  # run twice: same ids
+        generations.append(gateway.get_json("plans", collected.items))
+    # THEN generations 1 and 2 exist (3 is beyond MAX_GENERATION), ids follow each other, and the plan is the
+    # single planner's
+    assert [len(g) for g in generations] == [1, 3, len(generations[2]), 0] and len(generations[2]) > 1
+    ids = [item["shard"] for g in generations for item in g]
+    assert ids == list(range(len(ids)))
+    plan = assemble("r1", prepared.manifest, gateway)
+    tasks, skipped, _, _ = read_plan(gateway, plan)
+    assert copy_rows(tasks) == copy_rows(expected.copies)
+    assert skip_rows(skipped) == skip_rows(expected.skipped)
+    assert len({t.copy_id for t in tasks}) == len(tasks)
 
 
 def _per_shard_counts(answers: list[dict[str, Any]]) -> list[int]:
