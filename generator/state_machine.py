@@ -265,9 +265,11 @@ def build_definition(workers: int, functions: Functions, timing: RetryTiming = P
             "Finalize": _task(functions.finalizer, timing, InputPath="$.plan", Next=FINALIZE_DONE, Catch=_catch()),
             FINALIZE_DONE: {
                 "Type": "Choice",
-                # A RunSummary has no "done": the guard keeps the Choice from failing on a missing path.
-                "Choices": [{"And": [{"Variable": "$.done", "IsPresent": True},
-                                     {"Variable": "$.done", "BooleanEquals": False}], "Next": FINALIZE_MORE}],
+                # Only a continuation carries a cursor; the RunSummary has none. One IsPresent test, never a
+                # comparison on a path that may be missing (a runtime error on AWS: Step Functions developer
+                # guide, "Choice workflow state", "IsPresent"; whether And stops at its first false rule is
+                # unverified, so it is not relied on).
+                "Choices": [{"Variable": "$.cursor", "IsPresent": True, "Next": FINALIZE_MORE}],
                 "Default": FINALIZED,
             },
             FINALIZE_MORE: _task(functions.finalizer, timing, Next=FINALIZE_DONE, Catch=_catch()),

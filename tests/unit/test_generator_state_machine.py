@@ -59,8 +59,7 @@ def test_flow_plan_dry_run_copy_finalize_cleanup_fail() -> None:
     assert states["Finalize"]["Next"] == states["FinalizeMore"]["Next"] == "FinalizeDone"
     assert "InputPath" not in states["FinalizeMore"] and states["FinalizeMore"]["Resource"] == "F"
     assert states["FinalizeDone"] == {"Type": "Choice", "Default": "Finalized", "Choices": [
-        {"And": [{"Variable": "$.done", "IsPresent": True}, {"Variable": "$.done", "BooleanEquals": False}],
-         "Next": "FinalizeMore"}]}
+        {"Variable": "$.cursor", "IsPresent": True, "Next": "FinalizeMore"}]}
     assert states["Finalized"] == {"Type": "Succeed"}
     assert states["Cleanup"]["Parameters"] == {"run_id.$": "$$.Execution.Name", "error.$": "$.error"}
     assert states["Cleanup"]["ResultPath"] == "$.cleanup"
