@@ -1,8 +1,9 @@
 """``python -m bench``: run every benchmark, write bench/results/latest.json, print the table.
 
-Pure benchmarks first (balance, planner scale and its profile, finalizer scale: no network), then W1 on one
-local S3: start it, upload the data set once, and run each contender against it in turn. Last, the fan-out
-run (bench/fanout.py): thousands of payloads on two workers, on an emulator of its own.
+Pure benchmarks first (balance, planner scale and its profile, finalizer scale, sharded planning scale on a
+simulated S3: no network), then W1 on one local S3: start it, upload the data set once, and run each
+contender against it in turn. Last, the fan-out run (bench/fanout.py): thousands of payloads on two workers,
+on an emulator of its own.
 """
 
 from __future__ import annotations
@@ -18,12 +19,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import balance, contenders, workloads
+from bench import balance, contenders, planning_scale, workloads
 from bench.local_s3 import open_local_aws
 from lambdas.limits import MiB
 
 RESULTS = Path(__file__).resolve().parent / "results"
-SECTIONS = ("balance", "planner", "finalizer", "w1", "fanout")
+SECTIONS = ("balance", "planner", "finalizer", "planning", "w1", "fanout")
 REFERENCE_LOOP = "5,000,000 additions in a Python for loop"
 GB = 1_000_000_000
 # Issue 13's target for the finalizer: at most 1 GB of memory at 10,000,000 report rows.
@@ -155,6 +156,7 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         rows.append({"target": f"Fan-out: {fanout['payloads']:,} payloads on {fanout['workers']} workers run and "
                                "verify on the emulator", "value": fanout.get("seconds"),
                      "met": bool(fanout.get("verified"))})
+    rows += planning_scale.targets(results.get("planning", {}))
     return rows
 
 
@@ -247,6 +249,7 @@ def table(results: dict[str, Any]) -> str:
                   "", "| workers | sfncopy | 2018 algorithm |", "|---:|---:|---:|"]
         lines += [f"| {r['workers']} | {r['sfncopy']:.3f} | {r['baseline2018']:.3f} |" for r in bal["rows"]]
         lines.append("")
+    lines += planning_scale.table_lines(results.get("planning"))
     lines += ["Targets:", "", "| target | value | met |", "|---|---:|---|"]
     for row in results.get("targets", []):
         met = {True: "yes", False: "NO", None: "not measured"}[row["met"]]
@@ -321,6 +324,9 @@ def main(argv: list[str] | None = None) -> int:
         sizes = [int(x) for x in (args.finalizer_rows or ("20000" if args.quick else "1000000,10000000")).split(",")]
         print(f"finalizer scale: {', '.join(f'{n:,}' for n in sizes)} rows ...", file=sys.stderr, flush=True)
         results["finalizer"] = run_finalizer(sizes, max(args.timeout, 1800.0))
+    if "planning" in sections:
+        print("planning scale (sharded, simulated S3) ...", file=sys.stderr, flush=True)
+        results["planning"] = planning_scale.run(quick=args.quick, timeout=max(args.timeout, 1800.0))
     if "w1" in sections:
         workload = (workloads.mixed_workload(small_count=60, big_sizes=(6 * MiB, 12 * MiB)) if args.quick
                     else workloads.mixed_workload())

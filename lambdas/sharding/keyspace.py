@@ -93,30 +93,52 @@ class Alphabet:
 
     def __init__(self, chars: Iterable[str] = (), positions: int = 256, limit: int = 512) -> None:
         self._all: set[str] = set()
-        self._at: list[set[str]] = []
-        # Distinct stems (the characters before the position) seen at each position, up to PADDING_EVIDENCE:
-        # a position that keeps one digit under many different stems is padding (see _with_classes).
-        self._stems_at: list[set[str]] = []
+        # Per folder ("a/b/", "" for the root), the characters seen at each position after it, and the
+        # distinct stems (characters before the position) they were seen under, up to PADDING_EVIDENCE: a
+        # position that keeps one digit under many stems is padding (see _with_classes). Keeping them per
+        # folder keeps one folder's counter, running to 3,000,000, from widening every other folder's.
+        self._dirs: dict[str, tuple[list[set[str]], list[set[str]]]] = {}
         self.positions = positions
         self.limit = limit
-        self._mixed: set[str] | None = None  # derived from _at; None when a new character may change it
+        self._mixed: set[str] | None = None  # derived from the root's columns; None when they may change it
         self.add(chars)
+
+    @property
+    def _at(self) -> list[set[str]]:
+        return self._dirs.get("", ([], []))[0]
 
     def add(self, keys: Iterable[str]) -> None:
         for key in keys:
-            for i, char in enumerate(key[:self.positions]):
-                if i == len(self._at):
-                    self._at.append(set())
-                    self._stems_at.append(set())
-                stems = self._stems_at[i]
-                if len(stems) < PADDING_EVIDENCE:
-                    stems.add(key[:i])
-                column = self._at[i]
-                if char not in column and len(column) < self.limit:
-                    column.add(char)
+            key = key[:self.positions]
+            for char in key:
+                if len(self._all) >= self.limit:
+                    break
+                self._all.add(char)
+            slash = -1
+            while True:
+                self._add_under(key, key[:slash + 1])
+                slash = key.find("/", slash + 1)
+                if slash < 0:
+                    break
+
+    def _add_under(self, key: str, folder: str) -> None:
+        table = self._dirs.get(folder)
+        if table is None:
+            if len(self._dirs) >= MAX_FOLDERS:
+                return
+            table = self._dirs[folder] = ([], [])
+        columns, stems = table
+        for i in range(len(folder), len(key)):
+            at = i - len(folder)
+            if at == len(columns):
+                columns.append(set())
+                stems.append(set())
+            if len(stems[at]) < PADDING_EVIDENCE:
+                stems[at].add(key[:i])
+            if key[i] not in columns[at] and len(columns[at]) < self.limit:
+                columns[at].add(key[i])
+                if not folder:
                     self._mixed = None
-                if len(self._all) < self.limit:
-                    self._all.add(char)
 
     def _mixed_letters(self) -> set[str]:
         """Letters that share a position with digits somewhere (hexadecimal, base-36 names): they may stand
@@ -133,16 +155,30 @@ class Alphabet:
 
     def radix(self, start: int, depth: int, *ends: str) -> list[list[str]]:
         """The sorted characters of each position ``start .. start + depth - 1`` (with the ``ends``' own
-        characters there): position i is a digit of base ``len(radix[i])``."""
+        characters there): position i is a digit of base ``len(radix[i])``. The characters are those seen
+        in the innermost folder that holds the ends' common stem (``ends[0][:start]``), when it has seen
+        that position; else the root's; else any character seen."""
         mixed = self._mixed_letters()
+        stem = ends[0][:start] if ends else ""
+        folder = stem[:stem.rfind("/") + 1]
+        while folder and folder not in self._dirs:
+            folder = folder[:folder.rfind("/", 0, len(folder) - 1) + 1]
         columns: list[list[str]] = []
         for i in range(start, start + depth):
-            seen, evidence = (self._at[i], len(self._stems_at[i])) if i < len(self._at) else (self._all, 0)
+            seen, evidence = self._seen(folder, i)
             chars = _with_classes(seen, evidence) | {end[i] for end in ends if i < len(end)}
             if len(_DIGITS & seen) >= 2:
                 chars |= mixed
             columns.append(sorted(chars) if chars else [" "])
         return columns
+
+    def _seen(self, folder: str, i: int) -> tuple[set[str], int]:
+        for where in (folder, ""):
+            table = self._dirs.get(where)
+            at = i - len(where)
+            if table is not None and 0 <= at < len(table[0]) and table[0][at]:
+                return table[0][at], len(table[1][at])
+        return self._all, 0
 
     def top(self) -> str:
         """A one-character string above every key whose first character was seen."""
@@ -158,6 +194,8 @@ _LETTERS = ("abcdefghijklmnopqrstuvwxyz", "ABCDEFGHIJKLMNOPQRSTUVWXYZ")
 # Different stems under which a position showed one single digit before it counts as padding, not as a
 # digit that has not varied yet.
 PADDING_EVIDENCE = 32
+# Folders an Alphabet keeps characters for (beyond them, the root's characters stand in).
+MAX_FOLDERS = 4096
 
 
 def _with_classes(seen: set[str], evidence: int = 0) -> set[str]:

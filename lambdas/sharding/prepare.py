@@ -8,6 +8,7 @@ per shard, which the shards' Distributed Map reads with its ItemReader), and ans
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -23,7 +24,14 @@ from lambdas.sharding import inventory, layout
 from lambdas.sharding.keyspace import KeyRange
 from lambdas.sharding.layout import ShardingContext
 from lambdas.sharding.listing import RequestCount, list_page, probe_batch
-from lambdas.sharding.partition import Partition, PartitionParams, ShardSpec, partition
+from lambdas.sharding.partition import (
+    PROBE_CONCURRENCY,
+    Partition,
+    PartitionParams,
+    ProbeBatch,
+    ShardSpec,
+    partition,
+)
 
 log = get_logger("sharding")
 
@@ -47,7 +55,9 @@ class Prepared:
 
 
 def prepare_run(document: Any, run_id: str, settings: Settings, s3: S3Gateway, now: str,
-                params: PartitionParams | None = None) -> Prepared:
+                params: PartitionParams | None = None, wrap_probe: Callable[[ProbeBatch], ProbeBatch] | None = None
+                ) -> Prepared:
+    """``wrap_probe`` wraps the partition's probes (the benchmark times their rounds with it)."""
     sources = inventory.manifest_sources(document)  # validated; ConfigError names the field
     config = parse_config(inventory.without_manifests(document))
     problems = check_allowed_buckets(config, settings.source_buckets, settings.target_buckets)
@@ -65,8 +75,8 @@ def prepare_run(document: Any, run_id: str, settings: Settings, s3: S3Gateway, n
                         probes=count.value, estimated_objects=units.estimated_objects)
         s3.put_json(loc.bucket, layout.key(loc, inventory.UNITS), units.to_dict())
     else:
-        cut = partition(config, params or PartitionParams(), probe_batch(s3, config.sources, settings.worker_threads,
-                                                                         count))
+        probe = probe_batch(s3, config.sources, max(settings.worker_threads, PROBE_CONCURRENCY), count)
+        cut = partition(config, params or PartitionParams(), wrap_probe(probe) if wrap_probe else probe)
     context = ShardingContext(run_id=run_id, created_at=now, config=config, params=plan_params, ordered=cut.ordered,
                               shards=len(cut.shards), reasons=cut.reasons, manifests=any(sources))
     s3.put_json(loc.bucket, layout.context_key(loc), context.to_dict())
