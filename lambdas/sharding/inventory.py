@@ -25,7 +25,8 @@ left out (and counted in the log), and target keys are relative to ``s3_path`` a
 Rows are read as streams (one gzip file, or one byte range of the CSV, at a time) into SourceObjects. A CSV
 row has no size or ETag: each row costs a HEAD, sent ``threads`` at a time for a batch of ``HEAD_BATCH``
 rows (so one shard sends at most ``threads`` requests at once, and the Distributed Map's concurrency bounds
-the shards; S3 serves at least 5,500 GET/HEAD per second per prefix: lambdas/limits.py). An inventory
+the shards; S3 serves at least 5,500 GET/HEAD per second per prefix: Amazon S3 user guide, "Best practices
+design patterns: optimizing Amazon S3 performance", as lambdas/limits.py notes). An inventory
 without the Size or ETag column is read the same way. What already exists at each target key is asked
 with a HEAD per row too (an inventory is not in the targets' key order), unless ``overwrite`` is "always".
 

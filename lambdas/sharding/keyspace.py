@@ -9,7 +9,10 @@ point, is S3's order: every comparison here is a plain ``<``.
 A range is ``(start_after, end]`` on keys *relative to a prefix*, as ListObjectsV2 reads it: ``StartAfter``
 is exclusive ("Amazon S3 starts listing after this specified key. StartAfter can be any key in the bucket",
 API reference, ListObjectsV2), and a shard stops at the first key past ``end``. Boundaries need not be keys:
-any string is a boundary, which is what lets a partition cut the key space where no key has been seen.
+any string is a boundary, which is what lets a partition cut the key space where no key has been seen. (That
+S3 takes a StartAfter naming no object is what s3-fast-list and S3P rely on, and moto does it; the reference
+says only "any key in the bucket": unverified beyond that.) The order quote of the user guide is the one
+s3-fast-list's README cites for the same purpose.
 """
 
 from __future__ import annotations

@@ -11,22 +11,33 @@ be listed in the same order as the sources and joined with them page by page.
 
 How the ranges are found (s3-fast-list and S3P both split a key space by ``StartAfter``, since S3 lists in
 UTF-8 binary order: see keyspace.py; s3-fast-list cuts it at prefix hints counted by an earlier listing or an
-inventory, S3P bisects a range between two keys by string interpolation). Here, without earlier counts:
+inventory, S3P bisects a range between two keys by string interpolation and splits again while listing).
+Here, without earlier counts:
 
-1. One page (1,000 keys) from the start of each source. A page that holds every key of an interval makes
-   its count exact; a full page leaves the rest of the interval open, with an estimate: the page's density
-   (keys per unit of "width" in the order of the characters seen so far) times the rest's width.
-2. Rounds of concurrent probes, at most ``concurrency`` requests each, until ``max_probes``: the open
-   intervals with the largest estimates are cut, and each piece is probed with one page from its start.
-   An interval with an open end is cut at its *ladder* (``keyspace.ladder``: the end of the block of keys
-   sharing the last key's first 1, 2, ... characters) plus points spread up to the last known character:
-   one round finds where the keys stop and how dense they are at every level, which handles a long common
-   prefix ("logs/2024/01/01/server-0001/...") and flat names alike. A bounded interval is cut at points
-   spread evenly between its ends (``keyspace.split_points``): a dense folder gets cut again and again,
-   a sparse one stops being probed as soon as its estimate is small.
+1. One probe (a page of PROBE_KEYS keys) from the start of each source. A page that holds every key of an
+   interval makes its count exact; a full page leaves the rest of the interval open, with an estimate: the
+   page's density times the rest's width, widths measured in the mixed radix of the characters seen at
+   each position (per folder: ``keyspace.Alphabet``). Estimates are made again every round, as the
+   alphabet learns the key space.
+2. Rounds of concurrent probes, at most ``concurrency`` requests each, until the budget (PROBES_PER_SHARD
+   per wanted shard, at least MIN_PROBES, at most MAX_PROBES):
+   - every new estimate is first *checked* by probing the two coarsest rungs of the ladder from its page
+     (``keyspace.ladder``: the end of the block of keys sharing the last key's first 1, 2, ... characters):
+     a folder whose counter runs past every digit seen so far would otherwise look small;
+   - an interval with an open end is cut at its coarse ladder, at points spread up to the last first
+     character seen, and at doubling distances past it (``keyspace.gallop``): one round finds where the keys
+     stop and how dense they are at every level, for a long common prefix ("logs/2024/01/01/server-0001/...")
+     and flat names alike;
+   - then the intervals with the largest estimates are cut at points spread evenly between their ends
+     (``keyspace.split_points``) plus their coarse ladder: a dense folder gets cut again and again, a sparse
+     one stops being probed as soon as its estimate is small.
 3. The intervals of all sources are merged into one list of boundaries, each interval's estimate shared
-   out by width, and cut where the running total crosses each multiple of the target shard size; an
-   interval larger than a quarter of a shard is cut blind, by interpolation, first.
+   out by width; intervals larger than a quarter of a shard are cut blind, by interpolation; then the list
+   is cut where the running total crosses each multiple of the target shard size.
+
+Estimates can be wrong by several times on heavy-tailed key spaces (measured in bench/README.md), so the
+shard count is best given (``PartitionParams.shards``) rather than derived from them, and a shard that finds
+itself too large hands the rest of its range on at run time (``split_range``, used by shard.py).
 
 Some configurations cannot be cut this way, and plan in one shard (``Partition.ordered`` False): see
 ``order_problems``.
@@ -97,8 +108,8 @@ ProbeBatch = Callable[[Sequence[ProbeRequest]], Sequence[ProbePage]]
 class PartitionParams:
     objects_per_shard: int = 1_000_000
     max_shards: int = 10_000
-    shards: int | None = None  # a fixed count instead of one from the estimate (tests, benchmarks)
-    max_probes: int | None = None  # None: PROBES_PER_SHARD per shard, at least 64, at most MAX_PROBES
+    shards: int | None = None  # the wanted count (an order of magnitude of the objects is enough); None: estimated
+    max_probes: int | None = None  # None: PROBES_PER_SHARD per shard, at least MIN_PROBES, at most MAX_PROBES
     concurrency: int = PROBE_CONCURRENCY
 
     def probe_budget(self, shards: int) -> int:
