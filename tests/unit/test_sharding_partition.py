@@ -22,6 +22,7 @@ from lambdas.sharding.partition import (
     ProbeRequest,
     order_problems,
     partition,
+    split_range,
 )
 
 
@@ -254,3 +255,33 @@ def test_a_prefix_without_slash_is_cut_when_keys_keep_the_order():
     cut = partition(config(prefix="logs/2024-"), PartitionParams(shards=6, max_probes=60), listing)
     assert cut.ordered and len(cut.shards) == 6
     assert_partition_of(cut, listing)
+
+
+# --- a shard's remaining range, cut at run time (hand-on) ---------------------------------------------------
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.one_of(structured, keys_strategy), min_size=1, max_size=1500), st.data())
+def test_split_range_cuts_exactly_the_range_it_is_given(keys, data):
+    # GIVEN a listing and a range (start_after, end] inside its key space
+    listing = Listing(keys)
+    ordered = listing.keys[0]
+    start = data.draw(st.one_of(st.none(), st.sampled_from(ordered)))
+    end = data.draw(st.one_of(st.none(), st.sampled_from(ordered)))
+    if start is not None and end is not None and start >= end:
+        start, end = None, end
+    outer = KeyRange(start, end)
+    # WHEN it is cut in up to 6 pieces with 40 probes of 20 keys
+    pieces = split_range(config(), outer, 6, _small_pages(listing), 40)
+    # THEN the pieces chain from its start to its end, and each key of the range is in exactly one
+    assert pieces[0].start_after == start and pieces[-1].end == end and 1 <= len(pieces) <= 6
+    for before, after in itertools.pairwise(pieces):
+        assert before.end is not None and before.end == after.start_after
+    for key in ordered:
+        assert sum(p.contains(key) for p in pieces) == (1 if outer.contains(key) else 0)
+
+
+def test_split_range_of_a_dense_remainder_gives_even_pieces():
+    listing = Listing([f"big/{i:07d}" for i in range(200_000)])
+    pieces = split_range(config(), KeyRange("big/0050000", None), 8, listing, 200)
+    counts = [listing.count(0, p) for p in pieces]
+    assert len(pieces) == 8 and sum(counts) == 149_999
+    assert max(counts) <= 2 * 149_999 / 8
