@@ -300,8 +300,9 @@ def assign_units(units: Sequence[tuple[Unit, int]], bytes_per_shard: int, max_sh
 
 
 def plan_units(sources: Sequence[ManifestRef | None], config: CopyConfig, s3: S3Gateway, params: PartitionParams,
-               count: RequestCount) -> Units:
-    """Cut every source's manifest into shards. Every source must have one (a run lists, or reads manifests)."""
+               count: RequestCount, one_shard: bool = False) -> Units:
+    """Cut every source's manifest into shards (all into one with ``one_shard``). Every source must have one (a
+    run lists, or reads manifests)."""
     if not all(sources):
         raise ConfigError(["s3_copy_config.source_s3_config: give every source a manifest, or none (a run either "
                            "lists its sources or reads their manifests)"])
@@ -329,6 +330,8 @@ def plan_units(sources: Sequence[ManifestRef | None], config: CopyConfig, s3: S3
     if inventories:
         groups += assign_units(inventories, inventory_bytes, params.max_shards)
     groups += [[u] for u, _ in weighed if u.kind == CSV_MANIFEST]
+    if one_shard:
+        groups = [[u for group in groups for u in group]]
     return Units(shards=tuple(ShardSpec(i, KeyRange(), 0) for i in range(len(groups))),
                  by_shard=tuple(tuple(g) for g in groups), estimated_objects=int(rows))
 

@@ -30,6 +30,7 @@ from lambdas.sharding.partition import (
     PartitionParams,
     ProbeBatch,
     ShardSpec,
+    order_problems,
     partition,
 )
 
@@ -70,8 +71,10 @@ def prepare_run(document: Any, run_id: str, settings: Settings, s3: S3Gateway, n
     plan_params = PlanParams.from_settings(settings, config.options)
     count = RequestCount()
     if any(sources):
-        units = inventory.plan_units(sources, config, s3, params or PartitionParams(), count)
-        cut = Partition(shards=units.shards, ordered=False, reasons=("the sources are manifests",),
+        # A flattening (or nested) target gathers keys from anywhere: its collisions are caught in one shard.
+        problems = order_problems(config)
+        units = inventory.plan_units(sources, config, s3, params or PartitionParams(), count, one_shard=bool(problems))
+        cut = Partition(shards=units.shards, ordered=False, reasons=("the sources are manifests", *problems),
                         probes=count.value, estimated_objects=units.estimated_objects)
         s3.put_json(loc.bucket, layout.key(loc, inventory.UNITS), units.to_dict())
     else:

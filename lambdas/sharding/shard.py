@@ -65,7 +65,7 @@ from lambdas.sharding import inventory, layout
 from lambdas.sharding.keyspace import KeyRange
 from lambdas.sharding.layout import FileRef, SegmentRef, ShardingContext, ShardSummary
 from lambdas.sharding.listing import RangeListing, RequestCount, probe_batch
-from lambdas.sharding.partition import ShardSpec, plain_prefix, split_range
+from lambdas.sharding.partition import ShardSpec, order_problems, plain_prefix, split_range
 
 log = get_logger("shard")
 
@@ -170,6 +170,8 @@ def plan_shard(job: ShardJob, s3: S3Gateway, deadline: Deadline,
             count.add()
             stream = inventory.unit_items(s3, context, units.by_shard[job.spec.index], summary, count, threads)
             lookup = inventory.HeadTargets(s3, context, count, pool)
+            if order_problems(context.config):  # one shard (prepare): its claims carried across batches
+                writer.keep_claims(summary)
         elif context.ordered:
             keys = _remaining(job.spec.range, summary)
             stream = listed_items(s3, context, keys, pool, count)

@@ -379,6 +379,28 @@ def test_a_csv_manifest_source_completes_rows_with_heads(buckets, gateway, monke
     assert [(s.source_key, s.reason.split(":")[0]) for s in skipped] == [("data/missing.png", planning.FAILED_AT_PLAN)]
 
 
+def test_a_manifest_with_a_flattening_target_plans_in_one_shard_and_catches_collisions(buckets, gateway,
+                                                                                       monkeypatch):
+    # GIVEN a CSV manifest cut into several byte ranges, naming a.jpg in eight folders, and a flattening target
+    monkeypatch.setattr("lambdas.sharding.inventory.CSV_BYTES_PER_SHARD", 100)
+    monkeypatch.setattr(shard, "DEADLINE_EVERY", 3)
+    rows = []
+    for folder in "abcdefgh":
+        put(buckets, "src", f"data/{folder}/a.jpg", 5)
+        rows.append(f"src,data/{folder}/a.jpg")
+    buckets.put_object(Bucket="inv", Key="lists/flat.csv", Body="\n".join(rows).encode())
+    document = doc([{"s3_bucket": "src", "s3_path": "data/", "manifest": "s3://inv/lists/flat.csv"}],
+                   [{"file_types": ["jpg"], "s3_bucket": "tgt", "s3_path": "flat/", "flatten": True}])
+    # WHEN it plans, cut by its deadline every invocation
+    prepared, plan, answers = run(gateway, document, cut=Cut(0))
+    tasks, skipped, _, _ = read_plan(gateway, plan)
+    # THEN one shard, one copy (the manifest's first row), seven collisions
+    assert prepared.shards == 1 and len(answers) > 2
+    assert [t.source_key for t in tasks] == ["data/a/a.jpg"]
+    assert sorted(s.source_key for s in skipped) == [f"data/{f}/a.jpg" for f in "bcdefgh"]
+    assert all(s.reason.startswith(planning.TARGET_COLLISION) for s in skipped)
+
+
 def test_a_bad_manifest_field_is_a_config_error_naming_it(buckets, gateway):
     document = doc([{"s3_bucket": "src", "manifest": "s3://inv/list.txt"}], [{"file_types": ["*"], "s3_bucket": "tgt"}])
     with pytest.raises(ConfigError, match=r"source_s3_config.manifest: .* is neither"):
