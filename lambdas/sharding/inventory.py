@@ -32,6 +32,10 @@ with a HEAD per row too (an inventory is not in the targets' key order), unless 
 
 A manifest shard is a set of whole inventory files (gzip cannot be entered mid-stream), or one byte range
 of the CSV (a row belongs to the range where it starts). Its cursor is the position of the last row done.
+Target-key collisions are caught within one batch of rows; a configuration whose targets gather keys from
+anywhere (``partition.order_problems``: flatten, nested target prefixes) reads every manifest in one shard,
+which keeps the claimed target keys across batches, as a listed run does. A row listed twice in one
+manifest, in two different batches, is planned twice (the same bytes copied twice).
 """
 
 from __future__ import annotations
