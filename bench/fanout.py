@@ -4,7 +4,7 @@
 
 Each payload is one child execution of its worker's Distributed Map, so this is the shape that used to end in
 moto's recursion limit (a Map whose items one worker runs in turn recursed once per item and died after ~970;
-bridge 13 runs them as a loop). The real stack is deployed on a fresh emulator (``envs/local-env.sh``, overridden
+bridge 11 runs them as a loop). The real stack is deployed on a fresh emulator (``envs/local-env.sh``, overridden
 from the process environment as the W1 contender does: N workers, one object per payload, the run's own
 buckets), ``--payloads`` tiny objects are copied, and the run is checked: it succeeded, every object is at the
 target, each worker's Map Run counts its payloads as succeeded, and the run's own history stayed small.

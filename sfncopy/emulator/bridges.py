@@ -67,30 +67,30 @@ when the emulator starts and undone by ``Bridges.uninstall()`` when it stops.
    (``{'Statement': ...}``), which no client can read as JSON. IAM answers the document as (URL-encoded) JSON
    (IAM API reference, GetRolePolicy, "PolicyDocument"), which botocore decodes into a dict. We answer JSON.
 
-11. S3's additional checksums (CRC32, CRC32C, CRC64NVME) are half there: an upload created with an algorithm gives its
+9. S3's additional checksums (CRC32, CRC32C, CRC64NVME) are half there: an upload created with an algorithm gives its
    parts no checksum (UploadPartCopy, UploadPart, ListParts answer none), CompleteMultipartUpload ignores the part and
    whole-object checksums sent to it, HeadObject answers no checksum type, CopyObject gives the copy's checksum no
    type, and CRC32C / CRC64NVME are computed as CRC32 without moto's optional packages. We do what S3 does (the rules
    and their pages: checksums_bridge.py), answering S3's BadDigest / InvalidPart / InvalidRequest and leaving a refused
    upload open.
 
-12. Conditional writes: CopyObject ignores ``If-None-Match`` and ``If-Match``, CompleteMultipartUpload ignores
+10. Conditional writes: CopyObject ignores ``If-None-Match`` and ``If-Match``, CompleteMultipartUpload ignores
    ``If-Match``. Enforced by the middleware (preconditions.py) for PutObject, CopyObject and
    CompleteMultipartUpload alike: 412 PreconditionFailed, or 404 NoSuchKey for ``If-Match`` on a missing key, with
    the check and the write made under one lock per key so that two concurrent conditional writes cannot both win.
 
-13. A Map's iterations recurse: each worker of the interpreter's job pool evaluates its next item by calling
+11. A Map's iterations recurse: each worker of the interpreter's job pool evaluates its next item by calling
    itself again at the end (``_eval_pool``, a tail call), one Python frame per item, so a Map whose items one
    worker runs in turn (MaxConcurrency 1: every payload of an sfncopy worker) dies of RecursionError after
    ~970 items (the execution hangs or fails with States.Runtime). AWS has no such bound. We run the tail call
    as a loop (``_iterative``): the same calls in the same order, at a constant depth.
 
-14. Lambda's GetAccountSettings is not implemented (moto answers 404 "Not yet implemented"); ``sfncopy plan``
+12. Lambda's GetAccountSettings is not implemented (moto answers 404 "Not yet implemented"); ``sfncopy plan``
    reads it to check the workers' concurrency. We answer it as AWS does for a new account (Lambda API
    reference, GetAccountSettings; Lambda developer guide, "Lambda quotas": 1,000 concurrent executions per
    Region), or moto's own MOTO_LAMBDA_CONCURRENCY_QUOTA when set, less the functions' reserved concurrency.
 
-15. A Parallel branch that fails with one of Step Functions' own errors (``States.*``) crashes moto's execution
+13. A Parallel branch that fails with one of Step Functions' own errors (``States.*``) crashes moto's execution
    (``ValueError: Custom Error Names MUST NOT begin with the prefix 'States.'``) instead of failing the
    Parallel, so its Catch never runs; and an ItemReader that cannot read its object fails as ``States.Runtime``.
    On AWS the Map fails with ``States.ItemReaderFailed`` ("a Map state failed because it couldn't read from the
@@ -377,17 +377,17 @@ class Bridges:
 
         self._set(IAMBackend, "get_role_policy", get_role_policy)
 
-    # 13 ------------------------------------------------------------------------------------------
+    # 11 ------------------------------------------------------------------------------------------
     def _bridge_map_iteration_recursion(self) -> None:
         for owner, name, value in map_iteration_patches():
             self._set(owner, name, value)
 
-    # 15 ------------------------------------------------------------------------------------------
+    # 13 ------------------------------------------------------------------------------------------
     def _bridge_state_errors(self) -> None:
         for owner, name, value in state_error_patches():
             self._set(owner, name, value)
 
-    # 14 ------------------------------------------------------------------------------------------
+    # 12 ------------------------------------------------------------------------------------------
     def _bridge_lambda_account_settings(self) -> None:
         import os
 
@@ -418,7 +418,7 @@ class Bridges:
         mapping[key] = value
         self._undo.append(lambda: mapping.pop(key, None))
 
-    # 11 ------------------------------------------------------------------------------------------
+    # 9 ------------------------------------------------------------------------------------------
     def _bridge_checksums(self) -> None:
         from sfncopy.emulator.checksums_bridge import checksum_patches
 
@@ -447,7 +447,7 @@ Patch = tuple[Any, str, Any]  # (owner, attribute, replacement): Bridges sets it
 
 
 def map_iteration_patches() -> list[Patch]:
-    """Bridge 13, for Bridges.install and for tests that run moto's interpreter directly."""
+    """Bridge 11, for Bridges.install and for tests that run moto's interpreter directly."""
     return [(owner, "_eval_pool", _iterative(owner.__dict__["_eval_pool"])) for owner in map_iteration_workers()]
 
 
@@ -586,7 +586,7 @@ def _fail_update(stack: Any, failure: _ResourceFailure, previous: tuple[str, dic
 
 # --- 15: Step Functions' own errors in a Map and a Parallel --------------------------------------------------
 def state_error_patches() -> list[Patch]:
-    """Bridge 15, for Bridges.install and for tests that run moto's interpreter directly."""
+    """Bridge 13, for Bridges.install and for tests that run moto's interpreter directly."""
     from moto.stepfunctions.parser.asl.component.state.exec.state_map.item_reader.item_reader_decl import ItemReader
     from moto.stepfunctions.parser.asl.component.state.exec.state_parallel import branches_decl
     from moto.stepfunctions.parser.asl.component.state.fail import state_fail

@@ -149,7 +149,7 @@ def test_plan_of_a_source_bucket_that_does_not_exist_is_one_line(aws, workspace)
 
 def test_plan_reports_the_history_and_the_concurrency_a_run_needs(aws, workspace):
     # GIVEN a small source, and no Lambda answer for the account's settings (moto does not implement
-    # GetAccountSettings; the emulator does, bridge 14)
+    # GetAccountSettings; the emulator does, bridge 12)
     _source(aws, photos=20, tables=10)
     # WHEN planned as text
     result = _plan(workspace)

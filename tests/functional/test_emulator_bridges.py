@@ -285,7 +285,7 @@ def _distributed_map(bucket: str, key: str, concurrency: int) -> dict[str, Any]:
 
 
 def test_a_map_runs_thousands_of_items_one_at_a_time(clients: dict[str, Any]):
-    # GIVEN a Distributed Map over 3,000 items run one at a time (bridge 13: moto recursed once per item and
+    # GIVEN a Distributed Map over 3,000 items run one at a time (bridge 11: moto recursed once per item and
     # failed after ~970)
     clients["s3"].create_bucket(Bucket="map-items")
     clients["s3"].put_object(Bucket="map-items", Key="items.json", Body=json.dumps(list(range(3000))))
@@ -301,7 +301,7 @@ def test_a_map_runs_thousands_of_items_one_at_a_time(clients: dict[str, Any]):
 
 
 def test_a_map_that_cannot_read_its_items_fails_its_parallel_as_on_aws(clients: dict[str, Any]):
-    # GIVEN the same machine over an item list that does not exist (bridge 15: moto crashed the execution)
+    # GIVEN the same machine over an item list that does not exist (bridge 13: moto crashed the execution)
     clients["s3"].create_bucket(Bucket="map-missing")
     machine = clients["stepfunctions"].create_state_machine(
         name="missing-items", definition=json.dumps(_distributed_map("map-missing", "nothing.json", concurrency=1)),
@@ -314,7 +314,7 @@ def test_a_map_that_cannot_read_its_items_fails_its_parallel_as_on_aws(clients: 
 
 
 def test_lambda_account_settings_answer_as_a_new_account_does(clients: dict[str, Any]):
-    # GIVEN the emulator's functions (bridge 14: moto answered 404 "Not yet implemented")
+    # GIVEN the emulator's functions (bridge 12: moto answered 404 "Not yet implemented")
     # WHEN Lambda is asked for the account's settings  THEN it answers AWS's default concurrency quota, less
     # what functions reserve
     limit = clients["lambda"].get_account_settings()["AccountLimit"]

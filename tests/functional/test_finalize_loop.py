@@ -36,7 +36,7 @@ class NearDeadline:
 
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    for owner, name, value in map_iteration_patches() + state_error_patches():  # the emulator's bridges 13, 15
+    for owner, name, value in map_iteration_patches() + state_error_patches():  # the emulator's bridges 9, 11
         monkeypatch.setattr(owner, name, value)
     for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_PROFILE"):
         monkeypatch.delenv(name, raising=False)

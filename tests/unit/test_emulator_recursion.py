@@ -1,4 +1,4 @@
-"""Bridge 13 by value: moto's Map iterations recurse once per item; ``_iterative`` runs the same calls as a loop."""
+"""Bridge 11 by value: moto's Map iterations recurse once per item; ``_iterative`` runs the same calls as a loop."""
 
 from __future__ import annotations
 
@@ -49,7 +49,7 @@ def test_a_tail_recursive_pool_dies_past_the_recursion_limit() -> None:
 
 
 def test_the_loop_runs_every_job_in_the_same_order_at_a_constant_depth(monkeypatch: pytest.MonkeyPatch) -> None:
-    # GIVEN the same pool, its _eval_pool run as a loop (bridge 13)
+    # GIVEN the same pool, its _eval_pool run as a loop (bridge 11)
     jobs = 20 * sys.getrecursionlimit()
     monkeypatch.setattr(TailRecursivePool, "_eval_pool", _iterative(TailRecursivePool.__dict__["_eval_pool"]))
     pool = TailRecursivePool(jobs)
