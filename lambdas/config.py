@@ -16,6 +16,7 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from lambdas import limits
@@ -43,6 +44,11 @@ ROOT = "s3_copy_config"
 STORAGE_CLASSES = ("STANDARD", "REDUCED_REDUNDANCY", "STANDARD_IA", "ONEZONE_IA", "INTELLIGENT_TIERING",
                    "GLACIER", "DEEP_ARCHIVE", "GLACIER_IR")
 SSE_ALGORITHMS = ("AES256", "aws:kms")
+# The storage classes a listing may name (ListObjectsV2 "StorageClass": Amazon S3 API reference, Object): what
+# a source or target rule's storage_classes may select.
+LISTED_STORAGE_CLASSES = ("STANDARD", "REDUCED_REDUNDANCY", "GLACIER", "STANDARD_IA", "ONEZONE_IA",
+                          "INTELLIGENT_TIERING", "DEEP_ARCHIVE", "OUTPOSTS", "GLACIER_IR", "SNOW", "EXPRESS_ONEZONE")
+TIMESTAMP_EXAMPLE = "2026-11-30T00:00:00Z"
 # A payload holds at least one multipart part, so its byte cap cannot be below the minimum part size.
 MIN_PAYLOAD_SIZE_MB = limits.MIN_PART_SIZE // limits.MiB
 ALLOWED_BUCKETS_FIX = "add it to {setting} in envs/<ENV>-env.sh and redeploy"
@@ -132,6 +138,26 @@ class AccountId(Text):
         return INVALID
 
 
+class Timestamp(Text):
+    """An ISO 8601 date and time with a time zone, kept as UTC ``isoformat`` (a time without a zone would mean
+    a different moment on every machine, so it is refused)."""
+
+    def __call__(self, value: Any, path: str, problems: Problems) -> Any:
+        text = super().__call__(value, path, problems)
+        if text is INVALID:
+            return text
+        try:
+            moment = datetime.fromisoformat(text)
+        except ValueError:
+            problems.add(path, f"expected an ISO 8601 date and time, got {show(text)}",
+                         f'write it like "{TIMESTAMP_EXAMPLE}" (UTC) or "2026-11-30T01:00:00+01:00"')
+            return INVALID
+        if moment.tzinfo is None:
+            problems.add(path, f"{show(text)} has no time zone", f'add one: "{text}Z" for UTC, or "+01:00"')
+            return INVALID
+        return moment.astimezone(UTC).isoformat()
+
+
 class ObjectAcl(OneOf):
     """A canned ACL a copy into another account's bucket may set (``OBJECT_ACLS``)."""
 
@@ -192,6 +218,19 @@ def _check_sizes(target: Parsed, problems: Problems) -> None:
     if low is not None and high is not None and low > high:
         problems.add(join(target.path, "max_size"), f"max_size {high} is less than min_size {low}",
                      "make max_size at least min_size (both are inclusive byte counts)")
+
+
+def _check_window(record: Parsed, problems: Problems) -> None:
+    after, before = record.values.get("modified_after"), record.values.get("modified_before")
+    if after is not None and before is not None and after >= before:
+        problems.add(join(record.path, "modified_before"),
+                     f"modified_before {before} is not after modified_after {after}: nothing could be selected",
+                     "make modified_before later than modified_after (the window is [after, before))")
+
+
+def _check_target(target: Parsed, problems: Problems) -> None:
+    _check_sizes(target, problems)
+    _check_window(target, problems)
 
 
 def _check_document(document: Parsed, problems: Problems) -> None:
@@ -263,12 +302,20 @@ def _check_overlap(source: Parsed, target: Parsed, problems: Problems) -> None:
 
 # --- The document, as data ---------------------------------------------------------------------------
 BUCKET = BucketName()
+# Incremental selection, on a source (every object of it) or a target rule (the objects it takes): last
+# modified in [modified_after, modified_before), in one of storage_classes.
+SELECTION = {
+    "modified_after": Field(Timestamp()),
+    "modified_before": Field(Timestamp()),
+    "storage_classes": Field(ListOf(OneOf(LISTED_STORAGE_CLASSES), empty_fix='list at least one, e.g. ["STANDARD"]')),
+}
 SOURCE = Record({
     "s3_bucket": Field(BUCKET, required=True, example='"my-source"'),
     "s3_path": Field(Prefix()),
     "expected_bucket_owner": Field(AccountId()),
     "request_payer": Field(OneOf(REQUEST_PAYERS)),
-}, example='{"s3_bucket": "my-source", "s3_path": "source/"}')
+    **SELECTION,
+}, example='{"s3_bucket": "my-source", "s3_path": "source/"}', check=_check_window)
 TARGET = Record({
     "file_types": Field(ListOf(FileType(), empty_fix='list at least one, e.g. ["jpg"], or ["*"] for every file'),
                         required=True, example='["jpg"]'),
@@ -280,7 +327,8 @@ TARGET = Record({
     "max_size": Field(WholeNumber(low=0)),
     "flatten": Field(Flag()),
     "expected_bucket_owner": Field(AccountId()),
-}, example='{"file_types": ["jpg"], "s3_bucket": "my-target", "s3_path": "images/"}', check=_check_sizes)
+    **SELECTION,
+}, example='{"file_types": ["jpg"], "s3_bucket": "my-target", "s3_path": "images/"}', check=_check_target)
 OPTIONS = Record({  # the keys are CopyOptions' fields, one for one
     "overwrite": Field(OneOf(("if-different", "always", "never"))),
     "max_payload_size_mb": Field(WholeNumber(low=MIN_PAYLOAD_SIZE_MB)),
@@ -369,7 +417,8 @@ def _build(document: Parsed) -> CopyConfig:
     options = document.values.get("options")
     return CopyConfig(
         sources=tuple(SourceConfig(s.values["s3_bucket"], s.values.get("s3_path", ""),
-                                   s.values.get("expected_bucket_owner", ""), s.values.get("request_payer", ""))
+                                   s.values.get("expected_bucket_owner", ""), s.values.get("request_payer", ""),
+                                   **_selection(s.values))
                       for s in document.values["source_s3_config"]),
         targets=tuple(_target(i, t.values) for i, t in enumerate(document.values["target_s3_config"])),
         options=CopyOptions(**options.values) if options else CopyOptions(),
@@ -388,7 +437,13 @@ def _target(index: int, values: dict[str, Any]) -> TargetConfig:
         max_size=values.get("max_size"),
         flatten=values.get("flatten", False),
         expected_bucket_owner=values.get("expected_bucket_owner", ""),
+        **_selection(values),
     )
+
+
+def _selection(values: dict[str, Any]) -> dict[str, Any]:
+    return {"modified_after": values.get("modified_after", ""), "modified_before": values.get("modified_before", ""),
+            "storage_classes": tuple(dict.fromkeys(values.get("storage_classes", ())))}
 
 
 def _line_column(text: str, index: int) -> str:

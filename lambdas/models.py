@@ -31,6 +31,11 @@ class SourceConfig:
     prefix: str  # "" for the whole bucket; otherwise as given, without a leading "/"
     expected_bucket_owner: str = ""  # 12-digit account id, or "": see BucketAccess
     request_payer: str = ""  # "requester" for a Requester Pays bucket, or ""
+    # Incremental selection (lambdas/routing.py): last modified in [modified_after, modified_before), UTC
+    # isoformat or "" (no bound); storage_classes empty = any.
+    modified_after: str = ""
+    modified_before: str = ""
+    storage_classes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -51,6 +56,9 @@ class TargetConfig:
     max_size: int | None = None  # bytes, inclusive
     flatten: bool = False  # keep only the base name of the key
     expected_bucket_owner: str = ""  # 12-digit account id, or "": see BucketAccess
+    modified_after: str = ""  # as SourceConfig's
+    modified_before: str = ""
+    storage_classes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -116,7 +124,7 @@ class CopyConfig:
         sse = opts.get("sse")
         opts["sse"] = SseConfig(**sse) if sse else None
         return cls(
-            sources=tuple(SourceConfig(**s) for s in data["sources"]),
+            sources=tuple(_plain(SourceConfig, s) for s in data["sources"]),
             targets=tuple(_plain(TargetConfig, t) for t in data["targets"]),
             options=CopyOptions(**opts),
         )

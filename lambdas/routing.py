@@ -10,10 +10,16 @@ Matching a target's rule, on the key relative to the source prefix:
   whole relative key. Unlike a shell, ``*`` also crosses "/": "*.jpg" matches "a/b/c.jpg", and "raw/*"
   matches everything under "raw/". With include patterns at least one must match; no exclude may match.
 - ``min_size`` / ``max_size``: inclusive byte bounds.
+- ``modified_after`` / ``modified_before``: the object's LastModified is in [after, before) (after inclusive,
+  before exclusive, so consecutive windows never overlap nor leave a gap); an object whose time is unknown is
+  not selected. ``storage_classes``: its listed storage class is one of them (an unnamed class is STANDARD,
+  as ListObjectsV2 reports it). On a source the same rules select the objects any target may take: an
+  object outside them counts as matching no target.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from fnmatch import fnmatchcase
 from functools import lru_cache
 
@@ -74,15 +80,40 @@ def _type_set(file_types: tuple[str, ...]) -> frozenset[str]:
     return frozenset(file_types)
 
 
-def matches(target: TargetConfig, rel_key: str, size: int, exts: frozenset[str] | None = None) -> bool:
-    """Whether the object at ``rel_key`` (relative to its source prefix) of ``size`` bytes goes to ``target``.
+def matches(target: TargetConfig, rel_key: str, size: int, exts: frozenset[str] | None = None,
+            last_modified: str = "", storage_class: str = "STANDARD") -> bool:
+    """Whether the object at ``rel_key`` (relative to its source prefix) of ``size`` bytes, last modified at
+    ``last_modified`` (ISO 8601), goes to ``target``.
 
     ``exts`` (the key's ``extensions``) may be passed in when one key is matched against many targets.
     """
     types = _type_set(target.file_types)
     if ALL_FILES not in types and types.isdisjoint(extensions(base_name(rel_key)) if exts is None else exts):
         return False
-    return _other_rules_match(target, rel_key, size)
+    return _other_rules_match(target, rel_key, size, last_modified, storage_class)
+
+
+def selected(rule: SourceConfig | TargetConfig, last_modified: str, storage_class: str) -> bool:
+    """Whether an object passes a source's or a target's incremental selection (see the module docstring)."""
+    if rule.storage_classes and (storage_class or "STANDARD") not in rule.storage_classes:
+        return False
+    if not (rule.modified_after or rule.modified_before):
+        return True
+    if not last_modified:
+        return False
+    moment = datetime.fromisoformat(last_modified)
+    if rule.modified_after and moment < _moment(rule.modified_after):
+        return False
+    return not (rule.modified_before and moment >= _moment(rule.modified_before))
+
+
+@lru_cache(maxsize=64)
+def _moment(text: str) -> datetime:
+    return datetime.fromisoformat(text)
+
+
+def _has_selection(rule: SourceConfig | TargetConfig) -> bool:
+    return bool(rule.modified_after or rule.modified_before or rule.storage_classes)
 
 
 def target_key(target: TargetConfig, rel_key: str) -> str:
@@ -97,11 +128,12 @@ def route(obj: SourceObject, source: SourceConfig, targets: tuple[TargetConfig, 
     """
     if obj.bucket != source.bucket:
         raise ValueError(f"object s3://{obj.bucket}/{obj.key} is not from source bucket {source.bucket!r}")
-    if is_folder_marker(obj.key):
+    if is_folder_marker(obj.key) or not selected(source, obj.last_modified, obj.storage_class):
         return []
     rel = relative_key(obj.key, source.prefix)
     exts = extensions(base_name(rel))
-    return [(target, target_key(target, rel)) for target in targets if matches(target, rel, obj.size, exts)]
+    return [(target, target_key(target, rel)) for target in targets
+            if matches(target, rel, obj.size, exts, obj.last_modified, obj.storage_class)]
 
 
 class Router:
@@ -127,12 +159,15 @@ class Router:
         self._dotted = any("." in file_type for file_type in types)
         self._ruled = frozenset(id(t) for t in targets if _has_other_rules(t))
         self._position = {id(t): i for i, t in enumerate(targets)}
+        self._select_source = _has_selection(source)
         # extension part of a base name (see _extension_part) -> (its targets, whether any has other rules)
         self._by_extension: dict[str, tuple[tuple[TargetConfig, ...], bool]] = {}
 
     def route(self, obj: SourceObject) -> list[tuple[TargetConfig, str]]:
         key = obj.key
         if key[-1:] == "/":
+            return []
+        if self._select_source and not selected(self.source, obj.last_modified, obj.storage_class):
             return []
         cut = self._cut
         if self._plain_prefix and key.startswith(self._prefix) and len(key) > cut:
@@ -155,7 +190,8 @@ class Router:
                 return [(only, only.prefix + (name if only.flatten else rel))]
             return [(t, t.prefix + (name if t.flatten else rel)) for t in found]
         return [(t, t.prefix + (name if t.flatten else rel)) for t in found
-                if id(t) not in self._ruled or _other_rules_match(t, rel, obj.size)]
+                if id(t) not in self._ruled
+                or _other_rules_match(t, rel, obj.size, obj.last_modified, obj.storage_class)]
 
     def _extension_part(self, name: str) -> str:
         """What of base name ``name`` its ``extensions`` depend on: "" without a dot, else everything from
@@ -183,12 +219,16 @@ class Router:
 
 
 def _has_other_rules(target: TargetConfig) -> bool:
-    return bool(target.min_size is not None or target.max_size is not None or target.include or target.exclude)
+    return bool(target.min_size is not None or target.max_size is not None or target.include or target.exclude
+                or _has_selection(target))
 
 
-def _other_rules_match(target: TargetConfig, rel_key: str, size: int) -> bool:
-    """The rules besides the file type: sizes, include and exclude globs."""
+def _other_rules_match(target: TargetConfig, rel_key: str, size: int, last_modified: str = "",
+                       storage_class: str = "STANDARD") -> bool:
+    """The rules besides the file type: sizes, include and exclude globs, incremental selection."""
     if target.min_size is not None and size < target.min_size:
+        return False
+    if _has_selection(target) and not selected(target, last_modified, storage_class):
         return False
     if target.max_size is not None and size > target.max_size:
         return False

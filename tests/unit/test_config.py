@@ -162,7 +162,16 @@ def test_the_error_message_counts_and_lists_the_problems():
     ({"min_size": 10, "max_size": 9}, "max_size: max_size 9 is less than min_size 10; make max_size at least"),
     ({"flaten": True}, 'flaten: unknown key; did you mean "flatten"?'),
     ({"colour": "red"}, "colour: unknown key; remove it (known keys: file_types, s3_bucket, s3_path, include, "
-                        "exclude, min_size, max_size, flatten, expected_bucket_owner)"),
+                        "exclude, min_size, max_size, flatten, expected_bucket_owner, modified_after, modified_before, "
+                        "storage_classes)"),
+    ({"modified_after": "2026-11-30T00:00:00"}, 'modified_after: "2026-11-30T00:00:00" has no time zone; add one: '
+                                                '"2026-11-30T00:00:00Z" for UTC'),
+    ({"modified_after": "yesterday"}, 'modified_after: expected an ISO 8601 date and time, got "yesterday"; write '
+                                      'it like "2026-11-30T00:00:00Z"'),
+    ({"modified_after": "2026-12-01T00:00:00Z", "modified_before": "2026-12-01T00:00:00+00:00"},
+     "modified_before: modified_before 2026-12-01T00:00:00+00:00 is not after modified_after 2026-12-01T00:00:00+00:00"),
+    ({"storage_classes": ["STANDARD", "GLACEIR"]}, 'storage_classes[1]: expected one of "STANDARD"'),
+    ({"storage_classes": []}, 'storage_classes: expected a list of strings, got []; list at least one'),
 ])
 def test_target_problems(target, expected):
     problem = only_problem(with_target(**target))
@@ -401,3 +410,17 @@ EXAMPLES = sorted((Path(__file__).parents[2] / "examples").glob("*.json"))
 def test_shipped_examples_are_valid(path):
     config = load_config_text(path.read_text(encoding="utf-8"), str(path))
     assert config.sources and config.targets
+
+
+def test_incremental_selection_is_kept_in_utc_on_sources_and_targets():
+    # GIVEN a window in another time zone and storage classes, on a source and on a target
+    doc = with_target(modified_after="2026-12-01T01:00:00+01:00", storage_classes=["STANDARD_IA", "STANDARD"])
+    doc["s3_copy_config"]["source_s3_config"]["modified_before"] = "2026-12-02T00:00:00Z"
+    # WHEN validated  THEN both are normalised to UTC and kept
+    config = parse_config(doc)
+    assert config.targets[0].modified_after == "2026-12-01T00:00:00+00:00"
+    assert config.targets[0].storage_classes == ("STANDARD_IA", "STANDARD")
+    assert config.sources[0].modified_before == "2026-12-02T00:00:00+00:00"
+    # AND they survive the plan file (CopyConfig.to_dict / from_dict)
+    assert CopyConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
+

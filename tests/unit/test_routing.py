@@ -226,3 +226,48 @@ def test_router_routes_past_its_cache_of_extensions(monkeypatch, types):
     objects = [obj(f"log.{i}") for i in range(6)] + [obj("a.jpg"), obj("b.tar.gz"), obj(".1")]
     # THEN every object routes as route() says, remembered or not
     assert [router.route(o) for o in objects] == [route(o, source, targets) for o in objects]
+
+
+# --- incremental selection ---------------------------------------------------------------------------------
+def dated(key, modified, storage_class="STANDARD"):
+    return SourceObject("src", key, 10, "e", storage_class=storage_class, last_modified=modified)
+
+
+WINDOW = {"modified_after": "2026-12-01T00:00:00+00:00", "modified_before": "2026-12-02T00:00:00+00:00"}
+
+
+@pytest.mark.parametrize(("modified", "taken"), [
+    ("2026-11-30T23:59:59+00:00", False),
+    ("2026-12-01T00:00:00+00:00", True),  # after is inclusive
+    ("2026-12-01T12:00:00.5+00:00", True),
+    ("2026-12-01T23:30:00-01:00", False),  # 00:30 UTC on the 2nd: before is exclusive
+    ("2026-12-02T00:00:00Z", False),
+    ("", False),  # a time nobody knows is not provably in the window
+])
+def test_a_target_takes_objects_modified_in_its_window(modified, taken):
+    # GIVEN a target rule with a window [after, before)  THEN only objects modified inside it go there
+    source = SourceConfig("src", "in/")
+    rule = target(**WINDOW)
+    assert bool(route(dated("in/a.txt", modified), source, (rule,))) is taken
+    assert bool(Router(source, (rule,)).route(dated("in/a.txt", modified))) is taken
+
+
+def test_storage_classes_select_by_the_listed_class_on_a_target_and_on_a_source():
+    ia_only, every = target(storage_classes=("STANDARD_IA",), index=0), target(index=1, prefix="all/")
+    source = SourceConfig("src", "")
+    standard, infrequent = dated("a.txt", "2026-12-01T00:00:00+00:00"), dated("b.txt", "", "STANDARD_IA")
+    assert [t.index for t, _ in route(standard, source, (ia_only, every))] == [1]
+    assert [t.index for t, _ in route(infrequent, source, (ia_only, every))] == [0, 1]
+    # a source's selection decides for every target: outside it, an object matches none
+    picky = SourceConfig("src", "", storage_classes=("STANDARD_IA",))
+    assert route(standard, picky, (ia_only, every)) == []
+    assert Router(picky, (ia_only, every)).route(standard) == []
+    assert len(Router(picky, (ia_only, every)).route(infrequent)) == 2
+
+
+def test_a_source_window_selects_before_any_target_rule():
+    source = SourceConfig("src", "in/", modified_after="2026-12-01T00:00:00+00:00")
+    rules = (target(file_types=("txt",)),)
+    router = Router(source, rules)
+    assert router.route(dated("in/old.txt", "2026-11-01T00:00:00+00:00")) == []
+    assert router.route(dated("in/new.txt", "2026-12-01T08:00:00+00:00")) == [(rules[0], "out/new.txt")]
