@@ -174,6 +174,11 @@ class S3Gateway:
         clone.buckets = dict(buckets)
         return clone
 
+    def bucket_args(self, bucket: str) -> dict[str, str]:
+        """ExpectedBucketOwner and RequestPayer for a request to ``bucket`` (for callers that build requests
+        on this gateway's client, lambdas/sharding/listing.py)."""
+        return self._access(bucket)
+
     def _access(self, bucket: str) -> dict[str, str]:
         """ExpectedBucketOwner and RequestPayer for a request to ``bucket``."""
         access = self.buckets.get(bucket)

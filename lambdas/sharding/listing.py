@@ -35,13 +35,7 @@ class RequestCount:
 
 def access_args(s3: S3Gateway, bucket: str) -> dict[str, str]:
     """ExpectedBucketOwner and RequestPayer for a request to ``bucket`` (as ``S3Gateway`` sends them)."""
-    access = s3.buckets.get(bucket)
-    args: dict[str, str] = {}
-    if access is not None and access.expected_owner:
-        args["ExpectedBucketOwner"] = access.expected_owner
-    if access is not None and access.request_payer:
-        args["RequestPayer"] = access.request_payer
-    return args
+    return s3.bucket_args(bucket)
 
 
 def list_page(s3: S3Gateway, bucket: str, prefix: str, start_after: str = "", token: str = "",
