@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from lambdas.models import CopyConfig, TargetConfig
+from lambdas.models import CopyConfig, SourceConfig, TargetConfig
 from sfncopy.progress import format_bytes
 
 FAILED_SHOWN = 5  # failed objects listed on the terminal; the report has them all
@@ -14,7 +14,7 @@ FAILED_SHOWN = 5  # failed objects listed on the terminal; the report has them a
 def config_lines(config: CopyConfig) -> list[str]:
     lines = [f"{len(config.sources)} source(s), {len(config.targets)} target(s)"]
     lines += [f"source: s3://{s.bucket}/{s.prefix}" + _conditions(s.expected_bucket_owner, s.request_payer)
-              for s in config.sources]
+              + "".join(f"; {word}" for word in _selection(s)) for s in config.sources]
     lines += [f"target {t.index}: s3://{t.bucket}/{t.prefix} <- {_rule(t)}" + _conditions(t.expected_bucket_owner, "")
               for t in config.targets]
     o = config.options
@@ -59,7 +59,20 @@ def _rule(target: TargetConfig) -> str:
         words.append(f"<= {target.max_size:,} B")
     if target.flatten:
         words.append("flattened")
+    words += _selection(target)
     return "; ".join(words)
+
+
+def _selection(rule: SourceConfig | TargetConfig) -> list[str]:
+    """Incremental selection as words: the modification window and storage classes."""
+    words = []
+    if rule.modified_after:
+        words.append(f"modified since {rule.modified_after}")
+    if rule.modified_before:
+        words.append(f"modified before {rule.modified_before}")
+    if rule.storage_classes:
+        words.append("in " + ", ".join(rule.storage_classes))
+    return words
 
 
 def report_lines(report: dict[str, Any]) -> list[str]:

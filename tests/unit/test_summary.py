@@ -76,6 +76,16 @@ def test_config_lines():
     assert lines[-1].startswith("options: overwrite=if-different, preserve_metadata=true")
 
 
+def test_config_lines_show_incremental_selection():
+    config = CopyConfig(
+        sources=(SourceConfig("s", "in/", modified_after="2026-12-01T00:00:00+00:00"),),
+        targets=(TargetConfig(0, "t", "ia/", ("*",), storage_classes=("STANDARD_IA",),
+                              modified_before="2026-12-02T00:00:00+00:00"),))
+    lines = summary.config_lines(config)
+    assert lines[1] == "source: s3://s/in/; modified since 2026-12-01T00:00:00+00:00"
+    assert lines[2] == "target 0: s3://t/ia/ <- every file; modified before 2026-12-02T00:00:00+00:00; in STANDARD_IA"
+
+
 def test_report_lines_of_a_finished_run():
     report = {
         "run_id": "r1", "status": "failed", "copied": 8, "skipped": 1, "failed": 2, "bytes": 2048, "retries": 3,
