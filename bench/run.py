@@ -19,12 +19,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import balance, contenders, planning_scale, workloads
+from bench import balance, contenders, planning_scale, scale, workloads
 from bench.local_s3 import open_local_aws
 from lambdas.limits import MiB
 
 RESULTS = Path(__file__).resolve().parent / "results"
-SECTIONS = ("balance", "planner", "finalizer", "planning", "w1", "fanout")
+SECTIONS = ("balance", "planner", "finalizer", "planning", "scale", "w1", "fanout")
 REFERENCE_LOOP = "5,000,000 additions in a Python for loop"
 GB = 1_000_000_000
 # Issue 13's target for the finalizer: at most 1 GB of memory at 10,000,000 report rows.
@@ -157,6 +157,7 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
                                "verify on the emulator", "value": fanout.get("seconds"),
                      "met": bool(fanout.get("verified"))})
     rows += planning_scale.targets(results.get("planning", {}))
+    rows += scale.all_targets(results.get("scale", {}))
     return rows
 
 
@@ -250,6 +251,7 @@ def table(results: dict[str, Any]) -> str:
         lines += [f"| {r['workers']} | {r['sfncopy']:.3f} | {r['baseline2018']:.3f} |" for r in bal["rows"]]
         lines.append("")
     lines += planning_scale.table_lines(results.get("planning"))
+    lines += scale.table_lines(results.get("scale"))
     lines += ["Targets:", "", "| target | value | met |", "|---|---:|---|"]
     for row in results.get("targets", []):
         met = {True: "yes", False: "NO", None: "not measured"}[row["met"]]
@@ -327,6 +329,15 @@ def main(argv: list[str] | None = None) -> int:
     if "planning" in sections:
         print("planning scale (sharded, simulated S3) ...", file=sys.stderr, flush=True)
         results["planning"] = planning_scale.run(quick=args.quick, timeout=max(args.timeout, 1800.0))
+    if "scale" in sections:
+        # The whole run at 10M, 100M and 1B: reuses this run's planning and largest finalizer run when they ran
+        # (a kept earlier result may be of other code), else runs them (planning ~1-4 min, finalizer at 1M ~1 min).
+        print("scale: the whole run at 10M, 100M, 1B objects ...", file=sys.stderr, flush=True)
+        finalized = [r for r in results.get("finalizer", {}).get("runs", []) if r.get("rows") and "error" not in r]
+        results["scale"] = scale.run(
+            quick=args.quick, planning=results["planning"] if "planning" in sections else None,
+            finalizer=max(finalized, key=lambda r: r["rows"]) if "finalizer" in sections and finalized else None,
+            timeout=max(args.timeout, 1800.0))
     if "w1" in sections:
         workload = (workloads.mixed_workload(small_count=60, big_sizes=(6 * MiB, 12 * MiB)) if args.quick
                     else workloads.mixed_workload())

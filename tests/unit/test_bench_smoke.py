@@ -203,3 +203,33 @@ def test_finalizer_scale_runs_the_real_finalizer_on_toy_sizes_and_reports_its_ta
     assert rows == [{"target": "Finalizer: 3,000 rows in <= 1 GB peak memory",
                      "value": round(figures["peak_rss_bytes"] / 1e9, 3), "met": figures["peak_rss_bytes"] <= 1e9}]
     assert "| 3,000 | 500 |" in run.table({**results, "targets": rows})
+
+
+def test_scale_composes_planning_copy_and_finalizer_figures_into_targets() -> None:
+    from bench import finalizer_scale, scale
+    from lambdas import history, limits
+
+    # GIVEN one size's planning figures (as planning_scale.run reports them) and a real finalizer run on toy rows
+    stage = {"objects": 2_000_000, "concurrency": 1_000, "shards": 2, "wall_seconds": 300.0, "prepare_seconds": 5.0,
+             "assemble_seconds": 1.0, "invocations": 4, "cost_total_usd": 0.03,
+             "passes": [{"invocations": 2, "longest_invocation_seconds": 250.0}],
+             "peak_rss_bytes": {"prepare": 40_000_000, "shard": 50_000_000, "assemble": 60_000_000}}
+    assembled = {"objects": 2_000_000, "payloads": 2_004, "split_objects": 2, "copies": 2_000_000, "balance": 1.0}
+    planning = {"stages": [stage], "assemble": [assembled]}
+    fin = finalizer_scale.measure(3000, 0)
+    # WHEN composed into the whole run
+    result = scale.run(planning=planning, finalizer=fin)
+    row = result["rows"][0]
+    # THEN the copy stage runs one child per payload, the parent holds the Maps and the finalizer's loop
+    assert row["invocations"]["copy"] == 2_004 and row["payloads_per_worker"] == 21
+    assert row["largest_child_events"] == history.child_events(0)
+    assert row["parent_events"] == history.parent_events(scale.WORKERS) + limits.EVENTS_PER_CONTINUATION * (
+        row["invocations"]["finalize"] - 1)
+    assert row["wall_seconds"]["planning"] == 300.0 and row["cost_total_usd"] > row["cost_usd"]["planning"]
+    # AND every target has a verdict, shown in the table and in bench/run.py's targets
+    verdicts = {t["target"]: t["met"] for t in row["targets"]}
+    assert verdicts["planned in <= 15 min (issue: at 100M)"] is True
+    assert verdicts["every child <= 5,000 events"] is True
+    text = "\n".join(scale.table_lines(result))
+    assert "| figure | 2,000,000 |" in text and "PASS" in text
+    assert any(r["target"].startswith("Scale 2,000,000: ") for r in run.targets({"scale": result}))
