@@ -46,6 +46,15 @@ MAX_PART_SIZE_MB = limits.MAX_PART_SIZE // limits.MiB
 MAX_COPY_CUTOFF_MB = limits.MAX_COPY_OBJECT_SIZE // limits.MiB
 MAX_WORKER_THREADS = 256
 MANIFEST_CREATE = "create"  # manifest_bucket=create: the stack creates (and owns) the manifest bucket
+PLANNING_SINGLE = "single"
+PLANNING_SHARDED = "sharded"
+PLANNING_MODES = (PLANNING_SINGLE, PLANNING_SHARDED)
+# The partition cuts at most this many shards (lambdas/sharding/partition.py, PartitionParams.max_shards).
+MAX_PLANNER_SHARDS = 10_000
+# Shards planned at once by the PlanShards Distributed Map (its MaxConcurrency): each is one Lambda invocation
+# listing its key range; 100 keeps a run well inside the default 1,000 concurrent executions of an account (Lambda
+# developer guide, "Lambda quotas", Concurrent executions).
+DEFAULT_SHARD_CONCURRENCY = 100
 
 # Optional settings and their defaults. Everything else is required: no silent defaults.
 DEFAULTS: dict[str, str] = {
@@ -61,6 +70,11 @@ DEFAULTS: dict[str, str] = {
     # one after another, in plan order. `sfncopy plan` checks workers x this against the account's Lambda
     # concurrency.
     "worker_concurrency": "1",
+    # How the Plan stage runs: "single" (one planner task) or "sharded" (prepare, a Distributed Map of shard
+    # planners, collect hand-ons, assemble: lambdas/sharding/). The two shard settings apply to "sharded" only.
+    "planning": PLANNING_SINGLE,
+    "planner_shards": "",  # wanted shard count; "" lets the partition estimate it from the sources
+    "planner_shard_concurrency": str(DEFAULT_SHARD_CONCURRENCY),
 }
 REQUIRED = (
     "stack_name", "region", "num_copy_lambda_workers", "max_payload_size_per_lambda_execution_in_mb",
@@ -136,11 +150,20 @@ class EnvSettings:
     object_acl: str = field(default="")
     # Payloads each worker copies at once (the Distributed Map's MaxConcurrency).
     worker_concurrency: int = field(default=1)
+    # The Plan stage: PLANNING_SINGLE or PLANNING_SHARDED; with the latter, the wanted shard count (None: the
+    # partition estimates it) and the shards planned at once.
+    planning: str = field(default=PLANNING_SINGLE)
+    planner_shards: int | None = field(default=None)
+    planner_shard_concurrency: int = field(default=DEFAULT_SHARD_CONCURRENCY)
     # AWS_* variables for the clients (file values, overridden by the process environment), sorted.
     client_environment: tuple[tuple[str, str], ...] = field(default=())
     # sfncopy settings whose value came from the process environment, not the file (sorted names): the
     # template then differs from the committed cfn/<env>.json, which must not be overwritten with it.
     overrides: tuple[str, ...] = field(default=())
+
+    @property
+    def sharded(self) -> bool:
+        return self.planning == PLANNING_SHARDED
 
     @property
     def endpoint_url(self) -> str | None:
@@ -316,6 +339,17 @@ def _validate(env: str, path: Path, values: dict[str, str], origins: dict[str, s
     if object_acl and object_acl not in OBJECT_ACLS:
         check.fail("object_acl", f"expected one of {', '.join(OBJECT_ACLS)} (the canned ACLs that give a target "
                                  "bucket's owner access to the copies), or nothing")
+    planning = check.text("planning")
+    if planning not in PLANNING_MODES:
+        check.fail("planning", f"expected one of {', '.join(PLANNING_MODES)}")
+    planner_shards = check.optional_integer("planner_shards", 1, MAX_PLANNER_SHARDS,
+                                            unit=" shards (the partition's limit)")
+    shard_concurrency = check.integer("planner_shard_concurrency", 1, MAX_WORKER_CONCURRENCY,
+                                      unit=" shards at once (a Distributed Map's limit)")
+    if planning != PLANNING_SHARDED:
+        for name in ("planner_shards", "planner_shard_concurrency"):
+            if name in values:
+                check.fail(name, f"applies to planning={PLANNING_SHARDED} only (planning is {planning!r})")
     retention = check.integer("log_retention_days", 1, 3653, unit=" days")
     if retention not in LOG_RETENTION_DAYS:
         check.fail("log_retention_days", f"CloudWatch Logs accepts only {', '.join(map(str, LOG_RETENTION_DAYS))}")
@@ -345,6 +379,9 @@ def _validate(env: str, path: Path, values: dict[str, str], origins: dict[str, s
         worker_concurrency=check.integer("worker_concurrency", 1, MAX_WORKER_CONCURRENCY,
                                          unit=" payloads at once (a Distributed Map runs at most "
                                               f"{MAX_WORKER_CONCURRENCY:,} children in parallel)"),
+        planning=planning if planning in PLANNING_MODES else PLANNING_SINGLE,
+        planner_shards=planner_shards,
+        planner_shard_concurrency=shard_concurrency,
         client_environment=tuple(sorted((k, v) for k, v in values.items() if k in CLIENT_VARIABLES)),
     )
     if check.problems:

@@ -1,6 +1,7 @@
 """Lambda entry points: parse the event, call the core, serialise the result. Nothing else.
 
-Handler strings in the template: ``lambdas.handlers.plan``, ``.copy``, ``.finalize``, ``.clean_up``.
+Handler strings in the template: ``lambdas.handlers.plan``, ``.copy``, ``.finalize``, ``.clean_up``; with
+sharded planning also ``.prepare``, ``.plan_shard``, ``.collect`` and ``.assemble`` (lambdas/sharding/).
 """
 
 from __future__ import annotations
@@ -12,8 +13,12 @@ from lambdas import cleanup, finalizer, logs, planner, worker
 from lambdas.deadline import Deadline
 from lambdas.finalizer_state import FinalizeCursor
 from lambdas.gateway import S3Gateway, gateway_from_settings
-from lambdas.models import PayloadTask, PlanPointer
+from lambdas.models import ManifestLocation, PayloadTask, PlanPointer
 from lambdas.settings import Settings
+from lambdas.sharding import assemble as assembling
+from lambdas.sharding import prepare as preparing
+from lambdas.sharding import publish, shard
+from lambdas.sharding.partition import PartitionParams
 
 
 def _setup() -> tuple[Settings, S3Gateway]:
@@ -29,6 +34,48 @@ def plan(event: dict[str, Any], context: Any) -> dict[str, Any]:
     settings = settings.with_branches(event.get("workers"))
     now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     return planner.plan_run(event.get("input"), str(event.get("run_id", "")), settings, s3, now).to_dict()
+
+
+def prepare(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Event: ``{"run_id", "workers", "input"}`` as Plan's, plus ``"shards"`` (the wanted count; absent: the
+    partition estimates it) -> the shards' pointer (lambdas/sharding/prepare.py, Prepared) with
+    ``"generation": 0``."""
+    logs.bind(run_id=event.get("run_id"))
+    settings, s3 = _setup()
+    settings = settings.with_branches(event.get("workers"))
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    shards = event.get("shards")
+    params = PartitionParams(shards=int(shards)) if shards is not None else PartitionParams()
+    prepared = preparing.prepare_run(event.get("input"), str(event.get("run_id", "")), settings, s3, now, params)
+    return {**prepared.to_dict(), "generation": 0}
+
+
+def plan_shard(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Event: ShardJob (``run_id``, ``manifest``, ``shard``: a Map item) -> ShardAnswer (``done`` false: call
+    again with this answer)."""
+    job = shard.ShardJob.from_event(event)
+    logs.bind(run_id=job.run_id, shard=job.spec.index)
+    settings, s3 = _setup()
+    deadline = Deadline(context.get_remaining_time_in_millis, settings.deadline_margin_seconds)
+    return shard.plan_shard(job, s3, deadline, settings.worker_threads).to_dict()
+
+
+def collect(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Event: ``{"run_id", "manifest", "generation"}`` -> the shards of ``generation`` (the ranges the shards
+    before handed on; ``"shards": 0`` when none), as ``prepare`` answers, with that generation."""
+    run_id, loc = str(event["run_id"]), ManifestLocation.from_dict(event["manifest"])
+    generation = int(event["generation"])
+    logs.bind(run_id=run_id)
+    _, s3 = _setup()
+    return {**preparing.collect_spills(run_id, loc, s3, generation).to_dict(), "generation": generation}
+
+
+def assemble(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Event: ``{"run_id", "manifest"}`` -> PlanPointer, as Plan answers (the plan written in its layout)."""
+    run_id, loc = str(event["run_id"]), ManifestLocation.from_dict(event["manifest"])
+    logs.bind(run_id=run_id)
+    _, s3 = _setup()
+    return publish.publish(assembling.assemble(run_id, loc, s3), loc, s3).to_dict()
 
 
 def copy(event: dict[str, Any], context: Any) -> dict[str, Any]:
