@@ -21,7 +21,7 @@ from typing import Any
 
 from generator import policy_size
 from generator.settings import EnvSettings
-from generator.template import FUNCTIONS
+from generator.template import FUNCTIONS, function_specs
 from lambdas.errors import SfnCopyError
 
 Document = dict[str, Any]
@@ -40,6 +40,13 @@ KEY_ACTIONS: dict[str, tuple[str, ...]] = {
     "Worker": ("kms:Decrypt", "kms:GenerateDataKey"),
     "Finalizer": ("kms:Decrypt",),
 }
+# planning=sharded: the assembler starts split uploads as the planner does; prepare and the shards read
+# manifests of keys (inventory files) that may be encrypted.
+SHARDED_KEY_ACTIONS: dict[str, tuple[str, ...]] = {
+    "PlanPrepare": ("kms:Decrypt",),
+    "PlanShard": ("kms:Decrypt",),
+    "PlanAssemble": ("kms:Decrypt", "kms:GenerateDataKey"),
+}
 ROLE_SUFFIX = "Role"  # the template's role of function "<Logical>" is "<Logical>Role"
 
 
@@ -47,16 +54,17 @@ class RoleArnsError(SfnCopyError):
     """The deployed stack's role ARNs do not cover every role this env's template has."""
 
 
-def role_logical_ids() -> list[str]:
-    """The logical ids of the roles whose statements other accounts must allow, in template order."""
-    return [spec.logical + ROLE_SUFFIX for spec in FUNCTIONS]
+def role_logical_ids(settings: EnvSettings | None = None) -> list[str]:
+    """The logical ids of the roles whose statements other accounts must allow, in template order (the
+    env's: sharded planning has four more; without an env, those of every stack)."""
+    return [spec.logical + ROLE_SUFFIX for spec in (FUNCTIONS if settings is None else function_specs(settings))]
 
 
 def policy_documents(settings: EnvSettings, role_arns: Mapping[str, str]) -> dict[str, Any]:
     """``{"bucket_policies": {bucket: document}, "key_policies": {key ARN: document}}``: for each source and
     target bucket and each KMS key of the env, the statements its owner adds to the bucket or key policy.
     ``role_arns`` maps the roles' logical ids ("WorkerRole") to the deployed ARNs."""
-    missing = [logical for logical in role_logical_ids() if logical not in role_arns]
+    missing = [logical for logical in role_logical_ids(settings) if logical not in role_arns]
     if missing:
         raise RoleArnsError(f"the deployed stack has no {', '.join(missing)}: redeploy it (sfncopy deploy)")
     return {"bucket_policies": bucket_policies(settings, role_arns), "key_policies": key_policies(settings, role_arns)}
@@ -70,7 +78,7 @@ def bucket_policies(settings: EnvSettings, role_arns: Mapping[str, str]) -> dict
     documents: dict[str, Document] = {}
     for bucket in buckets:
         statements: list[Statement] = []
-        for spec in FUNCTIONS:
+        for spec in function_specs(settings):
             principal = role_arns[spec.logical + ROLE_SUFFIX]
             role_document = spec.policy(settings, spec.function_name(settings))
             for statement in role_document["Statement"]:
@@ -87,8 +95,12 @@ def key_policies(settings: EnvSettings, role_arns: Mapping[str, str]) -> dict[st
     prefix = sid_prefix(settings)
     statements = [{"Sid": f"{prefix}{logical}UseKeyForS3", "Effect": "Allow",
                    "Principal": {"AWS": role_arns[logical + ROLE_SUFFIX]}, "Action": list(actions), "Resource": "*"}
-                  for logical, actions in KEY_ACTIONS.items()]
+                  for logical, actions in key_actions(settings).items()]
     return {key: {"Version": "2012-10-17", "Statement": statements} for key in settings.kms_key_arns}
+
+
+def key_actions(settings: EnvSettings) -> dict[str, tuple[str, ...]]:
+    return {**KEY_ACTIONS, **SHARDED_KEY_ACTIONS} if settings.sharded else dict(KEY_ACTIONS)
 
 
 def for_bucket(statement: Statement, bucket: str, partition: str) -> Statement | None:

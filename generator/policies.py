@@ -6,7 +6,15 @@ Each role may touch only what its function does:
 - worker: read the sources; write objects, parts and tags on the targets; read and write the manifest files.
 - finalizer: complete, tag and check target objects; read and write the manifest files.
 - cleanup: list and abort the targets' multipart uploads; read and write the manifest files.
-- the state machine: invoke these four functions; run its own Distributed Maps (start its own child
+- with planning=sharded (lambdas/sharding/), four more, each with only its step's rights:
+  - plan-prepare: list the sources and targets (the partition's probes, the one-key location checks); read the
+    sources (manifests of keys: an inventory or a CSV of keys in a source bucket); write the run's files;
+  - plan-shard: list the sources and targets and HEAD their objects (HeadObject is authorised as s3:GetObject:
+    Amazon S3 API reference, HeadObject, Permissions); read inventory files in the sources; write the run's files;
+  - plan-collect: list and read the run's files (the shards' hand-ons) and write the next generation's items;
+  - plan-assemble: read and write the run's files; read the sources' metadata and tags; start (and, when one
+    fails, abort) the multipart uploads of split objects on the targets, with tags.
+- the state machine: invoke these functions; run its own Distributed Maps (start its own child
   executions, describe and stop them, read the workers' payload lists in the manifest location).
 KMS rights (only on the configured keys) go to the three roles that read or write object data. Buckets
 narrowed to a prefix in the env file ("bucket/prefix/") get object rights under that prefix only, and
@@ -34,6 +42,8 @@ SOURCE_READ = ("s3:GetObject", "s3:GetObjectTagging")
 # S3 authorises as s3:PutObjectTagging besides s3:PutObject (Amazon S3 user guide, "Categorizing your objects
 # using tags", on tagging at upload; Amazon S3 API reference, CreateMultipartUpload, x-amz-tagging).
 PLANNER_TARGET = ("s3:GetObject", "s3:PutObject", "s3:PutObjectTagging", "s3:AbortMultipartUpload")
+# The assembler starts split objects' uploads as the planner does, but never reads a target object.
+ASSEMBLER_TARGET = ("s3:AbortMultipartUpload", "s3:PutObject", "s3:PutObjectTagging")
 WORKER_TARGET = ("s3:AbortMultipartUpload", "s3:GetObject", "s3:GetObjectTagging", "s3:ListMultipartUploadParts",
                  "s3:PutObject", "s3:PutObjectTagging")
 FINALIZER_TARGET = ("s3:AbortMultipartUpload", "s3:GetObject", "s3:ListMultipartUploadParts", "s3:PutObject",
@@ -165,6 +175,50 @@ def planner_policy(settings: EnvSettings, function_name: str) -> Document:
     ])
 
 
+def prepare_policy(settings: EnvSettings, function_name: str) -> Document:
+    sources = [bucket_location(s) for s in settings.source_buckets]
+    targets = [bucket_location(t) for t in settings.target_buckets]
+    return _document([
+        log_statement(function_name),
+        objects_statement("ReadSourceManifests", ("s3:GetObject",), sources),
+        *list_statements("ListSources", sources),
+        *list_statements("ListTargets", targets),
+        *_manifest_statements(settings),
+        *kms_statements(settings),
+    ])
+
+
+def shard_policy(settings: EnvSettings, function_name: str) -> Document:
+    sources = [bucket_location(s) for s in settings.source_buckets]
+    targets = [bucket_location(t) for t in settings.target_buckets]
+    return _document([
+        log_statement(function_name),
+        objects_statement("HeadSources", ("s3:GetObject",), sources),
+        *list_statements("ListSources", sources),
+        objects_statement("HeadTargets", ("s3:GetObject",), targets),
+        *list_statements("ListTargets", targets),
+        *_manifest_statements(settings),
+        *kms_statements(settings),
+    ])
+
+
+def collect_policy(settings: EnvSettings, function_name: str) -> Document:
+    return _document([log_statement(function_name), *_manifest_statements(settings)])
+
+
+def assemble_policy(settings: EnvSettings, function_name: str) -> Document:
+    sources = [bucket_location(s) for s in settings.source_buckets]
+    targets = [bucket_location(t) for t in settings.target_buckets]
+    return _document([
+        log_statement(function_name),
+        objects_statement("ReadSources", SOURCE_READ, sources),
+        objects_statement("StartSplitCopies", ASSEMBLER_TARGET, targets),
+        *acl_statements(settings, targets),
+        *_manifest_statements(settings),
+        *kms_statements(settings),
+    ])
+
+
 def worker_policy(settings: EnvSettings, function_name: str) -> Document:
     sources = [bucket_location(s) for s in settings.source_buckets]
     targets = [bucket_location(t) for t in settings.target_buckets]
@@ -232,6 +286,12 @@ def state_machine_policy(settings: EnvSettings, function_logical_ids: Sequence[s
         {"Sid": "ReadWorkerLists", "Effect": "Allow", "Action": ["s3:GetObject"],
          "Resource": [_sub(f"{manifest.bucket_arn}/{manifest.prefix}runs/*/plan/workers/*")]},
     ]
+    if settings.sharded:
+        # The PlanShards Map reads each generation's shard items (lambdas/sharding/layout.py: shards.json and
+        # shards-gen<NN>.json), not the shards' own files under plan/sharding/shards/.
+        run_files = f"{manifest.bucket_arn}/{manifest.prefix}runs/*/plan/sharding"
+        statements.append({"Sid": "ReadShardLists", "Effect": "Allow", "Action": ["s3:GetObject"],
+                           "Resource": [_sub(f"{run_files}/shards.json"), _sub(f"{run_files}/shards-gen*.json")]})
     if settings.kms_key_arns:
         # A manifest bucket of the env's own may encrypt the lists with one of its keys: reading them then
         # needs kms:Decrypt (Amazon S3 user guide, "Using server-side encryption with AWS KMS keys").

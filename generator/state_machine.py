@@ -7,6 +7,15 @@
               worker_concurrency at a time), one child execution per payload:
               CopyPayload<i> -> PayloadDone<i>? --no--> CopyPayload<i>   (--yes--> PayloadCopied<i>)
     Plan / Finalize / FinalizeMore fail -> Cleanup -> Failed (Error and Cause from the cleanup's answer)
+
+With sharded planning (env planning=sharded, lambdas/sharding/), Plan is replaced by:
+
+    PreparePlan -> PlanShards -> NextShardGeneration -> CollectHandOns -> MoreShards? --yes--> PlanShards
+                                                                                      --no---> AssemblePlan -> DryRun?
+    PlanShards: a Distributed Map over plan/sharding/shards.json (or a generation's hand-ons), one child per shard:
+              PlanShard -> ShardDone? --no--> PlanShard   (--yes--> ShardPlanned)
+    AssemblePlan answers a PlanPointer at $.plan, as Plan does; every stage after it is the same.
+    PreparePlan / PlanShards / CollectHandOns / AssemblePlan fail -> Cleanup -> Failed
     Copy fails -> DrainWorkers (a Wait as long as the worker's timeout) -> Cleanup -> Failed
 
 Each payload runs as a child execution with a history of its own, so the run's execution records a fixed
@@ -31,6 +40,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lambdas import errors, limits
+from lambdas.sharding.shard import MAX_GENERATION as MAX_SHARD_GENERATION
 
 State = dict[str, Any]
 
@@ -88,6 +98,21 @@ class Functions:
     worker: str
     finalizer: str
     cleanup: str
+    # Sharded planning's functions (lambdas/handlers.py prepare, plan_shard, collect, assemble): used only by a
+    # definition built with ShardedPlanning.
+    prepare: str = ""
+    shard: str = ""
+    collect: str = ""
+    assemble: str = ""
+
+
+@dataclass(frozen=True)
+class ShardedPlanning:
+    """The Plan stage as shards (env planning=sharded): ``shards`` wanted (None: the partition estimates),
+    ``concurrency`` planned at once."""
+
+    shards: int | None
+    concurrency: int
 
 
 def placeholders() -> Functions:
@@ -97,6 +122,10 @@ def placeholders() -> Functions:
         worker="${WorkerFunction.Arn}",
         finalizer="${FinalizerFunction.Arn}",
         cleanup="${CleanupFunction.Arn}",
+        prepare="${PlanPrepareFunction.Arn}",
+        shard="${PlanShardFunction.Arn}",
+        collect="${PlanCollectFunction.Arn}",
+        assemble="${PlanAssembleFunction.Arn}",
     )
 
 
@@ -217,27 +246,127 @@ def worker_branch(worker: int, resource: str, timing: RetryTiming, concurrency: 
     }
 
 
+# Sharded planning's states (names unique in the whole machine, as every state's).
+PREPARE_PLAN = "PreparePlan"
+PLAN_SHARDS = "PlanShards"
+PLAN_SHARD = "PlanShard"
+SHARD_DONE = "ShardDone"
+SHARD_PLANNED = "ShardPlanned"
+NEXT_SHARD_GENERATION = "NextShardGeneration"
+COLLECT_HAND_ONS = "CollectHandOns"
+MORE_SHARDS = "MoreShards"
+ASSEMBLE_PLAN = "AssemblePlan"
+SHARDING_STATES = (PREPARE_PLAN, PLAN_SHARDS, PLAN_SHARD, SHARD_DONE, SHARD_PLANNED, NEXT_SHARD_GENERATION,
+                   COLLECT_HAND_ONS, MORE_SHARDS, ASSEMBLE_PLAN)
+
+
+def sharded_plan_states(workers: int, functions: Functions, timing: RetryTiming, sharded: ShardedPlanning,
+                        next_state: str) -> dict[str, State]:
+    """The states that plan in shards and leave a PlanPointer at ``$.plan``, then go to ``next_state``.
+
+    ``$.sharding`` holds the answer of PreparePlan or CollectHandOns (lambdas/sharding/prepare.py, Prepared,
+    with ``generation``): where the current generation's shard items are and how many. A shard that runs
+    long hands the rest of its range on (lambdas/sharding/shard.py); CollectHandOns numbers those ranges as
+    the next generation's shards, at most shard.MAX_GENERATION generations after the first (shards of the
+    last generation do not hand on, so the loop ends; MoreShards checks the bound as well)."""
+    if sharded.concurrency < 1:
+        raise ValueError(f"concurrency={sharded.concurrency} must be at least 1")
+    if not all((functions.prepare, functions.shard, functions.collect, functions.assemble)):
+        raise ValueError("sharded planning needs the prepare, shard, collect and assemble functions")
+    prepare_parameters: State = {"run_id.$": "$$.Execution.Name", "workers": workers, "input.$": "$"}
+    if sharded.shards is not None:
+        prepare_parameters["shards"] = sharded.shards
+    pointers = {"run_id.$": "$.sharding.run_id", "manifest.$": "$.sharding.manifest"}
+    return {
+        PREPARE_PLAN: _task(functions.prepare, timing, Parameters=prepare_parameters, ResultPath="$.sharding",
+                            Next=PLAN_SHARDS, Catch=_catch()),
+        PLAN_SHARDS: {
+            "Type": "Map",
+            # The shards' items as prepare (or collect) wrote them, read by Step Functions (developer guide,
+            # "ItemReader (Map)"), so no list of shards rides in the state.
+            "ItemReader": {
+                "Resource": "arn:aws:states:::s3:getObject",
+                "ReaderConfig": {"InputType": "JSON"},
+                "Parameters": {"Bucket.$": "$.sharding.manifest.bucket", "Key.$": "$.sharding.items"},
+            },
+            "ItemSelector": {**pointers, "shard.$": "$$.Map.Item.Value"},
+            "MaxConcurrency": sharded.concurrency,
+            # No ToleratedFailurePercentage: its default, 0, fails the Map when any child fails (developer guide,
+            # "Setting failure thresholds for Distributed Map states"): a shard that could not plan (or met
+            # KeySpaceChangedError, never retried) fails the run rather than leave out its key range. The
+            # assembler checks again that every shard's summary is done (moto does not enforce the threshold).
+            "Label": PLAN_SHARDS,
+            "Retry": [{**_retry(timing)[0], "ErrorEquals": [ITEM_READER_FAILED]}],
+            "ItemProcessor": {
+                # STANDARD children: a shard invocation may run up to Lambda's 15 minutes, longer than an EXPRESS
+                # child may (developer guide, "Standard and Express workflow types": 5 minutes).
+                "ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
+                "StartAt": PLAN_SHARD,
+                "States": {
+                    # Input and output are a ShardJob / ShardAnswer: the answer is the next input.
+                    PLAN_SHARD: _task(functions.shard, timing, Next=SHARD_DONE),
+                    SHARD_DONE: {
+                        "Type": "Choice",
+                        "Choices": [{"Variable": "$.done", "BooleanEquals": True, "Next": SHARD_PLANNED}],
+                        "Default": PLAN_SHARD,
+                    },
+                    SHARD_PLANNED: {"Type": "Succeed", "OutputPath": None},  # {}: the shard's summary is in S3
+                },
+            },
+            "ResultPath": None,
+            "Next": NEXT_SHARD_GENERATION,
+            "Catch": _catch(),
+        },
+        NEXT_SHARD_GENERATION: {
+            "Type": "Pass",
+            "Parameters": {"generation.$": "States.MathAdd($.sharding.generation, 1)"},
+            "ResultPath": "$.next",
+            "Next": COLLECT_HAND_ONS,
+        },
+        COLLECT_HAND_ONS: _task(functions.collect, timing,
+                                Parameters={**pointers, "generation.$": "$.next.generation"},
+                                ResultPath="$.sharding", Next=MORE_SHARDS, Catch=_catch()),
+        MORE_SHARDS: {
+            "Type": "Choice",
+            # Rules are tried in order (developer guide, "Choice workflow state"): the generation bound first.
+            "Choices": [
+                {"Variable": "$.sharding.generation", "NumericGreaterThan": MAX_SHARD_GENERATION,
+                 "Next": ASSEMBLE_PLAN},
+                {"Variable": "$.sharding.shards", "NumericGreaterThan": 0, "Next": PLAN_SHARDS},
+            ],
+            "Default": ASSEMBLE_PLAN,
+        },
+        ASSEMBLE_PLAN: _task(functions.assemble, timing, Parameters=pointers, ResultPath="$.plan",
+                             Next=next_state, Catch=_catch()),
+    }
+
+
 def drain_seconds(worker_timeout_seconds: int) -> int:
     """How long a failed Copy waits before Cleanup: until every worker invocation has surely ended."""
     return worker_timeout_seconds + DRAIN_MARGIN_SECONDS
 
 
 def build_definition(workers: int, functions: Functions, timing: RetryTiming = PRODUCTION_RETRY,
-                     drain: int = drain_seconds(limits.MAX_LAMBDA_TIMEOUT_SECONDS), concurrency: int = 1) -> State:
+                     drain: int = drain_seconds(limits.MAX_LAMBDA_TIMEOUT_SECONDS), concurrency: int = 1,
+                     sharded: ShardedPlanning | None = None) -> State:
     """The whole state machine for ``workers`` parallel workers, each running ``concurrency`` payloads at once;
-    a failed Copy waits ``drain`` seconds (``drain_seconds`` of the worker's timeout) before Cleanup."""
+    a failed Copy waits ``drain`` seconds (``drain_seconds`` of the worker's timeout) before Cleanup. Planning
+    is one Plan task, or, with ``sharded``, the sharded planning states (``sharded_plan_states``)."""
     if workers < 1:
         raise ValueError(f"workers={workers} must be at least 1")
     if drain < 0:
         raise ValueError(f"drain={drain} must not be negative")
+    planning: dict[str, State] = {
+        "Plan": _task(functions.planner, timing,
+                      # The branch count rides in the event: the plan always has one list per branch.
+                      Parameters={"run_id.$": "$$.Execution.Name", "workers": workers, "input.$": "$"},
+                      ResultPath="$.plan", Next="DryRun", Catch=_catch()),
+    } if sharded is None else sharded_plan_states(workers, functions, timing, sharded, "DryRun")
     return {
         "Comment": "sfncopy: plan, copy with parallel workers, finalize; clean up on failure",
-        "StartAt": "Plan",
+        "StartAt": "Plan" if sharded is None else PREPARE_PLAN,
         "States": {
-            "Plan": _task(functions.planner, timing,
-                          # The branch count rides in the event: the plan always has one list per branch.
-                          Parameters={"run_id.$": "$$.Execution.Name", "workers": workers, "input.$": "$"},
-                          ResultPath="$.plan", Next="DryRun", Catch=_catch()),
+            **planning,
             "DryRun": {
                 "Type": "Choice",
                 "Choices": [{"Variable": "$.plan.dry_run", "BooleanEquals": True, "Next": START_FINALIZE}],

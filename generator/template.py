@@ -1,6 +1,7 @@
 """The CloudFormation template of one environment: a pure function of its EnvSettings.
 
-Resources: the planner, worker, finalizer and cleanup Lambdas (each with its own role and log group), the
+Resources: the planner, worker, finalizer and cleanup Lambdas (each with its own role and log group; with
+planning=sharded also the plan-prepare, plan-shard, plan-collect and plan-assemble Lambdas), the
 state machine and its role, and the manifest bucket when the environment asks the stack to create it. The
 Lambda code comes from S3 (parameters CodeBucket / CodeKey): the deployment uploads a content-hashed zip and
 passes its key, so a code change updates the functions while the template stays the same for the same
@@ -61,6 +62,23 @@ FUNCTIONS = (
                  lambda s: s.finalizer),
     FunctionSpec("Cleanup", "cleanup", "lambdas.handlers.clean_up", policies.cleanup_policy, lambda s: s.finalizer),
 )
+# planning=sharded: one function per step of sharded planning, each with its own role (policies.py), rather
+# than four handlers of the planner's function: the planner's role reads target objects and starts uploads,
+# which a shard or the collector never needs. Sized as the planner (the same kind of work, in pieces).
+SHARDED_FUNCTIONS = (
+    FunctionSpec("PlanPrepare", "plan-prepare", "lambdas.handlers.prepare", policies.prepare_policy,
+                 lambda s: s.planner),
+    FunctionSpec("PlanShard", "plan-shard", "lambdas.handlers.plan_shard", policies.shard_policy, lambda s: s.planner),
+    FunctionSpec("PlanCollect", "plan-collect", "lambdas.handlers.collect", policies.collect_policy,
+                 lambda s: s.planner),
+    FunctionSpec("PlanAssemble", "plan-assemble", "lambdas.handlers.assemble", policies.assemble_policy,
+                 lambda s: s.planner),
+)
+
+
+def function_specs(settings: EnvSettings) -> tuple[FunctionSpec, ...]:
+    """The env's functions: the four of every stack, and sharded planning's when planning=sharded."""
+    return FUNCTIONS + SHARDED_FUNCTIONS if settings.sharded else FUNCTIONS
 
 
 def lambda_environment(settings: EnvSettings) -> dict[str, object]:
@@ -162,13 +180,15 @@ def add_role(template: Template, settings: EnvSettings, logical: str, service: s
 def intrinsic_values(settings: EnvSettings) -> dict[str, str]:
     """The longest value each intrinsic in the roles' documents can take in this env (sizes are counted so)."""
     return policy_size.longest_values(settings.region, {f"{spec.logical}Function": spec.function_name(settings)
-                                                        for spec in FUNCTIONS})
+                                                        for spec in function_specs(settings)})
 
 
 def definition_string(settings: EnvSettings, timing: state_machine.RetryTiming) -> str:
+    sharded = (state_machine.ShardedPlanning(settings.planner_shards, settings.planner_shard_concurrency)
+               if settings.sharded else None)
     definition = state_machine.build_definition(settings.workers, state_machine.placeholders(), timing,
                                                 state_machine.drain_seconds(settings.worker.timeout_seconds),
-                                                settings.worker_concurrency)
+                                                settings.worker_concurrency, sharded)
     return state_machine.to_json(definition)
 
 
@@ -186,7 +206,7 @@ def build_template(settings: EnvSettings,
         for resource in manifest_bucket_resources(settings):
             template.add_resource(resource)
     environment = lambda_environment(settings)
-    functions = [add_function(template, settings, spec, environment) for spec in FUNCTIONS]
+    functions = [add_function(template, settings, spec, environment) for spec in function_specs(settings)]
     sfn_role, sfn_role_policies = add_role(template, settings, "StateMachineRole", "states.amazonaws.com",
                                            "invoke-sfncopy-functions",
                                            policies.state_machine_policy(settings, [f.title for f in functions]))
@@ -215,7 +235,7 @@ def add_outputs(template: Template, settings: EnvSettings, machine: StateMachine
         template.add_output(Output("ManifestPrefix", Value=settings.manifest_prefix,
                                    Description="Runs live under <prefix>runs/<execution name>/ (absent: no prefix)"))
     template.add_output(Output("Workers", Value=str(settings.workers), Description="Parallel worker branches"))
-    for spec, function in zip(FUNCTIONS, functions, strict=True):
+    for spec, function in zip(function_specs(settings), functions, strict=True):
         template.add_output(Output(f"{spec.logical}FunctionName", Value=Ref(function)))
 
 

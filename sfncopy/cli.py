@@ -340,7 +340,7 @@ def policy(ctx: click.Context, env_name: str) -> None:
 
     settings = load_env(ctx, env_name)
     arns = role_arns(deployment.client(settings, "cloudformation"), deployment.client(settings, "iam"),
-                     settings.stack_name, role_logical_ids(), env_name)
+                     settings.stack_name, role_logical_ids(settings), env_name)
     click.echo(json.dumps(policy_documents(settings, arns), indent=2, sort_keys=True))
 
 
