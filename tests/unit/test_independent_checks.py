@@ -184,3 +184,40 @@ def test_cfn_lint_accepts_roles_with_managed_policies(tmp_path: Path) -> None:
     text = render_template(settings_for(tmp_path, **MANY_BUCKETS))
     assert "AWS::IAM::ManagedPolicy" in text
     assert [str(m) for m in lint(text) if m.rule.id.startswith("E")] == []
+
+
+# --- planning=sharded: the sharded planning states, the four sharding roles ------------------------------
+SHARDED = {"planning": "sharded", "planner_shards": "64", "planner_shard_concurrency": "50"}
+
+
+def sharded_env(env: str, workers: int = 2) -> EnvSettings:
+    """The committed env with planning=sharded (as a process environment would set it)."""
+    return load_env(env, ROOT / "envs", environ=SHARDED).with_workers(workers)
+
+
+@pytest.mark.parametrize("env", ENVS)
+@pytest.mark.parametrize("workers", [1, 64])
+def test_asl_validator_accepts_the_sharded_state_machine(env: str, workers: int, tmp_path: Path) -> None:
+    template, settings = generated(sharded_env(env, workers))
+    definition = state_machine_definition(template, settings)
+    assert '"PlanShards"' in definition and '"Plan"' not in definition
+    assert_valid_state_machine(definition, f"{env} sharded with {workers} workers", tmp_path)
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_parliament_finds_nothing_in_the_sharded_role_policies(env: str) -> None:
+    template, settings = generated(sharded_env(env))
+    assert {"PlanPrepareRole", "PlanShardRole", "PlanCollectRole", "PlanAssembleRole"} <= set(template["Resources"])
+    assert_no_parliament_findings(template, settings, f"{env} sharded")
+
+
+def test_parliament_finds_nothing_in_sharded_roles_with_managed_policies(tmp_path: Path) -> None:
+    template, settings = generated(settings_for(tmp_path, **MANY_BUCKETS, **SHARDED))
+    assert_no_parliament_findings(template, settings, "a sharded env with 20 prefixed sources and targets")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("workers", [2, MAX_WORKERS])
+def test_cfn_lint_accepts_the_sharded_template(workers: int) -> None:
+    text = render_template(sharded_env("dev", workers))
+    assert [str(m) for m in lint(text) if m.rule.id.startswith("E")] == []
