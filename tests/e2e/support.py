@@ -66,9 +66,13 @@ class StackSpec:
     # Narrow every pool bucket to these prefixes ("bucket/prefix/" entries), as production env files do.
     source_scope: str = ""
     target_scope: str = ""
+    # The Plan stage (env planning): "single", or "sharded" with the wanted shard count and shards at once.
+    planning: str = "single"
+    planner_shards: int | None = None
+    planner_shard_concurrency: int | None = None
 
     def overrides(self) -> dict[str, str]:
-        return {
+        values = {
             "stack_name": self.name,
             "num_copy_lambda_workers": str(self.workers),
             "worker_timeout_seconds": str(self.worker_timeout_seconds),
@@ -76,6 +80,13 @@ class StackSpec:
             "source_buckets": " ".join(scoped(bucket, self.source_scope) for bucket in SOURCE_POOL),
             "target_buckets": " ".join(scoped(bucket, self.target_scope) for bucket in TARGET_POOL),
         }
+        if self.planning != "single":  # the shard settings are refused with planning=single
+            values["planning"] = self.planning
+            if self.planner_shards is not None:
+                values["planner_shards"] = str(self.planner_shards)
+            if self.planner_shard_concurrency is not None:
+                values["planner_shard_concurrency"] = str(self.planner_shard_concurrency)
+        return values
 
 
 def scoped(bucket: str, prefix: str) -> str:
@@ -94,6 +105,9 @@ MAIN = StackSpec("sfncopy-e2e", workers=4, source_scope=SOURCE_SCOPE, target_sco
 # split (with one worker, splitting cannot shorten the run), so the worker owns its multipart upload.
 SOLO = StackSpec("sfncopy-e2e-solo", workers=1, worker_timeout_seconds=5, worker_threads=1,
                  source_scope=SOURCE_SCOPE, target_scope=TARGET_SCOPE)
+# Sharded planning (planning=sharded): 3 workers, 4 shards wanted, 2 planned at once.
+SHARDED = StackSpec("sfncopy-e2e-sharded", workers=3, source_scope=SOURCE_SCOPE, target_scope=TARGET_SCOPE,
+                    planning="sharded", planner_shards=4, planner_shard_concurrency=2)
 # A stack of its own whose worker role a test takes a right from.
 DENIED = StackSpec("sfncopy-e2e-denied", workers=2, source_scope=SOURCE_SCOPE, target_scope=TARGET_SCOPE)
 
