@@ -57,6 +57,8 @@ FINALIZER_10M = {"rows": 10_000_000, "peak_rss_bytes": 100_000_000, "seconds": 4
 # invocation; its history events: a Task's 5 + a Choice's 2 (limits.EVENTS_PER_CONTINUATION's shape).
 FINALIZER_TRANSITIONS_PER_CONTINUATION = 2
 FINALIZER_EVENTS_PER_CONTINUATION = limits.EVENTS_PER_CONTINUATION
+# The stages of a run, in order (the JSON's keys are sorted: the table names them in this order).
+STAGES = ("planning", "copy", "finalize")
 # Issue 13's targets.
 PLANNING_TARGET_S = 15 * 60
 LAMBDA_TARGET_BYTES = 2 * GB
@@ -263,7 +265,9 @@ def table_lines(results: dict[str, Any] | None) -> list[str]:
              f"invocation, mean object {results['mean_object_bytes'] / 1e6:.2f} MB; finalizer "
              f"{rates['standin_seconds_per_row'] * 1e6:.0f} us a row on the stand-in, "
              f"{rates['aws_seconds_per_row'] * 1e6:.0f} us with a HEAD's botocore CPU "
-             f"({results['head_cpu_seconds'] * 1000:.1f} ms x {rates['heads_per_row']:.3f} HEADs a row)", "",
+             f"({results['head_cpu_seconds'] * 1000:.1f} ms x {rates['heads_per_row']:.3f} HEADs a row); finalizer "
+             f"peak: the larger of {rates['measured_peak_rss_bytes'] / GB:.3f} GB measured and "
+             f"{FINALIZER_10M['peak_rss_bytes'] / GB:.3f} GB at 10M rows ({FINALIZER_10M['source']})", "",
              "| figure | " + " | ".join(f"{r['objects']:,}" for r in rows) + " |",
              "|---|" + "---:|" * len(rows)]
 
@@ -275,13 +279,13 @@ def table_lines(results: dict[str, Any] | None) -> list[str]:
     add("wall: finalize, AWS (stand-in)", lambda r: f"{_duration(r['wall_seconds']['finalize'])} "
         f"({_duration(r['wall_seconds']['finalize_standin'])})")
     add("peak GB: prepare / shard / assemble / finalizer", lambda r: " / ".join(
-        f"{v / GB:.2f}" for v in r["peak_rss_bytes"].values()))
+        f"{r['peak_rss_bytes'][k] / GB:.2f}" for k in ("plan prepare", "plan shard", "plan assemble", "finalizer")))
     add("peak GB: worker", lambda r: f"not measured ({results['worker_memory_mb']} MB configured)")
     add("payloads (per worker)", lambda r: f"{r['copy']['payloads']:,} ({r['payloads_per_worker']:,})")
-    add("invocations: planning / copy / finalize", lambda r: " / ".join(f"{v:,}" for v in r["invocations"].values()))
+    add("invocations: planning / copy / finalize", lambda r: " / ".join(f"{r['invocations'][k]:,}" for k in STAGES))
     add("finalizer invocations on the stand-in", lambda r: f"{r['finalize']['standin']['invocations']:,}")
     add("state transitions: planning / copy / finalize", lambda r: " / ".join(
-        f"{v:,}" for v in r["transitions"].values()))
+        f"{r['transitions'][k]:,}" for k in STAGES))
     add("parent history events (Maps + finalizer loop)", lambda r: f"{r['copy']['worker_map_events']:,} + "
         f"{r['finalize']['aws']['events']:,} = {r['parent_events']:,}")
     add("largest child history events", lambda r: f"{r['largest_child_events']:,}")
@@ -290,8 +294,11 @@ def table_lines(results: dict[str, Any] | None) -> list[str]:
                   f"{r['concurrency']:,} ({r['planning_map_concurrency']:,})")
     add("longest invocation s: shard / worker / finalizer", lambda r: " / ".join(
         f"{r['longest_invocation_seconds'][k]:.0f}" for k in ("shard", "worker", "finalizer")))
+    prefixes = len(planning_scale.document()["s3_copy_config"]["target_s3_config"])
+    add(f"copy: copies a second (S3 takes {limits.COPY_REQUESTS_PER_SECOND_PER_PREFIX:,} a second per prefix; "
+        f"{prefixes} target prefixes)", lambda r: f"{r['copy']['copies_per_second']:,}")
     add("copy: requests, worker GB-s", lambda r: f"{r['copy']['copy_requests']:,}, {r['copy']['gb_seconds']:,}")
-    add("cost USD: planning / copy / finalize", lambda r: " / ".join(f"{v:,.2f}" for v in r["cost_usd"].values()))
+    add("cost USD: planning / copy / finalize", lambda r: " / ".join(f"{r['cost_usd'][k]:,.2f}" for k in STAGES))
     add("**cost USD, whole run**", lambda r: f"**{r['cost_total_usd']:,.0f}**")
     for i, target in enumerate(rows[0]["targets"] if rows else []):
         add(target["target"], lambda r, i=i: f"{_num(r['targets'][i]['value'])} {_met(r['targets'][i]['met'])}")

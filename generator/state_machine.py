@@ -6,6 +6,8 @@
     branch i: Worker<i>, a Distributed Map over worker i's payload ids (read from S3, MaxConcurrency
               worker_concurrency at a time), one child execution per payload:
               CopyPayload<i> -> PayloadDone<i>? --no--> CopyPayload<i>   (--yes--> PayloadCopied<i>)
+              CopyPayload<i> fails for good -> RecordFailure<i> (the worker writes the error into the
+              payload's checkpoint head) -> PayloadFailed<i> (the child fails with the original error)
     Plan / Finalize / FinalizeMore fail -> Cleanup -> Failed (Error and Cause from the cleanup's answer)
 
 With sharded planning (env planning=sharded, lambdas/sharding/), Plan is replaced by:
@@ -22,7 +24,9 @@ Each payload runs as a child execution with a history of its own, so the run's e
 number of events per worker whatever the payload count (Step Functions developer guide, "Using Map state in
 Distributed mode": "Each child workflow execution has its own execution history, which is separate from that
 of the parent workflow"). A failed child does not fail its Map (ToleratedFailurePercentage 100): the
-finalizer reports the payload's unfinished tasks as failed and decides whether the run failed.
+finalizer reports the payload's unfinished tasks as failed, with the error RecordFailure<i> wrote, and decides
+whether the run failed. The error is recorded by the child itself because reading the children's histories
+afterwards would need ListMapRuns/ListExecutions rights and a call per failed child.
 
 State names are unique in the whole machine, Parallel branches and Map processors included: the Amazon
 States Language says so ("State names must be unique within the scope of the whole state machine"), and
@@ -82,7 +86,7 @@ class RetryTiming:
     jitter) and capped at ``max_delay_seconds``. Tests use a short interval; production keeps the default."""
 
     interval_seconds: int = 2
-    max_attempts: int = 6
+    max_attempts: int = limits.TASK_RETRY_ATTEMPTS
     backoff_rate: float = 2.0
     max_delay_seconds: int = 60
 
@@ -174,6 +178,11 @@ def loop_state_names(worker: int) -> tuple[str, str, str]:
     return f"CopyPayload{worker}", f"PayloadDone{worker}", f"PayloadCopied{worker}"
 
 
+def failure_state_names(worker: int) -> tuple[str, str]:
+    """The names of worker ``worker``'s failure path: (record-failure task, fail state)."""
+    return f"RecordFailure{worker}", f"PayloadFailed{worker}"
+
+
 def worker_map_name(worker: int) -> str:
     """The name (and Map Run label) of worker ``worker``'s Distributed Map."""
     return f"Worker{worker}"
@@ -186,6 +195,7 @@ def worker_branch(worker: int, resource: str, timing: RetryTiming, concurrency: 
     if concurrency < 1:
         raise ValueError(f"concurrency={concurrency} must be at least 1")
     copy_payload, payload_done, payload_copied = loop_state_names(worker)
+    record_failure, payload_failed = failure_state_names(worker)
     name = worker_map_name(worker)
     return {
         "StartAt": name,
@@ -224,8 +234,11 @@ def worker_branch(worker: int, resource: str, timing: RetryTiming, concurrency: 
                     "ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
                     "StartAt": copy_payload,
                     "States": {
-                        # Input and output are a PayloadTask: the worker's answer is its next input.
-                        copy_payload: _task(resource, timing, Next=payload_done),
+                        # Input and output are a PayloadTask: the worker's answer is its next input. An error
+                        # left after the Retry (a fatal one, or retries exhausted) goes to RecordFailure, with the
+                        # Step Functions error object at $.error beside the PayloadTask.
+                        copy_payload: _task(resource, timing, Next=payload_done,
+                                            Catch=_catch(record_failure)),
                         payload_done: {
                             "Type": "Choice",
                             "Choices": [{"Variable": "$.done", "BooleanEquals": True, "Next": payload_copied}],
@@ -235,6 +248,19 @@ def worker_branch(worker: int, resource: str, timing: RetryTiming, concurrency: 
                         # returns one result per child to the parent, which must fit 256 KiB (limits.py,
                         # MAX_PAYLOADS_PER_WORKER).
                         payload_copied: {"Type": "Succeed", "OutputPath": None},
+                        # The worker in record-failure mode (lambdas/handlers.py, copy: an event with "error")
+                        # writes "<Error>: <readable cause>" into the payload's checkpoint head; its answer is
+                        # dropped. If that fails, the child still fails with the copy's error, and the finalizer
+                        # reports the tasks as NotRun, as before the recorder. No Retry: this state is repeated
+                        # per worker in a definition limited to 1 MB, and a Retry (~250 bytes even with a short
+                        # error list) would put 500 workers over it (tests/unit/test_generator_state_machine.py).
+                        record_failure: {"Type": "Task", "Resource": resource, "ResultPath": None,
+                                         "Next": payload_failed,
+                                         "Catch": [{"ErrorEquals": [CATCH_ALL], "ResultPath": "$.record_error",
+                                                    "Next": payload_failed}]},
+                        # The child fails with the copy's own error, so the Map Run counts it as failed.
+                        payload_failed: {"Type": "Fail", "ErrorPath": "$.error.Error",
+                                         "CausePath": "$.error.Cause"},
                     },
                 },
                 # No ResultWriter and no result kept: the children's outputs are {} and the checkpoints in S3 hold

@@ -3,9 +3,11 @@
 The run is reported in phases, each streamed in bounded pieces:
 
 1. payloads, one at a time (a few read ahead): join each payload's results with its tasks into report rows
-   (chunk results go to their split copy's join), abort the whole-object uploads a worker left open, verify
-   the payload's copied targets (lambdas/verification.py: a listing of just their key range, or a HEAD
-   each), count the rows and write them to the report (lambdas/report_files.py);
+   (chunk results go to their split copy's join; a task without a result failed, with the error
+   its payload's child execution failed with when the checkpoint head records one, else "NotRun"),
+   abort the whole-object uploads a worker left open, verify the payload's copied targets
+   (lambdas/verification.py: a listing of just their key range, or a HEAD each), count the rows and
+   write them to the report (lambdas/report_files.py);
 2. split copies, a batch at a time: complete each one whose chunks all succeeded, after checking with
    ListParts that every part is there with the planned size; abort it otherwise (no upload of the run is
    left open); verify the completed targets; report them;
@@ -26,7 +28,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from lambdas import logs, manifest
 from lambdas.deadline import Deadline
@@ -194,10 +196,13 @@ class _Finalization:
         results = {r.task_id: r for r in checkpoint.results} if checkpoint is not None else {}
         why = (f"payload {payload.payload_id} never ran (no checkpoint)" if checkpoint is None
                else f"payload {payload.payload_id} did not finish this task")
+        # A payload whose child execution failed for good says why in its head: its unfinished tasks carry it.
+        failure = checkpoint.failure if checkpoint is not None else ""
         rows: list[ReportRow] = []
         targets: list[Expected] = []
         for task in payload.tasks:
-            result = results.get(task.task_id) or not_run_result(task, why)
+            result = results.get(task.task_id) or (
+                replace(not_run_result(task, why), error=failure) if failure else not_run_result(task, why))
             join = self.state.joins.get(task.copy_id) if task.method == "chunk" else None
             if join is not None:
                 join.add(result)

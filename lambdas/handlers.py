@@ -79,10 +79,14 @@ def assemble(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 
 def copy(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """Event: PayloadTask -> PayloadTask (``done`` false: call again with this answer)."""
+    """Event: PayloadTask -> PayloadTask (``done`` false: call again with this answer). Record-failure mode,
+    the child execution's Catch: the PayloadTask with ``"error": {"Error": ..., "Cause": ...}`` ->
+    ``{"payload": <id>, "failure": "<ErrorName>: <readable cause>"}``, recorded in the payload's checkpoint."""
     task = PayloadTask.from_event(event)
     logs.bind(run_id=task.run_id, worker=task.worker, payload=task.payload)
     settings, s3 = _setup()
+    if "error" in event:
+        return {"payload": task.payload, "failure": worker.record_failure(task, event["error"], s3)}
     deadline = Deadline(context.get_remaining_time_in_millis, settings.deadline_margin_seconds)
     return worker.copy_payload(task, settings, s3, deadline).to_dict()
 

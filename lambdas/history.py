@@ -40,9 +40,15 @@ def parent_events(workers: int) -> int:
     return limits.EVENTS_PARENT_FIXED + workers * limits.EVENTS_PER_WORKER
 
 
+# What a child whose last invocation fails for good adds to one that succeeds: the failed attempt's retries
+# and the failure path (RecordFailure, PayloadFailed). Budgeted for every child: any payload may fail so.
+FAILED_CHILD_TAIL = limits.EVENTS_FAILED_CHILD_EXTRA + limits.TASK_RETRY_ATTEMPTS * limits.EVENTS_PER_RETRY
+
+
 def child_events(extra_invocations: int) -> int:
-    """History events of one payload's child execution invoking the worker 1 + ``extra_invocations`` times."""
-    return limits.EVENTS_PER_CHILD + extra_invocations * limits.EVENTS_PER_CONTINUATION
+    """History events of one payload's child execution invoking the worker 1 + ``extra_invocations`` times,
+    its last invocation possibly failing for good after its retries (FAILED_CHILD_TAIL)."""
+    return limits.EVENTS_PER_CHILD + extra_invocations * limits.EVENTS_PER_CONTINUATION + FAILED_CHILD_TAIL
 
 
 def estimate(payload_bytes: Sequence[int], workers: int) -> HistoryEstimate:

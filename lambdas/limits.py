@@ -72,6 +72,12 @@ EVENTS_PER_CHILD = 11
 # Each extra invocation of the worker for the same payload (continuation or retry): Task 5 + Choice 2. They
 # all land in that payload's child history: a child can take (20,000 - 11) / 7, about 2,850 continuations.
 EVENTS_PER_CONTINUATION = 7
+# A child whose copy fails for good ends in RecordFailure<i> (Task 5) and PayloadFailed<i> (FailStateEntered, then
+# ExecutionFailed) instead of the Choice, the Succeed state and ExecutionSucceeded: 13 events where a copied
+# payload's child records 11 (measured likewise).
+EVENTS_FAILED_CHILD_EXTRA = 2
+# Each retry of a Task adds its LambdaFunctionScheduled, Started and Failed events (measured likewise).
+EVENTS_PER_RETRY = 3
 # A worker's Map returns one result per child to the parent: ``{}`` for a copied payload (the child's Succeed
 # state has OutputPath null), its error for a failed one. Step Functions limits a state's result to 256 KiB and
 # suggests ResultWriter when a Map Run's results exceed it (developer guide, "ResultWriter (Map)": "Exporting the
@@ -98,6 +104,8 @@ DEFAULT_MAX_OBJECTS_PER_PAYLOAD = 1_000
 DEFAULT_COPY_CUTOFF = MAX_COPY_OBJECT_SIZE  # objects above this are copied in parts
 DEFAULT_PART_SIZE = 64 * MiB
 DEFAULT_WORKER_THREADS = 16
+# Retries of every Task of the state machine (generator/state_machine.py, RetryTiming.max_attempts).
+TASK_RETRY_ATTEMPTS = 6
 # Cost model for binning: one request costs as much worker time as copying this many bytes. Server-side
 # copies inside one region run at roughly 100+ MB/s per stream while a request round trip takes ~20-50 ms,
 # so a tiny object costs about as much as a 4 MiB one.

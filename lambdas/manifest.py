@@ -7,7 +7,8 @@ Layout under ``<SFNCOPY_MANIFEST_PREFIX>runs/<run_id>/``::
     plan/skipped.json            [SkippedObject]: what the plan does not copy, and why
     plan/workers/00003.json      [payload ids]: worker 3's payloads, in order (its Distributed Map's items)
     results/00042.json           ResultsHead of payload 42: which result chunks count, open uploads,
-                                 invocations (small; rewritten at every checkpoint)
+                                 invocations (small; rewritten at every checkpoint), and why the payload's
+                                 child execution failed when it did (``failure``, written once, at the end)
     result-chunks/00042/0003-9f3a2b1c-00007.json
                                  a result chunk: the results one checkpoint recorded since the previous one
                                  (written once, never changed); "<writer>-<number>", the writer being
@@ -234,7 +235,7 @@ def write_checkpoint(s3: S3Gateway, loc: ManifestLocation, checkpoint: PayloadCh
         chunks = ((writer, 1),)
     write_head(s3, loc, ResultsHead(payload_id=checkpoint.payload_id, worker=checkpoint.worker,
                                     invocations=checkpoint.invocations, open_uploads=checkpoint.open_uploads,
-                                    chunks=chunks))
+                                    chunks=chunks, failure=checkpoint.failure))
 
 
 def read_head(s3: S3Gateway, loc: ManifestLocation, payload_id: int) -> ResultsHead | None:
@@ -246,7 +247,7 @@ def read_head(s3: S3Gateway, loc: ManifestLocation, payload_id: int) -> ResultsH
     if "results" in data:  # heads have no "results"; the single files always had
         old = PayloadCheckpoint.from_dict(data)
         return ResultsHead(payload_id=old.payload_id, worker=old.worker, invocations=old.invocations,
-                           open_uploads=old.open_uploads, inline=old.results)
+                           open_uploads=old.open_uploads, inline=old.results, failure=old.failure)
     return ResultsHead.from_dict(data)
 
 
@@ -273,7 +274,8 @@ def read_checkpoint(s3: S3Gateway, loc: ManifestLocation, payload_id: int, known
         return None
     rows = sorted(_positioned(s3, loc, head, known, threads), key=itemgetter(0))
     return PayloadCheckpoint(payload_id=head.payload_id, worker=head.worker, results=tuple(r for _, r in rows),
-                             open_uploads=head.open_uploads, invocations=head.invocations, chunks=head.chunks)
+                             open_uploads=head.open_uploads, invocations=head.invocations, chunks=head.chunks,
+                             failure=head.failure)
 
 
 def _positioned(s3: S3Gateway, loc: ManifestLocation, head: ResultsHead, known: ChunkCache | None = None,

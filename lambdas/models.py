@@ -496,9 +496,10 @@ class PayloadCheckpoint:
     invocations: int = 0
     # The chunks that hold ``results`` (ResultsHead.chunks); () when none do yet (a single-file checkpoint).
     chunks: tuple[tuple[str, int], ...] = ()
+    failure: str = ""  # ResultsHead.failure: why the payload's child execution failed, "" when it did not
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "payload_id": self.payload_id,
             "worker": self.worker,
             "results": [r.to_dict() for r in self.results],
@@ -506,6 +507,9 @@ class PayloadCheckpoint:
             "invocations": self.invocations,
             "chunks": [list(c) for c in self.chunks],
         }
+        if self.failure:
+            data["failure"] = self.failure
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> PayloadCheckpoint:
@@ -516,6 +520,7 @@ class PayloadCheckpoint:
             open_uploads=tuple((str(t), str(u)) for t, u in data.get("open_uploads", ())),
             invocations=data.get("invocations", 0),
             chunks=tuple((str(w), int(n)) for w, n in data.get("chunks", ())),
+            failure=str(data.get("failure", "")),
         )
 
 
@@ -533,15 +538,22 @@ class ResultsHead:
     chunks: tuple[tuple[str, int], ...] = ()
     # Only when read from a single-file checkpoint of an older version: its results, held inline. Never written.
     inline: tuple[ObjectResult, ...] = ()
+    # "<ErrorName>: <readable cause>" when the payload's child execution failed for good (the worker's
+    # record-failure mode writes it; lambdas/worker.py, record_failure): the finalizer reports each unfinished
+    # task of the payload with it. Written only when set, so heads without it (older ones) read as before.
+    failure: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "payload_id": self.payload_id,
             "worker": self.worker,
             "invocations": self.invocations,
             "open_uploads": [list(u) for u in self.open_uploads],
             "chunks": [list(c) for c in self.chunks],
         }
+        if self.failure:
+            data["failure"] = self.failure
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ResultsHead:
@@ -551,6 +563,7 @@ class ResultsHead:
             invocations=data.get("invocations", 0),
             open_uploads=tuple((str(t), str(u)) for t, u in data.get("open_uploads", ())),
             chunks=tuple((str(w), int(n)) for w, n in data.get("chunks", ())),
+            failure=str(data.get("failure", "")),
         )
 
 

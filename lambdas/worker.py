@@ -7,17 +7,24 @@ checkpoint as they finish (a chunk of new results and a small head per write: la
 answer ``done: false`` when time ran out, so the state machine calls again. Per-object errors become failed
 results; a TransientError stops new work, lets in-flight work finish, writes the checkpoint and is
 raised for Step Functions to retry with backoff.
+
+When an invocation fails for good (a fatal error, or retries exhausted), the child execution's Catch calls
+the worker once more in its record-failure mode (``record_failure``): it writes the Step Functions error
+into the payload's checkpoint head, where the finalizer reads it for the payload's unfinished tasks.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import replace
 from operator import itemgetter
+from typing import Any
 
 from lambdas import logs, manifest
+from lambdas.cleanup import readable_cause
 from lambdas.copying import CopyContext, copy_task, run_windowed, worst_error
 from lambdas.deadline import Deadline
 from lambdas.errors import SettingsError
@@ -30,6 +37,9 @@ from lambdas.settings import Settings
 # small head, so the cadence no longer trades against the payload's size.
 CHECKPOINT_EVERY_SECONDS = 20.0
 CHECKPOINT_EVERY_RESULTS = 200
+# A recorded failure is cut to this many characters: it is repeated on every unfinished task's report row, and a
+# Step Functions Cause may be up to 32,768 characters (API reference, HistoryEvent "cause").
+MAX_FAILURE_CHARS = 1_000
 
 log = logs.get_logger("worker")
 
@@ -213,3 +223,31 @@ def _answer(task: PayloadTask, results: list[ObjectResult], tasks: int) -> Paylo
         cursor=len(results), invocation=task.invocation + 1, done=len(results) >= tasks,
         copied=len(copied), failed=sum(r.status == "failed" for r in results),
         skipped=sum(r.status == "skipped" for r in results), bytes=sum(r.bytes for r in copied))
+
+
+def failure_text(error: Mapping[str, Any]) -> str:
+    """``"<ErrorName>: <readable cause>"`` of a Step Functions error object ``{"Error", "Cause"}`` (a Lambda
+    error's Cause is JSON: its errorMessage), cut to MAX_FAILURE_CHARS."""
+    name = str(error.get("Error") or "UnknownError")
+    text = f"{name}: {readable_cause(error.get('Cause'), name)}"
+    return text if len(text) <= MAX_FAILURE_CHARS else text[:MAX_FAILURE_CHARS - 3] + "..."
+
+
+def record_failure(task: PayloadTask, error: Mapping[str, Any], s3: S3Gateway) -> str:
+    """Write why the payload's child execution fails (``error``: the Step Functions error its Catch caught) into
+    the payload's checkpoint head, keeping what it counts; answer the text recorded. A payload with no
+    checkpoint yet gets a head with no results; a single-file checkpoint of an older version is rewritten
+    as a chunk and a head (manifest.write_checkpoint) so its results still count."""
+    loc = task.manifest
+    failure = failure_text(error)
+    head = manifest.read_head(s3, loc, task.payload)
+    if head is None:
+        manifest.write_head(s3, loc, ResultsHead(payload_id=task.payload, worker=task.worker, failure=failure))
+    elif head.inline:
+        manifest.write_checkpoint(s3, loc, PayloadCheckpoint(
+            payload_id=head.payload_id, worker=head.worker, results=head.inline, open_uploads=head.open_uploads,
+            invocations=head.invocations, failure=failure))
+    else:
+        manifest.write_head(s3, loc, replace(head, failure=failure))
+    log.warning("payload failed", extra={"payload": task.payload, "worker": task.worker, "error": failure})
+    return failure

@@ -2,14 +2,16 @@
 
 import csv
 import io
+import json
 
 import pytest
 
 from lambdas import manifest
 from lambdas.errors import TooManyFailedObjectsError
 from lambdas.finalizer import finalize
-from lambdas.models import CopyOptions
+from lambdas.models import CopyOptions, PayloadTask
 from lambdas.report import COLUMNS
+from lambdas.worker import record_failure
 from tests.functional.run_builder import (
     MANIFESTS,
     PART,
@@ -248,3 +250,30 @@ def test_a_retried_finalizer_finds_its_completed_upload_and_succeeds_again(s3, s
     assert (summary.status, summary.copied, summary.failed) == ("succeeded", 1, 0)
     assert s3.client.get_object(Bucket=TARGET, Key="out/big.bin")["Body"].read() == body
     assert report_json(s3, run)["counts"]["copied"] == 1
+
+
+def test_a_payload_whose_child_failed_reports_its_unfinished_tasks_with_the_recorded_error(s3, settings):
+    # GIVEN payload 0 that finished one task and then failed for good (its worker raised a SettingsError), and
+    # payload 1 that failed before any checkpoint (retries exhausted on a timeout), each recorded by the
+    # child's RecordFailure state: the worker in record-failure mode, with the Step Functions error object
+    run = RunBuilder(s3, options=CopyOptions(max_failed_objects=10))
+    run.whole("done.txt", b"x", payload=0)
+    run.whole("unfinished.txt", b"y", payload=0, outcome="none")
+    run.whole("never.txt", b"z", payload=1, outcome="none")
+    pointer = run.write(ran={0})
+    lambda_cause = json.dumps({"errorType": "SettingsError", "errorMessage": "SFNCOPY_PART_SIZE is not a number",
+                               "stackTrace": ["..."]})
+    answers = [record_failure(PayloadTask(run_id="r1", manifest=run.loc, worker=w, payload=p), error, s3)
+               for w, p, error in ((0, 0, {"Error": "SettingsError", "Cause": lambda_cause}),
+                                   (1, 1, {"Error": "Sandbox.Timedout", "Cause": "Task timed out after 900 s"}))]
+    assert answers == ["SettingsError: SFNCOPY_PART_SIZE is not a number",
+                       "Sandbox.Timedout: Task timed out after 900 s"]
+    # WHEN the finalizer runs
+    summary = finalize(pointer, settings, s3)
+    # THEN each unfinished task is failed with its payload's error, and the finished one still counts
+    rows = by_source(report_rows(s3, run))
+    assert rows[f"s3://{SOURCE}/unfinished.txt"]["error"] == "SettingsError: SFNCOPY_PART_SIZE is not a number"
+    assert rows[f"s3://{SOURCE}/never.txt"]["error"] == "Sandbox.Timedout: Task timed out after 900 s"
+    assert (rows[f"s3://{SOURCE}/never.txt"]["status"], rows[f"s3://{SOURCE}/never.txt"]["attempts"]) == ("failed", "0")
+    assert rows[f"s3://{SOURCE}/done.txt"]["status"] == "copied"
+    assert (summary.copied, summary.failed) == (1, 2)

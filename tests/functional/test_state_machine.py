@@ -62,6 +62,14 @@ class FakeLambdas:
     def events(self, name: str) -> list[dict[str, Any]]:
         return [event for function, event in self.calls if function == name]
 
+    def copies(self) -> list[dict[str, Any]]:
+        """The worker's copy invocations (not its record-failure ones, whose event carries an error)."""
+        return [event for event in self.events("worker") if "error" not in event]
+
+    def recorded(self) -> list[dict[str, Any]]:
+        """The worker's record-failure invocations (the child's Catch)."""
+        return [event for event in self.events("worker") if "error" in event]
+
 
 MANIFESTS = "manifests"
 FIRST_CURSOR = {"step": 0, "phase": "payloads", "position": 0}  # lambdas/finalizer_state.py, FIRST
@@ -102,6 +110,8 @@ class FakeWorker:
         self.lock = threading.Lock()
 
     def __call__(self, task: dict[str, Any]) -> dict[str, Any]:
+        if "error" in task:  # record-failure mode: answered as the real worker answers, nothing copied
+            return {"payload": task["payload"], "failure": f"{task['error']['Error']}: recorded"}
         invocation = task.get("invocation", 0) + 1
         done = task["payload"] not in self.slow or invocation > 1
         if done:
@@ -302,8 +312,11 @@ def test_fatal_error_goes_to_cleanup_and_fails_with_its_error_and_cause(
 
 
 def fail_payload(payload: int, error_type: str = "ConfigError") -> Callable[[dict[str, Any]], dict[str, Any]]:
-    """A worker that fails for good on ``payload`` and copies every other payload at once."""
+    """A worker that fails for good on ``payload`` and copies every other payload at once (and records a
+    failure as the real worker answers)."""
     def work(task: dict[str, Any]) -> dict[str, Any]:
+        if "error" in task:
+            return {"payload": task["payload"], "failure": f"{task['error']['Error']}: recorded"}
         if task["payload"] == payload:
             raise LambdaError(error_type, f"payload {payload} fails for good")
         return {**task, "done": True}
@@ -320,8 +333,14 @@ def test_a_payload_that_fails_for_good_fails_alone_and_the_finalizer_decides(
     # WHEN the execution runs
     result = run(sfn, machine)
     # THEN the failed payload's child execution failed alone: its worker went on with its next payload
-    assert [e["payload"] for e in fakes.events("worker")].count(1) == 1
-    assert sorted(e["payload"] for e in fakes.events("worker")) == [0, 1, 2, 3]
+    assert [e["payload"] for e in fakes.copies()].count(1) == 1
+    assert sorted(e["payload"] for e in fakes.copies()) == [0, 1, 2, 3]
+    # AND the child's Catch called the worker once more, to record the error: the PayloadTask and the error
+    (recorded,) = fakes.recorded()
+    assert {k: v for k, v in recorded.items() if k != "error"} == {
+        "run_id": "run-1", "manifest": {"bucket": "manifests", "prefix": "runs/run-1/"}, "worker": 0, "payload": 1}
+    assert recorded["error"]["Error"] == "ConfigError"
+    assert json.loads(recorded["error"]["Cause"])["errorMessage"] == "payload 1 fails for good"
     # AND the run went on to the finalizer with the plan pointer (it counts the payload's tasks as failed and
     # applies max_failed_objects), with no cleanup in between
     assert fakes.events("finalizer") == [{**plan_pointer({"run_id": "run-1"}, [[0, 1, 2], [3]]),
@@ -398,7 +417,7 @@ class FlakyWorker(FakeWorker):
         self.failures = failures
 
     def __call__(self, task: dict[str, Any]) -> dict[str, Any]:
-        if task["payload"] == 1 and self.failures > 0:
+        if task["payload"] == 1 and self.failures > 0 and "error" not in task:
             self.failures -= 1
             raise LambdaError(self.error_type, "try again")
         return super().__call__(task)
@@ -429,7 +448,9 @@ def test_retryable_error_that_persists_fails_the_payload_and_the_finalizer_decid
     result = run(sfn, machine)
     # THEN the payload was tried MaxAttempts + 1 times and its child execution failed, its worker went on with
     # payload 2, and the run reached the finalizer (which counts payload 1's tasks as failed), not cleanup
-    assert [e["payload"] for e in fakes.events("worker")].count(1) == FAST.max_attempts + 1
+    assert [e["payload"] for e in fakes.copies()].count(1) == FAST.max_attempts + 1
+    # AND the error left after the retries was recorded (the fake worker's answer to it is dropped)
+    assert [(e["payload"], e["error"]["Error"]) for e in fakes.recorded()] == [(1, "TransientError")]
     assert worker.finished == {0: 0, 2: 1}
     assert len(fakes.events("finalizer")) == 1 and fakes.events("cleanup") == []
     assert result["status"] == "SUCCEEDED", result
@@ -507,3 +528,47 @@ def test_a_payloads_child_history_holds_that_payload_and_its_continuations_only(
     assert plain == limits.EVENTS_PER_CHILD == 11
     assert continued - plain == limits.EVENTS_PER_CONTINUATION == 7
     assert history.child_events(0) >= plain and history.child_events(1) >= continued
+
+
+def test_a_failed_payloads_child_records_the_error_and_fails_with_it_within_its_history_budget(
+        aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    # GIVEN worker 0's child machine run on its own, with a worker that fails payload 1 for good (ConfigError,
+    # not retried) and payload 2 with a TransientError on every attempt
+    def work(task: dict[str, Any]) -> dict[str, Any]:
+        if "error" in task:
+            return {"payload": task["payload"], "failure": "recorded"}
+        if task["payload"] == 2:
+            raise LambdaError("TransientError", "slow down")
+        raise LambdaError("ConfigError", "bad settings")
+
+    fakes = FakeLambdas({"worker": work})
+    sfn, arns, role = functions(fakes, monkeypatch)
+    branch = build_definition(1, Functions(**arns), FAST)["States"]["Copy"]["Branches"][0]
+    processor = branch["States"][branch["StartAt"]]["ItemProcessor"]
+    machine = sfn.create_state_machine(name="sfncopy-child", roleArn=role, definition=json.dumps(
+        {"StartAt": processor["StartAt"], "States": processor["States"]}))["stateMachineArn"]
+
+    def child(payload: int) -> tuple[dict[str, Any], int]:
+        task = {"run_id": "run-1", "manifest": {"bucket": MANIFESTS, "prefix": "runs/run-1/"}, "worker": 0,
+                "payload": payload}
+        arn = sfn.start_execution(stateMachineArn=machine, name=f"payload-{payload}",
+                                  input=json.dumps(task))["executionArn"]
+        deadline = time.monotonic() + 20
+        while sfn.describe_execution(executionArn=arn)["status"] == "RUNNING" and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return sfn.describe_execution(executionArn=arn), history_length(sfn, arn)
+
+    # WHEN both run
+    (fatal, fatal_events), (retried, retried_events) = child(1), child(2)
+    # THEN each child fails with its copy's own error (the Map Run counts it failed), not the recorder's
+    assert (fatal["status"], fatal["error"]) == ("FAILED", "ConfigError")
+    assert json.loads(fatal["cause"])["errorMessage"] == "bad settings"
+    assert (retried["status"], retried["error"]) == ("FAILED", "TransientError")
+    # AND the recorder was called once per child, with the PayloadTask and the error its Catch caught
+    assert [(e["payload"], e["error"]["Error"]) for e in fakes.recorded()] == [(1, "ConfigError"),
+                                                                                (2, "TransientError")]
+    # AND the failure path records what lambdas/history.py budgets: RecordFailure and PayloadFailed add
+    # EVENTS_FAILED_CHILD_EXTRA to a copied child's events, each retry EVENTS_PER_RETRY
+    assert fatal_events == limits.EVENTS_PER_CHILD + limits.EVENTS_FAILED_CHILD_EXTRA == 13
+    assert retried_events - fatal_events == FAST.max_attempts * limits.EVENTS_PER_RETRY
+    assert history.child_events(0) >= limits.EVENTS_PER_CHILD + history.FAILED_CHILD_TAIL >= retried_events

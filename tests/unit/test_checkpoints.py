@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from lambdas import errors, manifest, worker
-from lambdas.models import ManifestLocation, ObjectResult, PayloadCheckpoint, ResultsHead
+from lambdas.models import ManifestLocation, ObjectResult, PayloadCheckpoint, PayloadTask, ResultsHead
 from lambdas.worker import Checkpointer
 from tests.unit.memory_s3 import MemoryS3
 
@@ -401,3 +401,45 @@ def test_checkpoint_bytes_written_grow_linearly_with_the_results():
     # every result at every checkpoint wrote ~50x), and at least one checkpoint was due per 200 results
     assert len(store.puts) >= n // worker.CHECKPOINT_EVERY_RESULTS
     assert store.bytes_written < 3 * store.stored_bytes()
+
+
+# --- a failure recorded by the child's RecordFailure state ----------------------------------------------
+def task_of(payload: int = PAYLOAD) -> PayloadTask:
+    return PayloadTask(run_id="r", manifest=LOC, worker=1, payload=payload)
+
+
+def test_a_recorded_failure_joins_the_head_and_keeps_every_result_and_open_upload():
+    # GIVEN a payload with two chunks of results and an open upload
+    store = MemoryS3()
+    b = book(store, 4)
+    b.record(result(0))
+    b.write()
+    b.opened("c2", "u-2")
+    b.record(result(1))
+    b.write()
+    before = read(store)
+    # WHEN its child's Catch records a Lambda error (the Cause is Lambda's JSON)
+    cause = json.dumps({"errorType": "ConfigError", "errorMessage": "bad rule", "stackTrace": []})
+    text = worker.record_failure(task_of(), {"Error": "ConfigError", "Cause": cause}, store)  # type: ignore[arg-type]
+    # THEN the head says why, and counts what it counted before
+    assert text == "ConfigError: bad rule" == head_of(store)["failure"]
+    after = read(store)
+    assert (ids(after), after.open_uploads, after.chunks) == (ids(before), before.open_uploads, before.chunks)
+    assert after.failure == text and before.failure == ""
+    # AND a head without the field (every head written before it existed) reads as no failure
+    assert "failure" not in ResultsHead(PAYLOAD, 1).to_dict()
+    assert ResultsHead.from_dict({"payload_id": PAYLOAD, "worker": 1}).failure == ""
+
+
+def test_a_failure_is_recorded_without_a_checkpoint_and_over_a_single_file_one():
+    store = MemoryS3()
+    # GIVEN no checkpoint yet  WHEN a failure is recorded  THEN a head with no results holds it
+    worker.record_failure(task_of(), {"Error": "States.Timeout", "Cause": ""}, store)  # type: ignore[arg-type]
+    assert (read(store).results, read(store).failure) == ((), "States.Timeout: States.Timeout")
+    # GIVEN a single-file checkpoint of an older version  WHEN a failure is recorded  THEN its results still count
+    store.put_json("m", manifest.results_key(LOC, PAYLOAD), _legacy((result(0), result(2)), (("c1", "u-1"),)))
+    worker.record_failure(task_of(), {"Error": "TransientError", "Cause": "x" * 5000}, store)  # type: ignore[arg-type]
+    after = read(store)
+    assert (ids(after), after.open_uploads) == (["c0", "c2"], (("c1", "u-1"),))
+    # AND a long cause is cut to MAX_FAILURE_CHARS
+    assert after.failure.startswith("TransientError: xxx") and len(after.failure) == worker.MAX_FAILURE_CHARS

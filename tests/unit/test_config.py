@@ -169,7 +169,8 @@ def test_the_error_message_counts_and_lists_the_problems():
     ({"modified_after": "yesterday"}, 'modified_after: expected an ISO 8601 date and time, got "yesterday"; write '
                                       'it like "2026-11-30T00:00:00Z"'),
     ({"modified_after": "2026-12-01T00:00:00Z", "modified_before": "2026-12-01T00:00:00+00:00"},
-     "modified_before: modified_before 2026-12-01T00:00:00+00:00 is not after modified_after 2026-12-01T00:00:00+00:00"),
+     "modified_before: modified_before 2026-12-01T00:00:00+00:00 is not after modified_after "
+     "2026-12-01T00:00:00+00:00"),
     ({"storage_classes": ["STANDARD", "GLACEIR"]}, 'storage_classes[1]: expected one of "STANDARD"'),
     ({"storage_classes": []}, 'storage_classes: expected a list of strings, got []; list at least one'),
 ])

@@ -107,6 +107,26 @@ def test_each_branch_is_a_distributed_map_over_its_workers_payload_list_in_s3() 
         assert loop[f"PayloadCopied{index}"] == {"Type": "Succeed", "OutputPath": None}
 
 
+def test_a_payload_that_fails_for_good_records_its_error_then_fails_its_child() -> None:
+    for index, branch in enumerate(build_definition(3, FNS)["States"]["Copy"]["Branches"]):
+        loop = branch["States"][f"Worker{index}"]["ItemProcessor"]["States"]
+        # GIVEN a copy task's error left after its Retry: the error object goes beside the PayloadTask
+        assert loop[f"CopyPayload{index}"]["Catch"] == [
+            {"ErrorEquals": [CATCH_ALL], "ResultPath": "$.error", "Next": f"RecordFailure{index}"}]
+        # THEN the worker is invoked with both (record-failure mode), its answer dropped, then the child fails
+        record = loop[f"RecordFailure{index}"]
+        assert (record["Type"], record["Resource"], record["ResultPath"], record["Next"]) == (
+            "Task", "W", None, f"PayloadFailed{index}")
+        assert "Parameters" not in record  # the event: the PayloadTask fields and "error"
+        assert "Retry" not in record  # a Retry per worker would not fit 500 workers in 1 MB
+        # AND a recorder that fails too still fails the child, keeping the copy's error at $.error
+        assert record["Catch"] == [{"ErrorEquals": [CATCH_ALL], "ResultPath": "$.record_error",
+                                    "Next": f"PayloadFailed{index}"}]
+        # AND the child fails with the copy's own error, which its Map Run tolerates
+        assert loop[f"PayloadFailed{index}"] == {"Type": "Fail", "ErrorPath": "$.error.Error",
+                                                 "CausePath": "$.error.Cause"}
+
+
 def test_each_worker_runs_as_many_payloads_at_once_as_asked() -> None:
     copy = build_definition(2, FNS, concurrency=8)["States"]["Copy"]
     assert [branch["States"][branch["StartAt"]]["MaxConcurrency"] for branch in copy["Branches"]] == [8, 8]
@@ -140,7 +160,7 @@ def test_state_names_are_unique_in_the_whole_machine() -> None:
         names = state_names(build_definition(workers, FNS))
         duplicates = sorted({n for n in names if names.count(n) > 1})
         assert not duplicates, f"{workers} workers: {duplicates}"
-        assert len(names) == 11 + 4 * workers
+        assert len(names) == 11 + 6 * workers
 
 
 def test_a_failed_copy_waits_for_running_workers_before_cleanup() -> None:
@@ -157,7 +177,10 @@ def test_every_task_retries_service_errors_with_backoff_and_full_jitter() -> Non
     definition = build_definition(2, FNS, timing)
     all_tasks = tasks(definition)
     assert {t["Resource"] for t in all_tasks} == {"P", "W", "F", "C"}
-    for task in all_tasks:
+    # every task but the two record-failure ones (a failed recorder only loses the error's text in the report)
+    retrying = [t for t in all_tasks if "Retry" in t]
+    assert len(all_tasks) - len(retrying) == 2
+    for task in retrying:
         (retry,) = task["Retry"]
         # the Lambda service errors AWS's Step Functions guide says to retry, and timed-out invocations
         assert {"Lambda.ServiceException", "Lambda.AWSLambdaException", "Lambda.SdkClientException",
