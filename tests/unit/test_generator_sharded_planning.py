@@ -110,7 +110,8 @@ def test_sharded_state_names_are_unique_and_the_definition_fits() -> None:
     for workers in (1, 2, 64):
         names = state_names(sharded_definition(workers))
         assert sorted({n for n in names if names.count(n) > 1}) == []
-        assert len(names) == 11 - 1 + len(SHARDING_STATES) + 4 * workers
+        # the single machine's states, Plan replaced by the sharding states
+        assert len(names) == len(state_names(build_definition(workers, FNS))) - 1 + len(SHARDING_STATES)
     size = len(to_json(build_definition(MAX_WORKERS, placeholders(), concurrency=MAX_WORKER_CONCURRENCY,
                                         sharded=ShardedPlanning(10_000, MAX_WORKER_CONCURRENCY))).encode())
     assert size < limits.MAX_DEFINITION_BYTES
