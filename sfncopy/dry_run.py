@@ -3,13 +3,19 @@
 The planner lists the real sources and targets through a gateway whose writes stay in memory (the plan
 files) or are refused (anything that would change a bucket). What it planned is then read back and
 given to the planner core's estimate (per target, per worker, requests, transitions, cost, skips).
+
+An env with planning=sharded is planned here with the single planner too, and the report says so: the sharded
+steps decide exactly what the single planner decides (tests/functional/test_sharding_plan.py checks it on the
+same buckets), so copies, bytes, skips and requests are the same; only the cut into payloads, and so the
+balance and per-worker figures, may differ. Running the shards locally would need the dry run's in-memory
+manifest to be listable (the collect step lists the shards' hand-ons), which it is not.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from lambdas import limits, manifest
@@ -80,10 +86,12 @@ class PlanReport:
     unmatched: int
     bytes_per_worker: tuple[int, ...]
     estimate: Estimate
+    planning: str = "single"  # the env's planning; the dry run always plans with the single planner
 
     def to_dict(self) -> dict[str, Any]:
         return {"env": self.env, "objects_listed": self.objects_listed, "unmatched": self.unmatched,
-                "bytes_per_worker": list(self.bytes_per_worker), **self.estimate.to_dict()}
+                "bytes_per_worker": list(self.bytes_per_worker), "planning": self.planning,
+                **self.estimate.to_dict()}
 
     def lines(self) -> list[str]:
         e = self.estimate
@@ -114,6 +122,9 @@ class PlanReport:
         if self.unmatched:
             skipped.append(f"  matched no target: {self.unmatched:,}")
         lines += ["skipped:", *skipped] if skipped else ["skipped: none"]
+        if self.planning != "single":
+            lines.append(f"note: the env plans with planning={self.planning}; this dry run used the single planner, "
+                         "which decides the same copies and skips (payloads and balance may differ)")
         return lines
 
 
@@ -138,7 +149,8 @@ def plan(document: Any, env: EnvSettings, s3: S3Gateway) -> PlanReport:
     loc = plan_run(document, run_id, settings, memory, now).manifest
     run_plan = manifest.read_plan(memory, loc)
     payloads = [manifest.read_payload(memory, loc, pid) for ids in run_plan.worker_payloads for pid in ids]
-    return summarise(env.env, run_plan, payloads, env.worker.memory_mb, settings.part_size, env.worker_concurrency)
+    report = summarise(env.env, run_plan, payloads, env.worker.memory_mb, settings.part_size, env.worker_concurrency)
+    return replace(report, planning=env.planning)
 
 
 def summarise(env: str, run_plan: RunPlan, payloads: list[Payload], worker_memory_mb: int,

@@ -183,3 +183,16 @@ def test_plan_refuses_workers_the_worker_functions_concurrency_cannot_run(aws, w
     assert "a run invokes up to 6 workers at once, but the reserved concurrency of sfncopy-plan-test-worker " \
            "allows 5" in result.output
     assert "lower num_copy_lambda_workers or worker_concurrency" in result.output
+
+
+def test_plan_of_a_sharded_env_uses_the_single_planner_and_says_so(aws, workspace):
+    # GIVEN an env that plans in shards
+    with (workspace / "envs" / "test-env.sh").open("a", encoding="utf-8") as env_file:
+        env_file.write("export planning=sharded\nexport planner_shards=4\n")
+    _source(aws, photos=20, tables=10)
+    # WHEN planned  THEN the figures are the single planner's, and the report names the difference
+    result = _plan(workspace)
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("plan for env test: 83 objects listed, 30 copies")
+    assert "this dry run used the single planner" in result.output
+    assert json.loads(_plan(workspace, "--json").output)["planning"] == "sharded"
