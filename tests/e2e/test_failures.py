@@ -15,7 +15,7 @@ import pytest
 
 from tests.e2e import support
 from tests.e2e.conftest import World
-from tests.e2e.support import Stack, rich
+from tests.e2e.support import Stack, rich, uri
 
 pytestmark = pytest.mark.e2e
 
@@ -137,3 +137,35 @@ def test_bad_input_fails_in_the_planner_naming_the_field_and_an_empty_source_suc
     assert report.summary["counts"] == {"copied": 0, "skipped": 0, "failed": 0, "planned": 0}
     assert report.rows == []
     support.assert_no_incomplete_uploads(world.s3, main_stack, target)
+
+
+def test_a_payload_whose_worker_fails_for_good_is_reported_with_that_error(world: World, solo_stack: Stack) -> None:
+    # GIVEN three small objects (one payload on the solo stack's one worker) and max_failed_objects 0
+    objects = [rich(f"in/w/{i}.txt", 200 + i, "text/plain") for i in range(3)]
+    source, target = world.source(*objects), world.target()
+    document = support.config_document({"s3_bucket": source, "s3_path": "in/w/"},
+                                       [{"file_types": ["txt"], "s3_bucket": target, "s3_path": "out/"}],
+                                       max_failed_objects=0)
+    # AND the worker's first invocation fails with an error that is not retried
+    message = "injected: the worker cannot start"
+    world.emulator.set_faults({"lambda": [{"function": solo_stack.function("worker"), "invocation": 1,
+                                           "action": "error", "error": "ConfigError", "message": message}]})
+
+    # WHEN
+    run, name = world.run(solo_stack, document, "worker-fails")
+
+    # THEN the payload's child failed, its Catch called the worker once more (to record the error), and the run
+    # went on to the finalizer, which failed it by max_failed_objects
+    assert run.returncode != 0, run.stdout
+    described = world.sfn.describe_execution(executionArn=run.arn)
+    assert (described["status"], described["error"]) == ("FAILED", "TooManyFailedObjectsError")
+    assert "3 objects failed" in described["cause"], described["cause"]
+    assert world.emulator.stats()["lambda_invocations"][solo_stack.function("worker")] == 2
+    # AND every row of the report carries the worker's error, not "NotRun"
+    report = support.read_report(world.s3, solo_stack, name)
+    assert report.summary["counts"] == {"copied": 0, "skipped": 0, "failed": 3, "planned": 0}
+    assert sorted((row["source"], row["status"], row["error"]) for row in report.rows) == [
+        (uri(source, o.key), "failed", f"ConfigError: {message}") for o in objects]
+    # AND nothing was copied and no upload is left open
+    assert support.list_keys(world.s3, target) == []
+    support.assert_no_incomplete_uploads(world.s3, solo_stack, target)
