@@ -77,6 +77,7 @@ FINALIZED = "Finalized"
 # sandbox stops (unverified: Lambda documents no figure).
 DRAIN_MARGIN_SECONDS = 10
 TOLERATED_FAILURE_PERCENTAGE = 100.0
+SHARD_TOLERATED_FAILURE_PERCENTAGE = 0.0  # every shard must plan
 ITEM_READER_FAILED = "States.ItemReaderFailed"
 
 
@@ -317,10 +318,12 @@ def sharded_plan_states(workers: int, functions: Functions, timing: RetryTiming,
             },
             "ItemSelector": {**pointers, "shard.$": "$$.Map.Item.Value"},
             "MaxConcurrency": sharded.concurrency,
-            # No ToleratedFailurePercentage: its default, 0, fails the Map when any child fails (developer guide,
-            # "Setting failure thresholds for Distributed Map states"): a shard that could not plan (or met
-            # KeySpaceChangedError, never retried) fails the run rather than leave out its key range. The
-            # assembler checks again that every shard's summary is done (moto does not enforce the threshold).
+            # 0: the Map Run fails when any child fails (developer guide, "Setting failure thresholds for
+            # Distributed Map states"; written out rather than left to the default, which the stored pages do not
+            # state: unverified): a shard that could not plan (or met KeySpaceChangedError, never retried) fails
+            # the run rather than leave out its key range. The assembler checks again that every shard's summary
+            # is done (moto does not enforce the threshold). A float, as the workers' (moto lexes 0 as an INT).
+            "ToleratedFailurePercentage": SHARD_TOLERATED_FAILURE_PERCENTAGE,
             "Label": PLAN_SHARDS,
             "Retry": [{**_retry(timing)[0], "ErrorEquals": [ITEM_READER_FAILED]}],
             "ItemProcessor": {

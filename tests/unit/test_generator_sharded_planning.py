@@ -94,7 +94,7 @@ def test_shards_run_as_a_distributed_map_over_the_items_in_s3() -> None:
     assert shards["ItemSelector"] == {"run_id.$": "$.sharding.run_id", "manifest.$": "$.sharding.manifest",
                                       "shard.$": "$$.Map.Item.Value"}
     assert shards["MaxConcurrency"] == 7
-    assert "ToleratedFailurePercentage" not in shards  # 0: one failed shard fails the run
+    assert shards["ToleratedFailurePercentage"] == 0.0  # one failed shard fails the run
     processor = shards["ItemProcessor"]
     assert processor["ProcessorConfig"] == {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"}
     loop = processor["States"]
