@@ -98,6 +98,20 @@ DEFAULT_LAMBDA_ACCOUNT_CONCURRENCY = 1_000
 # A state machine definition is at most 1 MB.
 MAX_DEFINITION_BYTES = 1_000_000
 
+# --- measured costs of sfncopy's stages (``sfncopy plan`` compares them with each stage's ceiling) ----------
+# The planner's peak memory: 0.81 GB planning 1,000,000 objects (measured: bench/README.md, "Planner scale": peak
+# RSS 0.81 GB, of which 0.35 GB before planning), taken as proportional to the objects listed.
+PLANNER_GB_PER_MILLION_OBJECTS = 0.81
+# botocore's parse of a 1,000-key ListObjectsV2 page, on top of S3's latency (measured: bench/README.md, 35-40 ms
+# a page; the planner lists one page after another).
+LIST_PAGE_PARSE_SECONDS = 0.0375
+# S3's latency for one list page: S3 documents none; bench/README.md's simulated S3 draws it from 100-300 ms
+# (modelled, not measured on AWS): the middle of that range.
+LIST_PAGE_LATENCY_SECONDS = 0.2
+# The finalizer's time per report row on AWS: ~40 us of its own work plus botocore's ~1.4 ms of CPU for the HEAD it
+# sends per copied row when the targets are too large to list (measured: bench/README.md, "Finalizer scale").
+FINALIZER_SECONDS_PER_ROW = 0.00144
+
 # --- sfncopy defaults (overridable by the environment and the s3_copy_config options) --------------
 DEFAULT_MAX_PAYLOAD_SIZE_MB = 10 * 1024  # 10 GiB of copying per payload
 DEFAULT_MAX_OBJECTS_PER_PAYLOAD = 1_000

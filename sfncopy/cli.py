@@ -198,11 +198,12 @@ def plan(ctx: click.Context, config_path: str, env_name: str, workers: int | Non
     aws = clients_for(settings)
     result = dry_run.plan(document, settings, aws.s3)
     concurrency = dry_run.check_concurrency(aws.lam, settings)
+    room = dry_run.headroom(result, settings, concurrency)
     if as_json:
-        click.echo(json.dumps({**result.to_dict(), "lambda_concurrency": concurrency.to_dict()}, indent=2,
-                              sort_keys=True))
+        click.echo(json.dumps({**result.to_dict(), "lambda_concurrency": concurrency.to_dict(),
+                               "headroom": room.to_dict()}, indent=2, sort_keys=True))
     else:
-        click.echo("\n".join(result.lines()))
+        click.echo("\n".join(result.lines() + room.lines()))
     if concurrency.verdict == "refuse":
         fail(concurrency.message())
     if not as_json:

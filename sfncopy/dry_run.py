@@ -28,6 +28,7 @@ from sfncopy.progress import format_bytes, format_duration
 if TYPE_CHECKING:
     from generator.settings import EnvSettings
     from lambdas.estimate import Estimate
+    from sfncopy.headroom import Headroom
 
 DRY_RUN_BUCKET = "sfncopy-dry-run"  # the plan files never leave memory, so any name will do
 DRY_RUN_UPLOAD = "dry-run-upload-"
@@ -165,6 +166,22 @@ def summarise(env: str, run_plan: RunPlan, payloads: list[Payload], worker_memor
                       bytes_per_worker=tuple(worker_bytes),
                       estimate=estimate(run_plan, payloads, worker_memory_mb, part_size=part_size,
                                         worker_concurrency=worker_concurrency))
+
+
+def headroom(report: PlanReport, env: EnvSettings, concurrency: ConcurrencyCheck) -> Headroom:
+    """Which stage binds for this plan on ``env`` (sfncopy/headroom.py), and each stage's headroom."""
+    from sfncopy.headroom import Loads
+    from sfncopy.headroom import headroom as stages
+
+    e = report.estimate
+    return stages(Loads(
+        objects_listed=report.objects_listed, report_rows=e.copies + sum(n for _, n in e.skipped_by_reason),
+        parent_events=e.history_events, largest_child_events=e.child_history_events,
+        most_payloads_per_worker=max(e.payloads_per_worker, default=0), workers=e.workers,
+        worker_concurrency=e.worker_concurrency, concurrency_available=concurrency.available,
+        planner_memory_mb=env.planner.memory_mb, planner_timeout_seconds=env.planner.timeout_seconds,
+        finalizer_timeout_seconds=env.finalizer.timeout_seconds, max_payload_size_mb=env.max_payload_size_mb,
+        max_objects_per_payload=env.max_objects_per_payload))
 
 
 # --- Lambda concurrency ------------------------------------------------------------------------------------

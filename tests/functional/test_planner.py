@@ -53,9 +53,14 @@ def planner_log() -> Iterator[list[logging.LogRecord]]:
     handler = logging.Handler()
     handler.emit = records.append  # type: ignore[method-assign]
     logger = logging.getLogger("sfncopy.planner")
+    # The CLI's in-process tests lower the "sfncopy" logger to WARNING (sfncopy.cli.route_library_logs); in
+    # the same test process the planner's INFO lines would then never be made. This test wants them.
+    level = logger.level
+    logger.setLevel(logging.INFO)
     logger.addHandler(handler)
     yield records
     logger.removeHandler(handler)
+    logger.setLevel(level)
 
 
 def read_back(gateway: S3Gateway, pointer: PlanPointer):

@@ -1,0 +1,140 @@
+"""Which stage of a run binds: each stage's load against its ceiling, and the setting that moves the ceiling.
+
+``sfncopy plan`` computes a plan's figures (sfncopy/dry_run.py, lambdas/estimate.py); this module sets them
+against the limits each stage runs into, so a user sees which one a larger run would hit first and what to
+change. Pure: numbers in, stages out. Each ceiling is a named constant with its source (lambdas/limits.py),
+each cost a measured figure (bench/README.md) or, where AWS documents none, a stated model.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from lambdas import limits
+from lambdas.estimate import PLANNER_SECONDS_PER_OBJECT
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One stage's load (``used``) against its ceiling, both in ``unit``."""
+
+    name: str
+    used: float
+    ceiling: float
+    unit: str
+    fix: str  # the setting that raises the ceiling or lowers the load
+    source: str  # where the ceiling and the cost come from
+    note: str = ""  # what happens past the ceiling, when it is not a failure
+
+    @property
+    def share(self) -> float:
+        return self.used / self.ceiling if self.ceiling > 0 else math.inf
+
+    def line(self) -> str:
+        text = f"{self.name}: {percent(self.share)} of {self.ceiling:,.0f} {self.unit}"
+        return text + (f" ({self.note})" if self.note else "")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "used": round(self.used, 3), "ceiling": self.ceiling, "unit": self.unit,
+                "share": round(self.share, 4), "fix": self.fix, "source": self.source, "note": self.note}
+
+
+def percent(share: float) -> str:
+    """41%, or 0.3% below 10% (small shares still tell two plans apart)."""
+    return f"{share:.0%}" if share >= 0.1 else f"{share:.1%}"
+
+
+@dataclass(frozen=True)
+class Loads:
+    """What ``sfncopy plan`` knows of a run and its environment, as the stages need it."""
+
+    objects_listed: int
+    report_rows: int  # copies and skipped objects: the finalizer's rows
+    parent_events: int
+    largest_child_events: int
+    most_payloads_per_worker: int
+    workers: int
+    worker_concurrency: int
+    concurrency_available: int | None  # what the worker function may use at once; None: unknown
+    planner_memory_mb: int
+    planner_timeout_seconds: int
+    finalizer_timeout_seconds: int
+    max_payload_size_mb: int
+    max_objects_per_payload: int
+
+
+@dataclass(frozen=True)
+class Headroom:
+    stages: tuple[Stage, ...]  # closest to its ceiling first
+
+    @property
+    def binding(self) -> Stage:
+        return self.stages[0]
+
+    def lines(self) -> list[str]:
+        binding = self.binding
+        return [f"binding stage: {binding.line()}: {binding.fix}",
+                "headroom (closest to its ceiling first):", *(f"  {stage.line()}" for stage in self.stages)]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"binding": self.binding.name, "fix": self.binding.fix,
+                "stages": [stage.to_dict() for stage in self.stages]}
+
+
+def planner_seconds(objects_listed: int) -> float:
+    """The planner's listing, one page after another (S3's latency and botocore's parse), and its decisions."""
+    pages = max(1, math.ceil(objects_listed / limits.LIST_PAGE_SIZE))
+    return (pages * (limits.LIST_PAGE_LATENCY_SECONDS + limits.LIST_PAGE_PARSE_SECONDS)
+            + objects_listed * PLANNER_SECONDS_PER_OBJECT)
+
+
+def finalizer_rows_per_invocation(timeout_seconds: int) -> int:
+    """Rows one finalizer invocation reports before its deadline margin."""
+    seconds = max(0.0, timeout_seconds - limits.DEFAULT_DEADLINE_MARGIN_SECONDS)
+    return max(1, int(seconds / limits.FINALIZER_SECONDS_PER_ROW))
+
+
+def headroom(loads: Loads) -> Headroom:
+    """Every stage against its ceiling, the closest first (ties keep this order)."""
+    budget = f"{limits.MAX_HISTORY_EVENTS:,} events per execution (Step Functions quotas)"
+    concurrency = loads.concurrency_available
+    concurrency_source = ("the worker function's or the account's concurrency (Lambda GetAccountSettings)"
+                          if concurrency is not None else
+                          f"unknown here: a new account's {limits.DEFAULT_LAMBDA_ACCOUNT_CONCURRENCY:,} per Region "
+                          "(Lambda developer guide, \"Lambda quotas\")")
+    per_invocation = finalizer_rows_per_invocation(loads.finalizer_timeout_seconds)
+    finalizer_invocations = max(1, math.ceil(loads.report_rows / per_invocation))
+    stages = [
+        Stage("planner memory", loads.objects_listed / 1e6 * limits.PLANNER_GB_PER_MILLION_OBJECTS * 1024,
+              loads.planner_memory_mb, "MB",
+              f"raise planner_memory_mb in the env file (now {loads.planner_memory_mb:,}; Lambda allows "
+              f"{limits.MAX_LAMBDA_MEMORY_MB:,})",
+              f"measured: bench/README.md ({limits.PLANNER_GB_PER_MILLION_OBJECTS} GB per 1,000,000 objects listed)"),
+        Stage("planner time", planner_seconds(loads.objects_listed), loads.planner_timeout_seconds, "s",
+              f"raise planner_timeout_seconds in the env file (now {loads.planner_timeout_seconds}; Lambda allows "
+              f"{limits.MAX_LAMBDA_TIMEOUT_SECONDS}), or split the s3_copy_config into several runs",
+              "measured: bench/README.md (a list page's parse) and its simulated S3 (a list page's latency)"),
+        Stage("run's history", loads.parent_events, limits.MAX_HISTORY_EVENTS, "events",
+              f"lower num_copy_lambda_workers in the env file (now {loads.workers})", budget),
+        Stage("largest child history", loads.largest_child_events, limits.MAX_HISTORY_EVENTS, "events",
+              f"lower options.max_payload_size_mb (the env's default: {loads.max_payload_size_mb:,})", budget),
+        Stage("payloads of the busiest worker", loads.most_payloads_per_worker, limits.MAX_PAYLOADS_PER_WORKER,
+              "payloads",
+              f"raise options.max_objects_per_payload (the env's default: {loads.max_objects_per_payload:,}) or "
+              f"options.max_payload_size_mb (the env's default: {loads.max_payload_size_mb:,}), or add workers "
+              "(num_copy_lambda_workers)",
+              "a Distributed Map's result must fit 256 KiB (lambdas/limits.py, MAX_PAYLOADS_PER_WORKER)"),
+        Stage("Lambda concurrency", loads.workers * loads.worker_concurrency,
+              concurrency if concurrency is not None else limits.DEFAULT_LAMBDA_ACCOUNT_CONCURRENCY,
+              "invocations",
+              f"lower worker_concurrency (now {loads.worker_concurrency}) or num_copy_lambda_workers in the env "
+              "file, or ask AWS to raise the account's Lambda concurrency quota", concurrency_source),
+        Stage("finalizer rows per invocation", loads.report_rows, per_invocation, "rows",
+              f"raise finalizer_timeout_seconds in the env file (now {loads.finalizer_timeout_seconds}; Lambda "
+              f"allows {limits.MAX_LAMBDA_TIMEOUT_SECONDS})",
+              f"measured: bench/README.md ({limits.FINALIZER_SECONDS_PER_ROW * 1000:.2f} ms a row on AWS)",
+              note=(f"continues in {finalizer_invocations} invocations" if finalizer_invocations > 1 else "")),
+    ]
+    return Headroom(tuple(sorted(stages, key=lambda stage: -stage.share)))
