@@ -188,3 +188,27 @@ def test_each_sharding_role_has_only_its_steps_rights(tmp_path: Path) -> None:
     assert "tgt-bucket" not in collecting and "src-bucket" not in collecting
     writes = [s for s in shard_policy(settings, "f")["Statement"] if "s3:PutObject" in s["Action"]]
     assert [s["Sid"] for s in writes] == ["ReadWriteRunFiles"]
+
+
+# --- cross-account: the sharding roles need the bucket owners' statements too ----------------------------
+def test_bucket_and_key_policies_of_a_sharded_env_name_the_sharding_roles(tmp_path: Path) -> None:
+    from generator.bucket_policies import RoleArnsError, bucket_policies, key_policies, policy_documents
+
+    key = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    settings = settings_for(tmp_path, planning="sharded", source_buckets="their-src/in/",
+                            target_buckets="their-dst/out/", kms_key_arns=key)
+    arns = {logical: f"arn:aws:iam::123456789012:role/sfncopy-test-{logical}-1A2B3C"
+            for logical in role_logical_ids(settings)}
+    # GIVEN a deployed sharded stack missing a sharding role  THEN the documents are refused with the fix
+    with pytest.raises(RoleArnsError, match="no PlanShardRole"):
+        policy_documents(settings, {k: v for k, v in arns.items() if k != "PlanShardRole"})
+    # WHEN all are there  THEN each sharding role that touches a bucket has its statements on it
+    documents = bucket_policies(settings, arns)
+    principals = {b: {s["Principal"]["AWS"].split("/")[1].rsplit("-", 1)[0] for s in d["Statement"]}
+                  for b, d in documents.items()}
+    assert {"sfncopy-test-PlanPrepareRole", "sfncopy-test-PlanShardRole",
+            "sfncopy-test-PlanAssembleRole"} <= principals["their-src"]
+    assert "sfncopy-test-PlanCollectRole" not in principals["their-src"] | principals["their-dst"]
+    assert "sfncopy-test-PlanAssembleRole" in principals["their-dst"]
+    sids = {s["Sid"] for s in key_policies(settings, arns)[key]["Statement"]}
+    assert {"SfncopyTestPlanAssembleUseKeyForS3", "SfncopyTestPlanShardUseKeyForS3"} <= sids
