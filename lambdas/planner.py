@@ -8,7 +8,7 @@ executes the result (multipart uploads for split objects, the plan files).
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -276,11 +276,13 @@ def prove_identical(to_compare: list[CopyTask], settings: Settings, s3: S3Gatewa
     return proven
 
 
-def create_uploads(splits: tuple[SplitCopy, ...], heads: Mapping[int, ObjectHead], options: CopyOptions,
+def create_uploads(splits: Sequence[SplitCopy], heads: Mapping[int, ObjectHead], options: CopyOptions,
                    s3: S3Gateway, threads: int) -> dict[int, Upload]:
-    """Start one multipart upload per split object (concurrently). If any fails, abort the ones that
-    were started and raise: a failed plan leaves no upload behind."""
-    futures = _run_all(threads, {s.copy_id: (_create_upload, (s, heads[s.copy_id], options, s3)) for s in splits})
+    """Start one multipart upload per split object (concurrently), with the source's headers and tags.
+    ``heads``: HEADs already made, by copy id (a split without one is HEADed here). If any upload fails,
+    abort the ones that were started and raise: a failed plan leaves no upload behind. The sharded
+    planner's assembler starts its uploads here too."""
+    futures = _run_all(threads, {s.copy_id: (_create_upload, (s, heads.get(s.copy_id), options, s3)) for s in splits})
     created = {cid: f.result() for cid, f in futures.items() if f.exception() is None}
     errors = [f.exception() for f in futures.values() if f.exception() is not None]
     if errors:
@@ -289,20 +291,21 @@ def create_uploads(splits: tuple[SplitCopy, ...], heads: Mapping[int, ObjectHead
     return created
 
 
-def _create_upload(split: SplitCopy, head: ObjectHead, options: CopyOptions, s3: S3Gateway) -> Upload:
+def _create_upload(split: SplitCopy, head: ObjectHead | None, options: CopyOptions, s3: S3Gateway) -> Upload:
     tags = s3.get_tags(split.source_bucket, split.source_key) if options.preserve_tags else {}
     headers: ObjectHead | None = None
     if options.preserve_metadata:
         # A HEAD of part 1 carries the object's headers on S3, but moto answers with the part's alone
         # for objects uploaded in parts; one more HEAD per split object makes both right.
-        headers = s3.head_object(split.source_bucket, split.source_key) if head.parts_count > 1 else head
+        unknown = head is None or head.parts_count > 1
+        headers = s3.head_object(split.source_bucket, split.source_key) if unknown else head
     upload_id = s3.create_multipart_upload(split.target_bucket, split.target_key, headers, tags,
                                            storage_class=options.storage_class, sse=options.sse)
     too_long = len(tagging_header(tags).encode()) > limits.MAX_TAGGING_HEADER_BYTES
     return upload_id, tuple(sorted(tags.items())) if too_long else ()
 
 
-def abort_uploads(splits: tuple[SplitCopy, ...], uploads: Mapping[int, Upload], s3: S3Gateway) -> None:
+def abort_uploads(splits: Sequence[SplitCopy], uploads: Mapping[int, Upload], s3: S3Gateway) -> None:
     for split in splits:
         if split.copy_id in uploads:
             s3.abort_multipart_upload(split.target_bucket, split.target_key, uploads[split.copy_id][0])

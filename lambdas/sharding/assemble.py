@@ -30,11 +30,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from lambdas import binning, limits, manifest, planning
+from lambdas import binning, limits, manifest, planner, planning
 from lambdas.errors import ManifestConflictError
-from lambdas.gateway import JSON_CONTENT_TYPE, ObjectHead, S3Gateway, encode_json, tagging_header
+from lambdas.gateway import JSON_CONTENT_TYPE, S3Gateway, encode_json
 from lambdas.logs import get_logger
-from lambdas.models import CopyOptions, CopyTask, ManifestLocation, Payload, PlanTotals, SplitCopy
+from lambdas.models import CopyTask, ManifestLocation, Payload, PlanTotals, SplitCopy
 from lambdas.sharding import layout
 from lambdas.sharding.layout import PayloadRef, SegmentRef, ShardingContext, ShardSummary
 
@@ -144,7 +144,7 @@ def assemble(run_id: str, loc: ManifestLocation, s3: S3Gateway, threads: int = R
     binned = bin_items(items_of(segments, splits, params), params.workers)
     uploads: dict[int, tuple[str, tuple[tuple[str, str], ...]]] = {}
     if splits and not context.config.options.dry_run:
-        uploads = start_uploads(splits, context.config.options, s3, threads)
+        uploads = planner.create_uploads(splits, {}, context.config.options, s3, threads)
     try:
         lists, payloads, requests = _write_workers(s3, loc, binned, uploads, params, threads)
         splits = [SplitCopy.from_dict({**s.to_dict(), "upload_id": uploads.get(s.copy_id, ("", ()))[0],
@@ -157,7 +157,7 @@ def assemble(run_id: str, loc: ManifestLocation, s3: S3Gateway, threads: int = R
                              skipped_keys=tuple(f.key for s in summaries for f in s.skipped))
         s3.put_json(loc.bucket, layout.index_key(loc), plan.to_dict())
     except BaseException:
-        abort_uploads(splits, uploads, s3)
+        planner.abort_uploads(splits, uploads, s3)
         raise
     log.info("plan assembled", extra={
         "workers": params.workers, "payloads": payloads, "segments": len(segments), "split_objects": len(splits),
@@ -235,32 +235,3 @@ def _totals(summaries: Sequence[ShardSummary], payloads: int, split_objects: int
                       requests=requests, skipped_by_reason=tuple(sorted(reasons.items())))
 
 
-# --- multipart uploads of split objects ----------------------------------------------------------------
-def start_uploads(splits: Sequence[SplitCopy], options: CopyOptions, s3: S3Gateway,
-                  threads: int) -> dict[int, tuple[str, tuple[tuple[str, str], ...]]]:
-    """One multipart upload per split object, concurrently, carrying the source's headers and tags (as the
-    single planner's ``create_uploads``); if any fails, the ones started are aborted and the error raised."""
-    def start(split: SplitCopy) -> tuple[str, tuple[tuple[str, str], ...]]:
-        tags = s3.get_tags(split.source_bucket, split.source_key) if options.preserve_tags else {}
-        head: ObjectHead | None = s3.head_object(split.source_bucket, split.source_key) if options.preserve_metadata \
-            else None
-        upload = s3.create_multipart_upload(split.target_bucket, split.target_key, head, tags,
-                                            storage_class=options.storage_class, sse=options.sse)
-        too_long = len(tagging_header(tags).encode()) > limits.MAX_TAGGING_HEADER_BYTES
-        return upload, tuple(sorted(tags.items())) if too_long else ()
-
-    with ThreadPoolExecutor(max_workers=max(1, min(threads, len(splits)))) as pool:
-        futures = {s.copy_id: pool.submit(start, s) for s in splits}
-    started = {cid: f.result() for cid, f in futures.items() if f.exception() is None}
-    failed = [f.exception() for f in futures.values() if f.exception() is not None]
-    if failed:
-        abort_uploads(splits, started, s3)
-        raise failed[0]  # type: ignore[misc]
-    return started
-
-
-def abort_uploads(splits: Sequence[SplitCopy], uploads: dict[int, tuple[str, tuple[tuple[str, str], ...]]],
-                  s3: S3Gateway) -> None:
-    for split in splits:
-        if split.copy_id in uploads:
-            s3.abort_multipart_upload(split.target_bucket, split.target_key, uploads[split.copy_id][0])
