@@ -35,7 +35,6 @@ import logging
 import math
 import random
 import resource
-import subprocess
 import sys
 import tempfile
 import threading
@@ -48,7 +47,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-REPO = Path(__file__).resolve().parent.parent
+from bench.json_subprocess import run_json
+
 SOURCE, TARGET, PLANS = "bench-src", "bench-dst", "bench-plans"
 RUN_ID = "bench-planning"
 NOW = "2024-01-01T00:00:00Z"
@@ -539,15 +539,7 @@ def table_lines(results: dict[str, Any] | None) -> list[str]:
 
 # --- driver ------------------------------------------------------------------------------------------
 def _subprocess(args: list[str], timeout: float) -> dict[str, Any]:
-    command = [sys.executable, "-m", "bench.planning_scale", *args]
-    try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False, cwd=REPO)
-    except subprocess.TimeoutExpired:
-        return {"error": f"timed out after {timeout:.0f} s: {' '.join(command)}"}
-    if done.returncode != 0:
-        return {"error": f"exit {done.returncode}: {done.stderr.strip()[-2000:]}"}
-    parsed: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-    return parsed
+    return run_json([sys.executable, "-m", "bench.planning_scale", *args], timeout)
 
 
 def run(quick: bool = False, timeout: float = 1800.0) -> dict[str, Any]:

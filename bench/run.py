@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import balance, contenders, planning_scale, scale, workloads
+from bench.json_subprocess import run_json
 from bench.local_s3 import open_local_aws
 from lambdas.limits import MiB
 
@@ -37,7 +38,7 @@ def run_planner(objects: int, workers: int, timeout: float, profile_to: Path | N
     """Time and peak memory of plan_run on ``objects`` synthetic entries, each run in a fresh subprocess;
     the run with the median time is reported, with every run's time and the machine's reference loop."""
     command = [sys.executable, "-m", "bench.planner_scale", "--objects", str(objects), "--workers", str(workers)]
-    runs = [_json_subprocess(command, timeout) for _ in range(rounds)]
+    runs = [run_json(command, timeout) for _ in range(rounds)]
     failed = [r for r in runs if "error" in r]
     if failed:
         result = failed[0]
@@ -47,17 +48,17 @@ def run_planner(objects: int, workers: int, timeout: float, profile_to: Path | N
         result["runs_reference_seconds"] = [r["reference_seconds"] for r in runs]
         result["target_met"] = result["seconds"] <= 10.0 and result["peak_rss_bytes"] <= 1.5 * GB
     if profile_to is not None:
-        result["profile"] = _json_subprocess([*command, "--profile", str(profile_to)], timeout)
+        result["profile"] = run_json([*command, "--profile", str(profile_to)], timeout)
     return result
 
 
 def run_finalizer(sizes: list[int], timeout: float) -> dict[str, Any]:
     """Peak memory and time of the real finalizer over ``sizes`` synthetic copied rows, each in a fresh
     subprocess (bench/finalizer_scale.py), plus one run of a million skipped objects."""
-    runs = [_json_subprocess([sys.executable, "-m", "bench.finalizer_scale", "--rows", str(rows)], timeout)
+    runs = [run_json([sys.executable, "-m", "bench.finalizer_scale", "--rows", str(rows)], timeout)
             for rows in sizes]
     skipped = max(sizes, default=0) // 10 or 1
-    runs.append(_json_subprocess([sys.executable, "-m", "bench.finalizer_scale", "--rows", "0", "--skipped",
+    runs.append(run_json([sys.executable, "-m", "bench.finalizer_scale", "--rows", "0", "--skipped",
                                   str(min(1_000_000, max(skipped, 1_000)))], timeout))
     return {"runs": runs}
 
@@ -65,20 +66,8 @@ def run_finalizer(sizes: list[int], timeout: float) -> dict[str, Any]:
 def run_fanout(payloads: int, workers: int, timeout: float) -> dict[str, Any]:
     """One run of ``payloads`` one-object payloads on ``workers`` workers on a fresh emulator, in a subprocess
     (bench/fanout.py): each payload a child execution of its worker's Distributed Map."""
-    return _json_subprocess([sys.executable, "-m", "bench.fanout", "--payloads", str(payloads), "--workers",
+    return run_json([sys.executable, "-m", "bench.fanout", "--payloads", str(payloads), "--workers",
                              str(workers), "--timeout", str(timeout)], timeout + 600)
-
-
-def _json_subprocess(command: list[str], timeout: float) -> dict[str, Any]:
-    try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False,
-                              cwd=contenders.REPO)
-    except subprocess.TimeoutExpired:
-        return {"error": f"timed out after {timeout:.0f} s: {' '.join(command)}"}
-    if done.returncode != 0:
-        return {"error": f"exit {done.returncode}: {done.stderr.strip()[-2000:]}"}
-    parsed: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-    return parsed
 
 
 # --- W1 ----------------------------------------------------------------------------------------------

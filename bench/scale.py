@@ -24,15 +24,14 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 from bench import planning_scale
+from bench.json_subprocess import run_json
 from lambdas import estimate, history, limits
 
-REPO = Path(__file__).resolve().parent.parent
 GB = 1_000_000_000
 WORKERS = planning_scale.WORKERS  # the assembled plan's workers (100)
 # Payloads each worker copies at once (its Distributed Map's MaxConcurrency): 100 workers x 10 = 1,000
@@ -214,7 +213,7 @@ def run(quick: bool = False, planning: dict[str, Any] | None = None, finalizer: 
     if "error" in planning:
         return {"error": f"planning: {planning['error']}"}
     if finalizer is None:
-        finalizer = _json_subprocess([sys.executable, "-m", "bench.finalizer_scale", "--rows",
+        finalizer = run_json([sys.executable, "-m", "bench.finalizer_scale", "--rows",
                                       str(20_000 if quick else 1_000_000)], timeout)
     if "error" in finalizer:
         return {"error": f"finalizer: {finalizer['error']}"}
@@ -234,17 +233,6 @@ def run(quick: bool = False, planning: dict[str, Any] | None = None, finalizer: 
             "worker_memory_mb": WORKER_MEMORY_MB, "finalizer_memory_mb": FINALIZER_MEMORY_MB,
             "head_cpu_seconds": HEAD_CPU_S, "finalizer_measured": finalizer, "finalizer_recorded": FINALIZER_10M,
             "finalizer_rates": rates, "planning": planning, "rows": rows}
-
-
-def _json_subprocess(command: list[str], timeout: float) -> dict[str, Any]:
-    try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False, cwd=REPO)
-    except subprocess.TimeoutExpired:
-        return {"error": f"timed out after {timeout:.0f} s: {' '.join(command)}"}
-    if done.returncode != 0:
-        return {"error": f"exit {done.returncode}: {done.stderr.strip()[-2000:]}"}
-    parsed: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-    return parsed
 
 
 # --- the table ---------------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import TypeVar
 
 from lambdas import limits
@@ -65,7 +65,7 @@ class VerifyStats:
     heads: int = 0
 
     def as_dict(self) -> dict[str, int]:
-        return {"list_pages": self.list_pages, "keys_listed": self.keys_listed, "heads": self.heads}
+        return asdict(self)
 
 
 def uri(bucket: str, key: str) -> str:
