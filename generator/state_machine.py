@@ -203,7 +203,7 @@ def worker_branch(worker: int, resource: str, timing: RetryTiming, concurrency: 
         "States": {
             name: {
                 "Type": "Map",
-                # The items: the JSON array of the worker's payload ids the planner wrote (its pointer names the
+                # The items: the JSON array of the worker's WorkItems the planner wrote (its pointer names the
                 # key), read by Step Functions itself (developer guide, "ItemReader (Map)": Resource
                 # arn:aws:states:::s3:getObject, ReaderConfig.InputType JSON), so no list rides in the state.
                 "ItemReader": {
@@ -211,11 +211,15 @@ def worker_branch(worker: int, resource: str, timing: RetryTiming, concurrency: 
                     "ReaderConfig": {"InputType": "JSON"},
                     "Parameters": {"Bucket.$": "$.manifest.bucket", "Key.$": f"$.{_worker_field(worker)}.items"},
                 },
+                # Each item is a WorkItem (lambdas/models.py): the payload's run-wide id and the key of its file,
+                # which the child's PayloadTask carries (developer guide, "ItemSelector (Map)": the context
+                # object's $$.Map.Item.Value is the item, and a path reaches into it).
                 "ItemSelector": {
                     "run_id.$": "$.run_id",
                     "manifest.$": "$.manifest",
                     "worker": worker,
-                    "payload.$": "$$.Map.Item.Value",
+                    "payload.$": "$$.Map.Item.Value.payload",
+                    "payload_key.$": "$$.Map.Item.Value.key",
                 },
                 "MaxConcurrency": concurrency,
                 # A failed child (a payload whose worker failed for good) must not fail the run: the finalizer

@@ -113,6 +113,7 @@ def _clean_run(plan: RunPlan, loc: ManifestLocation, s3: S3Gateway) -> tuple[lis
 
     counts = Tally()
     joins = {split.copy_id: ChunkJoin(split) for split in plan.splits}
+    files = manifest.payload_files(s3, loc, plan) if unknown - planned else {}  # where each payload's file is
     for payload_id in sorted({pid for worker in plan.worker_payloads for pid in worker}):
         checkpoint = manifest.read_checkpoint(s3, loc, payload_id)
         if checkpoint is not None:
@@ -120,7 +121,9 @@ def _clean_run(plan: RunPlan, loc: ManifestLocation, s3: S3Gateway) -> tuple[lis
             for result in checkpoint.results:
                 _add_result(result, joins, counts)
         if unknown - planned:
-            payload = manifest.read_payload(s3, loc, payload_id)
+            item = files.get(payload_id)
+            payload = (manifest.read_payload_file(s3, loc, item) if item is not None
+                       else manifest.read_payload(s3, loc, payload_id))
             planned.update((t.target_bucket, t.target_key) for t in payload.tasks
                            if (t.target_bucket, t.target_key) in unknown)
 

@@ -11,7 +11,8 @@ The run is reported in phases, each streamed in bounded pieces:
 2. split copies, a batch at a time: complete each one whose chunks all succeeded, after checking with
    ListParts that every part is there with the planned size; abort it otherwise (no upload of the run is
    left open); verify the completed targets; report them;
-3. plan/skipped.json, streamed (lambdas/json_stream.py): a row per skipped object, unmatched ones counted;
+3. the plan's files of skipped objects (the index names them: plan/skipped.json, or the shards' own files),
+   one after another, each streamed (lambdas/json_stream.py): a row per skipped object, unmatched ones counted;
 4. the report's last part, report.csv (up to report.SINGLE_CSV_MAX_ROWS rows), report/manifest.json and
    report.json with the totals; then fail the execution when more objects failed than
    ``options.max_failed_objects`` allows.
@@ -48,6 +49,7 @@ from lambdas.models import (
     SkippedObject,
     SplitCopy,
     TargetConfig,
+    WorkItem,
 )
 from lambdas.report import (
     MAX_UNMATCHED_LISTED,
@@ -179,7 +181,10 @@ class _Finalization:
     # --- phase 1: payloads ---------------------------------------------------------------------------
     def _payloads(self, pool: ThreadPoolExecutor) -> bool:
         ids = payload_ids(self.pointer)
-        with _PayloadReader(self.s3, self.loc, ids[self.state.position:], not self.dry_run) as reads:
+        files = manifest.payload_files(self.s3, self.loc, self.plan)  # where each payload's file is
+        items = [files.get(pid) or WorkItem(pid, -1, manifest.payload_key(self.loc, pid))
+                 for pid in ids[self.state.position:]]
+        with _PayloadReader(self.s3, self.loc, items, not self.dry_run) as reads:
             for payload, checkpoint in reads:
                 if self.dry_run:
                     self._report(planned_row(task) for task in payload.tasks if task.method != "chunk")
@@ -232,10 +237,21 @@ class _Finalization:
                 return False
         return True
 
-    # --- phase 3: plan/skipped.json ------------------------------------------------------------------
+    # --- phase 3: the files of skipped objects -------------------------------------------------------
     def _skipped(self, pool: ThreadPoolExecutor) -> bool:
+        """Each file the index names, in order (``state.skipped_file``), from a byte offset (``position``)."""
+        keys = manifest.skipped_keys(self.loc, self.plan)
+        while self.state.skipped_file < len(keys):
+            if not self._skipped_file(keys[self.state.skipped_file]):
+                return False
+            self.state.skipped_file, self.state.position = self.state.skipped_file + 1, 0
+            if self.state.skipped_file < len(keys) and self.deadline.near():
+                return False
+        return True
+
+    def _skipped_file(self, key: str) -> bool:
         start = self.state.position
-        chunks = self.s3.read_chunks(self.loc.bucket, manifest.key(self.loc, manifest.SKIPPED), start)
+        chunks = self.s3.read_chunks(self.loc.bucket, key, start)
         rows: list[ReportRow] = []
         for seen, (data, end) in enumerate(iter_array(chunks, start), start=1):
             skipped = SkippedObject.from_dict(data)
@@ -309,8 +325,9 @@ class _PayloadReader:
     """Each payload with its checkpoint (None without one, or when not asked), in order, with up to
     READ_AHEAD reads in flight. A context manager: leaving it stops reading (the reads in flight finish)."""
 
-    def __init__(self, s3: S3Gateway, loc: ManifestLocation, ids: Sequence[int], with_checkpoints: bool) -> None:
-        self._ids = iter(ids)
+    def __init__(self, s3: S3Gateway, loc: ManifestLocation, items: Sequence[WorkItem],
+                 with_checkpoints: bool) -> None:
+        self._items = iter(items)
         self._s3, self._loc, self._with_checkpoints = s3, loc, with_checkpoints
         self._pool = ThreadPoolExecutor(max_workers=READ_AHEAD)
         self._ahead: deque[Future[tuple[Payload, PayloadCheckpoint | None]]] = deque()
@@ -332,8 +349,9 @@ class _PayloadReader:
             self._submit()
             yield read
 
-    def _read(self, payload_id: int) -> tuple[Payload, PayloadCheckpoint | None]:
-        payload = manifest.read_payload(self._s3, self._loc, payload_id)
+    def _read(self, item: WorkItem) -> tuple[Payload, PayloadCheckpoint | None]:
+        payload = manifest.read_payload_file(self._s3, self._loc, item)
+        payload_id = item.payload
         # A checkpoint's result chunks share the reads in flight with the payloads read ahead (READ_THREADS in all,
         # what the client's connection pool is sized for).
         checkpoint = (manifest.read_checkpoint(self._s3, self._loc, payload_id,
@@ -342,9 +360,9 @@ class _PayloadReader:
         return payload, checkpoint
 
     def _submit(self) -> None:
-        payload_id = next(self._ids, None)
-        if payload_id is not None:
-            self._ahead.append(self._pool.submit(self._read, payload_id))
+        item = next(self._items, None)
+        if item is not None:
+            self._ahead.append(self._pool.submit(self._read, item))
 
 
 # --- the uploads workers left open --------------------------------------------------------------------

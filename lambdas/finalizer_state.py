@@ -31,7 +31,7 @@ PHASES: tuple[Phase, ...] = ("payloads", "splits", "skipped", "done")
 class FinalizeCursor:
     """The finalizer's place in a finalization that goes on in another invocation: ``step`` invocations are
     done and their state is at ``state_key(loc, step)``; ``phase`` and ``position`` (a payload index, a split
-    index, or a byte offset in plan/skipped.json) are for people reading the execution history.
+    index, or a byte offset in the skipped file the saved state names) are for people reading the execution history.
 
     ``FIRST`` (step 0) is what a state machine that loops on the finalizer puts in its first event: it says
     the caller will call again on a cursor. An event without any cursor (a state machine without the loop)
@@ -74,6 +74,7 @@ class FinalizeState:
 
     phase: Phase = "payloads"
     position: int = 0
+    skipped_file: int = 0  # in the skipped phase: which of the plan's skipped files ``position`` is in
     started: str = ""  # when the first invocation began
     invocations: int = 0  # invocations before this one
     tally: Tally = field(default_factory=Tally)
@@ -86,7 +87,8 @@ class FinalizeState:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "phase": self.phase, "position": self.position, "started": self.started,
+            "phase": self.phase, "position": self.position, "skipped_file": self.skipped_file,
+            "started": self.started,
             "invocations": self.invocations, "tally": self.tally.as_dict(),
             "joins": {str(copy_id): join.to_state() for copy_id, join in self.joins.items() if join.chunks},
             "unmatched": self.unmatched, "unmatched_count": self.unmatched_count, "files": self.files,
@@ -99,7 +101,8 @@ class FinalizeState:
         joins = {split.copy_id: ChunkJoin(split) for split in splits}
         joins.update({int(copy_id): ChunkJoin.from_state(by_id[int(copy_id)], saved)
                       for copy_id, saved in data["joins"].items()})
-        return cls(phase=data["phase"], position=int(data["position"]), started=data["started"],
+        return cls(phase=data["phase"], position=int(data["position"]),
+                   skipped_file=int(data.get("skipped_file", 0)), started=data["started"],
                    invocations=int(data["invocations"]), tally=Tally.from_dict(data["tally"]), joins=joins,
                    unmatched=list(data["unmatched"]), unmatched_count=int(data["unmatched_count"]),
                    files=dict(data["files"]), verification=VerifyStats(**data["verification"]),

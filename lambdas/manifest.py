@@ -4,8 +4,11 @@ Layout under ``<SFNCOPY_MANIFEST_PREFIX>runs/<run_id>/``::
 
     plan/index.json              RunPlan: config, totals, worker -> payload ids, split objects
     plan/payloads/00042.json     Payload: the tasks of payload 42
-    plan/skipped.json            [SkippedObject]: what the plan does not copy, and why
-    plan/workers/00003.json      [payload ids]: worker 3's payloads, in order (its Distributed Map's items)
+    plan/skipped.json            [SkippedObject]: what the plan does not copy, and why (the index's
+                                 ``skipped_files`` name the files to read: this one, or a sharded plan's)
+    plan/workers/00003.json      [WorkItem]: worker 3's payloads, in order (its Distributed Map's items):
+                                 each payload's run-wide id, its worker and the key of its file (here under
+                                 plan/payloads/, or where sharded planning wrote it: plan/sharding/)
     results/00042.json           ResultsHead of payload 42: which result chunks count, open uploads,
                                  invocations (small; rewritten at every checkpoint), and why the payload's
                                  child execution failed when it did (``failure``, written once, at the end)
@@ -61,6 +64,7 @@ from typing import Any, TypeVar
 
 from lambdas.gateway import JSON_CONTENT_TYPE, S3Gateway, encode_json
 from lambdas.models import (
+    SKIPPED_FILE,
     CopyTask,
     ManifestLocation,
     ObjectResult,
@@ -69,10 +73,11 @@ from lambdas.models import (
     ResultsHead,
     RunPlan,
     SkippedObject,
+    WorkItem,
 )
 
 INDEX = "plan/index.json"
-SKIPPED = "plan/skipped.json"
+SKIPPED = SKIPPED_FILE
 REPORT_JSON = "report.json"
 REPORT_CSV = "report.csv"
 FAILURE = "failure.json"
@@ -150,20 +155,33 @@ def key(loc: ManifestLocation, name: str) -> str:
 # --- reading and writing ----------------------------------------------------------------------------
 def write_plan(s3: S3Gateway, loc: ManifestLocation, plan: RunPlan, payloads: list[Payload],
                skipped: list[SkippedObject]) -> None:
-    """Write payloads and the workers' lists of them (concurrently) and skipped first, the index last: an
-    index always points at complete files."""
+    """The single planner's plan: payloads (under plan/payloads/), the workers' lists of them (concurrently)
+    and skipped first, the index last: an index always points at complete files."""
     def write(payload: Payload) -> None:
         s3.put_bytes(loc.bucket, payload_key(loc, payload.payload_id), encode_payload(payload), JSON_CONTENT_TYPE)
-
-    def write_list(worker: int) -> None:
-        s3.put_json(loc.bucket, worker_list_key(loc, worker), list(plan.worker_payloads[worker]))
 
     with ThreadPoolExecutor(max_workers=READ_THREADS) as pool:
         for _ in pool.map(write, payloads):  # consume, so the first failure is raised here
             pass
-        for _ in pool.map(write_list, range(len(plan.worker_payloads))):
-            pass
+    lists = [[WorkItem(pid, worker, payload_key(loc, pid)) for pid in ids]
+             for worker, ids in enumerate(plan.worker_payloads)]
+    write_worker_lists(s3, loc, lists)
     s3.put_json(loc.bucket, key(loc, SKIPPED), [s.to_dict() for s in skipped])
+    write_index(s3, loc, plan)
+
+
+def write_worker_lists(s3: S3Gateway, loc: ManifestLocation, lists: Sequence[Sequence[WorkItem]]) -> None:
+    """Worker i's items at ``worker_list_key(loc, i)``, concurrently."""
+    def write_list(worker: int) -> None:
+        s3.put_json(loc.bucket, worker_list_key(loc, worker), [item.to_dict() for item in lists[worker]])
+
+    with ThreadPoolExecutor(max_workers=READ_THREADS) as pool:
+        for _ in pool.map(write_list, range(len(lists))):  # consume, so the first failure is raised here
+            pass
+
+
+def write_index(s3: S3Gateway, loc: ManifestLocation, plan: RunPlan) -> None:
+    """The index, after every file it points at."""
     s3.put_json(loc.bucket, key(loc, INDEX), plan.to_dict())
 
 
@@ -194,12 +212,49 @@ def read_plan(s3: S3Gateway, loc: ManifestLocation) -> RunPlan:
     return RunPlan.from_dict(s3.get_json(loc.bucket, key(loc, INDEX)))
 
 
+# --- where a plan's payload and skip files are (the one place every reader asks) ----------------------
 def read_payload(s3: S3Gateway, loc: ManifestLocation, payload_id: int) -> Payload:
-    return Payload.from_dict(s3.get_json(loc.bucket, payload_key(loc, payload_id)))
+    """A payload of the single planner's layout (plan/payloads/), found by its id alone."""
+    return read_payload_file(s3, loc, WorkItem(payload_id, -1, payload_key(loc, payload_id)))
 
 
-def read_skipped(s3: S3Gateway, loc: ManifestLocation) -> list[SkippedObject]:
-    return [SkippedObject.from_dict(s) for s in s3.get_json(loc.bucket, key(loc, SKIPPED))]
+def read_payload_file(s3: S3Gateway, loc: ManifestLocation, item: WorkItem) -> Payload:
+    """The payload ``item`` names, with the item's run-wide id (and its worker, when the item knows it):
+    the file's own numbers may be a shard's (a segment carries its place in the shard and worker -1)."""
+    payload = Payload.from_dict(s3.get_json(loc.bucket, item.key))
+    worker = item.worker if item.worker >= 0 else payload.worker
+    return Payload(payload_id=item.payload, worker=worker, tasks=payload.tasks)
+
+
+def work_item(value: Any, loc: ManifestLocation, worker: int) -> WorkItem:
+    """An item of a worker's list: a WorkItem, or (a list written before WorkItems) a bare payload id."""
+    if isinstance(value, int):
+        return WorkItem(value, worker, payload_key(loc, value))
+    return WorkItem.from_dict(value)
+
+
+def read_worker_list(s3: S3Gateway, loc: ManifestLocation, worker: int) -> list[WorkItem]:
+    return [work_item(value, loc, worker) for value in s3.get_json(loc.bucket, worker_list_key(loc, worker))]
+
+
+def payload_files(s3: S3Gateway, loc: ManifestLocation, plan: RunPlan) -> dict[int, WorkItem]:
+    """Every payload of the run by id, from the workers' lists (one GET per worker, concurrently; memory
+    ~150 bytes a payload). For readers that go by payload id: the finalizer, cleanup, the dry run."""
+    workers = range(len(plan.worker_payloads))
+    with ThreadPoolExecutor(max_workers=max(1, min(READ_THREADS, len(workers)))) as pool:
+        lists = list(pool.map(lambda worker: read_worker_list(s3, loc, worker), workers))
+    return {item.payload: item for items in lists for item in items}
+
+
+def skipped_keys(loc: ManifestLocation, plan: RunPlan) -> list[str]:
+    """The keys of the plan's files of skipped objects, in report order."""
+    return [key(loc, name) for name in plan.skipped_files]
+
+
+def read_skipped(s3: S3Gateway, loc: ManifestLocation, plan: RunPlan | None = None) -> list[SkippedObject]:
+    """Every skipped object at once (small plans, tests): the finalizer streams them instead."""
+    keys = skipped_keys(loc, plan) if plan is not None else [key(loc, SKIPPED)]
+    return [SkippedObject.from_dict(s) for k in keys for s in s3.get_json(loc.bucket, k)]
 
 
 # --- checkpoints: a head and the result chunks it names (see the module doc) --------------------------
@@ -320,17 +375,17 @@ def _read_ahead(read: Callable[[str], X], keys: Sequence[str], window: int = REA
                 future.cancel()
 
 
-def read_payloads(s3: S3Gateway, loc: ManifestLocation, payload_ids: Iterable[int],
+def read_payloads(s3: S3Gateway, loc: ManifestLocation, items: Iterable[WorkItem],
                   with_checkpoints: bool = True) -> Iterator[tuple[Payload, PayloadCheckpoint | None]]:
     """Each payload with its checkpoint (None without one, or when not asked), in the given order, read
     concurrently: READ_THREADS requests in flight in all, a checkpoint's chunks sharing them with the
     payloads (the client's connection pool is sized for that many)."""
-    ids = list(payload_ids)
-    chunk_threads = max(1, READ_THREADS // max(1, len(ids)))
+    todo = list(items)
+    chunk_threads = max(1, READ_THREADS // max(1, len(todo)))
 
-    def read(payload_id: int) -> tuple[Payload, PayloadCheckpoint | None]:
-        payload = read_payload(s3, loc, payload_id)
-        return payload, read_checkpoint(s3, loc, payload_id, threads=chunk_threads) if with_checkpoints else None
+    def read(item: WorkItem) -> tuple[Payload, PayloadCheckpoint | None]:
+        payload = read_payload_file(s3, loc, item)
+        return payload, read_checkpoint(s3, loc, item.payload, threads=chunk_threads) if with_checkpoints else None
 
     with ThreadPoolExecutor(max_workers=READ_THREADS) as pool:
-        yield from pool.map(read, ids)
+        yield from pool.map(read, todo)

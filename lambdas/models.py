@@ -7,6 +7,7 @@ payloads carry pointers only (run id, manifest location, payload numbers); lists
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal, NamedTuple, TypeVar
 
@@ -299,6 +300,30 @@ class PlanTotals:
     skipped_by_reason: tuple[tuple[str, int], ...] = ()
 
 
+# The single planner's file of skipped objects, relative to the run's folder (manifest.SKIPPED).
+SKIPPED_FILE = "plan/skipped.json"
+
+
+@dataclass(frozen=True)
+class WorkItem:
+    """One item of a worker's list (``plan/workers/<i>.json``), which its Distributed Map reads and hands to
+    each child execution: the payload's run-wide id (its checkpoint is kept under it), the worker, and the
+    key of the payload file in the manifest bucket (where the planner, a shard or the assembler wrote it).
+    A payload file's own ``payload_id`` and ``worker`` are not trusted: a shard's segment carries its place
+    in the shard (manifest.read_payload_file)."""
+
+    payload: int
+    worker: int
+    key: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"payload": self.payload, "worker": self.worker, "key": self.key}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> WorkItem:
+        return cls(payload=int(data["payload"]), worker=int(data["worker"]), key=str(data["key"]))
+
+
 @dataclass(frozen=True)
 class RunPlan:
     """The plan's index, stored at ``manifest.index_key``; payloads and skipped objects are separate files."""
@@ -311,6 +336,9 @@ class RunPlan:
     splits: tuple[SplitCopy, ...]
     totals: PlanTotals
     worker_loads: tuple[int, ...] = ()  # cost-model load of each worker (for the balance figure)
+    # The files of skipped objects, relative to the run's folder (manifest.skipped_keys): the single planner's
+    # plan/skipped.json, or the shards' own files, read where the shards wrote them.
+    skipped_files: tuple[str, ...] = (SKIPPED_FILE,)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -322,6 +350,7 @@ class RunPlan:
             "splits": [s.to_dict() for s in self.splits],
             "totals": asdict(self.totals),
             "worker_loads": list(self.worker_loads),
+            "skipped_files": list(self.skipped_files),
         }
 
     @classmethod
@@ -337,6 +366,7 @@ class RunPlan:
             splits=tuple(SplitCopy.from_dict(s) for s in data["splits"]),
             totals=PlanTotals(**totals),
             worker_loads=tuple(data.get("worker_loads", ())),
+            skipped_files=tuple(data.get("skipped_files", (SKIPPED_FILE,))),  # an index written before the field
         )
 
 
@@ -431,6 +461,7 @@ class PayloadTask:
     manifest: ManifestLocation
     worker: int
     payload: int
+    payload_key: str = ""  # the payload file's key (its WorkItem); "": manifest.payload_key (older lists)
     cursor: int = 0
     invocation: int = 0
     done: bool = False

@@ -29,7 +29,15 @@ from lambdas.copying import CopyContext, copy_task, run_windowed, worst_error
 from lambdas.deadline import Deadline
 from lambdas.errors import SettingsError
 from lambdas.gateway import S3Gateway
-from lambdas.models import CopyTask, ManifestLocation, ObjectResult, PayloadCheckpoint, PayloadTask, ResultsHead
+from lambdas.models import (
+    CopyTask,
+    ManifestLocation,
+    ObjectResult,
+    PayloadCheckpoint,
+    PayloadTask,
+    ResultsHead,
+    WorkItem,
+)
 from lambdas.settings import Settings
 
 # The checkpoint is written at least this often while work finishes (and after every new upload, and at
@@ -158,9 +166,11 @@ def copy_payload(task: PayloadTask, settings: Settings, s3: S3Gateway, deadline:
     plan = manifest.read_plan(s3, loc)
     # Every request to a source or target carries the config's expected owner and payer; every copy its ACL.
     s3 = s3.for_buckets(plan.config.bucket_access())
-    payload = manifest.read_payload(s3, loc, task.payload)
+    # The payload file is where its WorkItem says (a shard's segment carries the shard's numbers, not the run's):
+    # the checkpoint is kept under the run-wide id the item gives.
+    payload = manifest.read_payload_file(s3, loc, payload_item(task))
     previous = manifest.read_checkpoint(s3, loc, task.payload) or PayloadCheckpoint(
-        payload_id=payload.payload_id, worker=payload.worker)
+        payload_id=task.payload, worker=task.worker)
     book = Checkpointer(s3, loc, previous, (t.task_id for t in payload.tasks))
     todo = [t for t in payload.tasks if not book.finished(t.task_id)]
     halted: list[BaseException] = []
@@ -195,6 +205,12 @@ def copy_payload(task: PayloadTask, settings: Settings, s3: S3Gateway, deadline:
     return answer
 
 
+def payload_item(task: PayloadTask) -> WorkItem:
+    """Where the task's payload file is: the key its worker-list item gave, else (an item of a list written
+    before keys were) the single planner's plan/payloads/ key."""
+    return WorkItem(task.payload, task.worker, task.payload_key or manifest.payload_key(task.manifest, task.payload))
+
+
 def _collect(item: CopyTask, future: Future[ObjectResult | None], book: Checkpointer,
              halted: list[BaseException], stopping: threading.Event) -> None:
     failure = future.exception()
@@ -220,7 +236,7 @@ def _answer(task: PayloadTask, results: list[ObjectResult], tasks: int) -> Paylo
     copied = [r for r in results if r.status == "copied"]
     return PayloadTask(
         run_id=task.run_id, manifest=task.manifest, worker=task.worker, payload=task.payload,
-        cursor=len(results), invocation=task.invocation + 1, done=len(results) >= tasks,
+        payload_key=task.payload_key, cursor=len(results), invocation=task.invocation + 1, done=len(results) >= tasks,
         copied=len(copied), failed=sum(r.status == "failed" for r in results),
         skipped=sum(r.status == "skipped" for r in results), bytes=sum(r.bytes for r in copied))
 

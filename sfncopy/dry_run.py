@@ -149,7 +149,8 @@ def plan(document: Any, env: EnvSettings, s3: S3Gateway) -> PlanReport:
     run_id = "dry-run-" + time.strftime("%Y%m%dT%H%M%S", time.gmtime())
     loc = plan_run(document, run_id, settings, memory, now).manifest
     run_plan = manifest.read_plan(memory, loc)
-    payloads = [manifest.read_payload(memory, loc, pid) for ids in run_plan.worker_payloads for pid in ids]
+    files = manifest.payload_files(memory, loc, run_plan)
+    payloads = [manifest.read_payload_file(memory, loc, files[pid]) for ids in run_plan.worker_payloads for pid in ids]
     report = summarise(env.env, run_plan, payloads, env.worker.memory_mb, settings.part_size, env.worker_concurrency)
     return replace(report, planning=env.planning)
 

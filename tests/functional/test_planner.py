@@ -106,12 +106,15 @@ def test_plans_a_paginated_listing_of_two_sources_for_three_targets(buckets, gat
     assert len(pointer.to_dict()["workers"]) == 3 and pointer.dry_run is False
     assert pointer.manifest.prefix == "sfncopy/runs/run-1/" and plan.created_at == NOW
     assert pointer.bytes == sum(t.size for t in tasks)
-    # AND each worker's payload ids are a JSON array in the manifest bucket (its Distributed Map's items), whose
-    # key the pointer names
+    # AND each worker's payloads are a JSON array of items in the manifest bucket (its Distributed Map's items),
+    # whose key the pointer names: each item the payload's id, worker and the key of its file
     for worker, ids in enumerate(plan.worker_payloads):
         key = f"sfncopy/runs/run-1/plan/workers/{worker:05d}.json"
         assert pointer.to_dict()["workers"][worker]["items"] == key
-        assert gateway.get_json(pointer.manifest.bucket, key) == list(ids)
+        assert gateway.get_json(pointer.manifest.bucket, key) == [
+            {"payload": pid, "worker": worker, "key": f"sfncopy/runs/run-1/plan/payloads/{pid:05d}.json"}
+            for pid in ids]
+    assert plan.skipped_files == ("plan/skipped.json",)
     # AND one structured summary line says what was planned
     lines = [json.loads(JsonFormatter().format(r)) for r in planner_log]
     summary = [line for line in lines if line["message"] == "plan written"]

@@ -79,6 +79,11 @@ def list_key(run_id: str, worker: int) -> str:
     return f"runs/{run_id}/plan/workers/{worker:05d}.json"
 
 
+def item_key(run_id: str, payload: int) -> str:
+    """Where a payload's file is, as its worker-list item says (a segment's key, as sharded planning's)."""
+    return f"runs/{run_id}/plan/sharding/shards/000000/segments/{payload:06d}.json"
+
+
 def plan_pointer(event: dict[str, Any], workers: list[list[int]], dry_run: bool = False) -> dict[str, Any]:
     """The planner's answer for payloads ``workers[i]`` on worker i (consecutive ids, as the planner numbers them)."""
     run_id = event["run_id"]
@@ -95,7 +100,8 @@ def planner(workers: list[list[int]], dry_run: bool = False, missing: frozenset[
         s3 = boto3.client("s3", region_name=REGION)
         for worker, ids in enumerate(workers):
             if worker not in missing:
-                s3.put_object(Bucket=MANIFESTS, Key=list_key(event["run_id"], worker), Body=json.dumps(ids))
+                items = [{"payload": p, "worker": worker, "key": item_key(event["run_id"], p)} for p in ids]
+                s3.put_object(Bucket=MANIFESTS, Key=list_key(event["run_id"], worker), Body=json.dumps(items))
         return plan_pointer(event, workers, dry_run)
 
     return plan
@@ -112,6 +118,8 @@ class FakeWorker:
     def __call__(self, task: dict[str, Any]) -> dict[str, Any]:
         if "error" in task:  # record-failure mode: answered as the real worker answers, nothing copied
             return {"payload": task["payload"], "failure": f"{task['error']['Error']}: recorded"}
+        # The child's input carries the payload's file key from its worker-list item (ItemSelector)
+        assert task["payload_key"] == item_key(task["run_id"], task["payload"]), task
         invocation = task.get("invocation", 0) + 1
         done = task["payload"] not in self.slow or invocation > 1
         if done:
@@ -206,7 +214,7 @@ def test_happy_path_each_worker_copies_its_payloads_and_continues_until_done(
     assert fakes.events("planner") == [{"run_id": "run-1", "workers": 3,
                                         "input": {"s3_copy_config": {"source_s3_config": {}}}}]
     first = {"run_id": "run-1", "manifest": {"bucket": "manifests", "prefix": "runs/run-1/"}, "worker": 0,
-             "payload": 1}
+             "payload": 1, "payload_key": item_key("run-1", 1)}
     payload1 = [e for e in fakes.events("worker") if e["payload"] == 1]
     assert payload1[0] == first
     # AND the continuation (inside the payload's child execution) got the worker's own answer back as its input
@@ -338,7 +346,8 @@ def test_a_payload_that_fails_for_good_fails_alone_and_the_finalizer_decides(
     # AND the child's Catch called the worker once more, to record the error: the PayloadTask and the error
     (recorded,) = fakes.recorded()
     assert {k: v for k, v in recorded.items() if k != "error"} == {
-        "run_id": "run-1", "manifest": {"bucket": "manifests", "prefix": "runs/run-1/"}, "worker": 0, "payload": 1}
+        "run_id": "run-1", "manifest": {"bucket": "manifests", "prefix": "runs/run-1/"}, "worker": 0, "payload": 1,
+        "payload_key": item_key("run-1", 1)}
     assert recorded["error"]["Error"] == "ConfigError"
     assert json.loads(recorded["error"]["Cause"])["errorMessage"] == "payload 1 fails for good"
     # AND the run went on to the finalizer with the plan pointer (it counts the payload's tasks as failed and
@@ -510,7 +519,7 @@ def test_a_payloads_child_history_holds_that_payload_and_its_continuations_only(
 
     def child_events(payload: int) -> int:
         task = {"run_id": "run-1", "manifest": {"bucket": MANIFESTS, "prefix": "runs/run-1/"}, "worker": 0,
-                "payload": payload}
+                "payload": payload, "payload_key": item_key("run-1", payload)}
         arn = sfn.start_execution(stateMachineArn=machine, name=f"payload-{payload}",
                                   input=json.dumps(task))["executionArn"]
         deadline = time.monotonic() + 20
@@ -550,7 +559,7 @@ def test_a_failed_payloads_child_records_the_error_and_fails_with_it_within_its_
 
     def child(payload: int) -> tuple[dict[str, Any], int]:
         task = {"run_id": "run-1", "manifest": {"bucket": MANIFESTS, "prefix": "runs/run-1/"}, "worker": 0,
-                "payload": payload}
+                "payload": payload, "payload_key": item_key("run-1", payload)}
         arn = sfn.start_execution(stateMachineArn=machine, name=f"payload-{payload}",
                                   input=json.dumps(task))["executionArn"]
         deadline = time.monotonic() + 20

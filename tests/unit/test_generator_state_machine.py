@@ -82,9 +82,10 @@ def test_each_branch_is_a_distributed_map_over_its_workers_payload_list_in_s3() 
             "Resource": "arn:aws:states:::s3:getObject", "ReaderConfig": {"InputType": "JSON"},
             "Parameters": {"Bucket.$": "$.manifest.bucket", "Key.$": f"$.worker{index}.items"}}
         assert "ItemsPath" not in worker_map and "ItemBatcher" not in worker_map
-        # each child gets pointers only: the run, the manifest, its worker and its payload id
+        # each child gets pointers only: the run, the manifest, its worker, its payload id and its file's key
         assert worker_map["ItemSelector"] == {"run_id.$": "$.run_id", "manifest.$": "$.manifest", "worker": index,
-                                              "payload.$": "$$.Map.Item.Value"}
+                                              "payload.$": "$$.Map.Item.Value.payload",
+                                              "payload_key.$": "$$.Map.Item.Value.key"}
         # one payload at a time by default; a failed child does not fail the run (the finalizer decides)
         assert worker_map["MaxConcurrency"] == 1
         assert worker_map["ToleratedFailurePercentage"] == 100
