@@ -8,6 +8,7 @@ import csv
 import hashlib
 import io
 import json
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -19,7 +20,7 @@ from lambdas.errors import TooManyFailedObjectsError, TransientError
 from lambdas.finalizer import finalize, finalize_step
 from lambdas.finalizer_state import FIRST, FinalizeCursor, state_key
 from lambdas.gateway import S3Gateway
-from lambdas.models import CopyOptions, PlanPointer, RunSummary
+from lambdas.models import CopyOptions, PlanPointer, RunSummary, WorkItem
 from lambdas.report import csv_header
 from lambdas.report_files import PARTS_MANIFEST, ReportLayout, part_key
 from tests.functional.run_builder import (
@@ -379,3 +380,55 @@ def test_split_copies_are_settled_across_invocations_one_batch_at_a_time(s3, mon
     # AND the good one is complete and intact, the failed one aborted; no upload is left anywhere
     assert s3.client.get_object(Bucket=TARGET, Key="out/a.bin")["Body"].read() == good
     assert uploads(s3) == [] and manifest_uploads(s3) == []
+
+
+def as_sharded_layout(s3: S3Gateway, run: RunBuilder) -> None:
+    """Lay the run's plan out as sharded planning publishes it: each payload file where a shard wrote it (a
+    segment, carrying the shard's numbers, not the run's), the workers' lists naming those keys, and the skipped
+    objects in several shard files the index names (no plan/payloads/, no plan/skipped.json)."""
+    loc = run.loc
+    plan = manifest.read_plan(s3, loc)
+    lists = []
+    for worker, ids in enumerate(plan.worker_payloads):
+        items = []
+        for pid in ids:
+            payload = manifest.read_payload(s3, loc, pid)
+            key = f"{loc.prefix}plan/sharding/shards/{pid:06d}/segments/000000.json"
+            s3.put_bytes(MANIFESTS, key, manifest.encode_payload(replace(payload, payload_id=0, worker=-1)), "x")
+            s3.client.delete_object(Bucket=MANIFESTS, Key=manifest.payload_key(loc, pid))
+            items.append(WorkItem(pid, worker, key))
+        lists.append(items)
+    manifest.write_worker_lists(s3, loc, lists)
+    rows = s3.get_json(MANIFESTS, manifest.key(loc, manifest.SKIPPED))
+    s3.client.delete_object(Bucket=MANIFESTS, Key=manifest.key(loc, manifest.SKIPPED))
+    names = []
+    for shard, first in enumerate(range(0, len(rows), 2)):
+        names.append(f"plan/sharding/shards/{shard:06d}/skipped/000000.json")
+        s3.put_json(MANIFESTS, loc.prefix + names[-1], rows[first:first + 2])
+    manifest.write_index(s3, loc, replace(plan, skipped_files=tuple(names)))
+
+
+@pytest.mark.parametrize("near", [False, True], ids=["one invocation", "continuations"])
+def test_a_sharded_layout_is_reported_as_the_single_one_reading_its_files_where_the_shards_wrote_them(
+        s3, monkeypatch, near):
+    # GIVEN a run finalized from the single planner's layout
+    run, pointer = a_run(s3)
+    finalize(pointer, SETTINGS, s3, SMALL)
+    whole = outputs(s3, run)
+    # AND the same run laid out as sharded planning publishes it (segments, three skipped files)
+    as_sharded_layout(s3, run)
+    assert len(manifest.read_plan(s3, run.loc).skipped_files) == 3
+    # WHEN it is finalized again, in one invocation or with a deadline always near (one skipped row each)
+    monkeypatch.setattr(finalizer, "SKIPPED_BATCH", 1)
+    cursor, phases = None, []
+    while True:
+        deadline = Deadline(lambda: 0, 1.0) if near else Deadline.never()
+        outcome = finalize_step(pointer, SETTINGS, s3, deadline, cursor, SMALL)
+        if isinstance(outcome, RunSummary):
+            break
+        cursor = outcome
+        phases.append(cursor.phase)
+    # THEN the report is the same, file for file: every payload read at its segment under its run-wide id,
+    # every skipped row once, from the three files in order (across invocations when they stop between)
+    assert outputs(s3, run) == whole
+    assert (phases.count("skipped") >= 5) if near else phases == []

@@ -18,7 +18,7 @@ from lambdas.deadline import Deadline
 from lambdas.gateway import S3Gateway, make_client
 from lambdas.limits import MiB
 from lambdas.logs import JsonFormatter
-from lambdas.models import CopyOptions, PayloadCheckpoint, PayloadTask, SseConfig
+from lambdas.models import CopyOptions, Payload, PayloadCheckpoint, PayloadTask, SseConfig
 from lambdas.worker import copy_payload
 from tests.functional.faults import Fault
 from tests.functional.worker_helpers import (
@@ -551,3 +551,28 @@ def test_one_log_line_per_task_and_one_per_invocation(client, gateway):
         assert line["seconds"] >= 0
     [summary] = [line for line in lines if line["message"] == "payload invocation finished"]
     assert (summary["done"], summary["copied"]) == (True, 2)
+
+
+def test_the_worker_reads_its_payload_where_its_item_says_and_keeps_its_checkpoint_under_the_run_wide_id(
+        client: Any, gateway: S3Gateway) -> None:
+    # GIVEN a payload file where a shard wrote it (a segment), carrying the shard's numbers (its place in the
+    # shard, worker -1), and no file at the single planner's plan/payloads/ key; the run numbers it 7 on worker 2
+    client.put_object(Bucket=SRC, Key="a.txt", Body=b"alpha")
+    client.put_object(Bucket=SRC, Key="b.txt", Body=b"bravo!")
+    (first,) = write_run(gateway, [[]])
+    loc = first.manifest
+    segment = f"{loc.prefix}plan/sharding/shards/000003/segments/000000.json"
+    tasks = (task_for(client, 0, "a.txt"), task_for(client, 1, "b.txt"))
+    gateway.put_bytes(loc.bucket, segment, manifest.encode_payload(Payload(payload_id=0, worker=-1, tasks=tasks)),
+                      "application/json")
+    task = PayloadTask(run_id="run-1", manifest=loc, worker=2, payload=7, payload_key=segment)
+    # WHEN the worker runs the task its worker-list item made
+    answer = copy_payload(task, settings(), gateway, Deadline.never())
+    # THEN both objects arrive, and the answer carries the key on (the next invocation's input)
+    assert answer.done and answer.copied == 2 and answer.payload_key == segment
+    assert body_of(client, DST, "a.txt") == b"alpha" and body_of(client, DST, "b.txt") == b"bravo!"
+    # AND the checkpoint is payload 7's, of worker 2: not the shard's payload 0 (another shard's segment 0)
+    checkpoint = manifest.read_checkpoint(gateway, loc, 7)
+    assert checkpoint is not None and (checkpoint.payload_id, checkpoint.worker) == (7, 2)
+    assert {r.source_key for r in checkpoint.results} == {"a.txt", "b.txt"}
+    assert gateway.get_json_or_none(loc.bucket, manifest.results_key(loc, 0)) is None
