@@ -6,10 +6,15 @@ The stand-in gateway makes every file it is asked for on the fly from the payloa
 its memory does not grow with the run, so the peak is the finalizer's), answers target listings and HEADs
 from the same formula, and counts what is written and sent.
 
-The payloads are laid out as the planner lays out a large run: 1,000 tasks each, and each payload's keys
-spread over the whole target (payload p holds objects p, p + P, p + 2P, ...: the planner bins by size, not by
-key), so verification sees the usual, least favourable case. A few split copies have chunks in the first
-payloads; the skipped list interleaves unmatched objects.
+The payloads hold 1,000 tasks each, laid out one of two ways (``--layout``):
+
+- ``spread`` (the single planner's large run): each payload's keys spread over the whole target (payload p
+  holds objects p, p + P, p + 2P, ...: the single planner bins by size, not by key), verification's least
+  favourable case (a probe page, then a HEAD per key);
+- ``segments`` (sharded planning: each payload is one shard's segment, a contiguous key range): payload p holds
+  objects pT .. pT + T - 1, so verification lists about one page per payload.
+
+A few split copies have chunks in the first payloads; the skipped list interleaves unmatched objects.
 
 Run in a subprocess so its peak memory is its own (``ru_maxrss``, the process's peak resident set, in KiB on
 Linux; tracemalloc would count Python's allocations only and slow the run several times):
@@ -42,6 +47,7 @@ from lambdas.models import (
     SourceObject,
     SplitCopy,
     TargetConfig,
+    WorkItem,
 )
 from lambdas.settings import Settings
 
@@ -52,6 +58,8 @@ TASKS_PER_PAYLOAD = limits.DEFAULT_MAX_OBJECTS_PER_PAYLOAD
 SPLITS = 8
 SPLIT_PART = 64 * limits.MiB
 NOW = "2024-01-01T00:00:00Z"
+LAYOUTS = ("spread", "segments")
+SEGMENTS = "plan/sharding/shards/000000/segments/"  # where the segments layout keeps its payload files
 
 
 def source_key(i: int) -> str:
@@ -94,9 +102,11 @@ class SyntheticRun(S3Gateway):
     entries, served from formulas. Writes are counted and dropped (small JSON files are kept: the state a
     continuation reads, report.json, the parts' manifest)."""
 
-    def __init__(self, rows: int, skipped: int) -> None:
+    def __init__(self, rows: int, skipped: int, layout: str = "spread") -> None:
         super().__init__(_NoClient())
-        self.rows, self.skipped = rows, skipped
+        if layout not in LAYOUTS:
+            raise ValueError(f"layout {layout!r}: expected one of {LAYOUTS}")
+        self.rows, self.skipped, self.layout = rows, skipped, layout
         self.payloads = -(-rows // TASKS_PER_PAYLOAD)
         self.loc = ManifestLocation(MANIFEST_BUCKET, f"runs/{RUN_ID}/")
         self.splits = tuple(split_of(s) for s in range(SPLITS if self.payloads >= 2 else 0))  # chunks in 0 and 1
@@ -124,6 +134,8 @@ class SyntheticRun(S3Gateway):
                            0, self.skipped)
 
     def _indexes(self, payload: int) -> range:
+        if self.layout == "segments":  # a contiguous key range, as a shard's segment
+            return range(payload * TASKS_PER_PAYLOAD, min(self.rows, (payload + 1) * TASKS_PER_PAYLOAD))
         return range(payload, self.rows, self.payloads)  # spread over the whole key space
 
     def _chunks(self, payload: int) -> list[CopyTask]:
@@ -133,6 +145,12 @@ class SyntheticRun(S3Gateway):
         first, last = (1, 2) if payload == 0 else (3, 3)
         return [CopyTask(f"c{s.copy_id}.p{first}", s.copy_id, SOURCE, s.source_key, s.size, "e", TARGET,
                          s.target_key, "chunk", SPLIT_PART, first, last, s.upload_id) for s in self.splits]
+
+    def item(self, payload: int) -> WorkItem:
+        """Payload ``payload``'s entry in the worker's list: where the planner (or a shard) wrote its file."""
+        key = (f"{self.loc.prefix}{SEGMENTS}{payload:06d}.json" if self.layout == "segments"
+               else manifest.payload_key(self.loc, payload))
+        return WorkItem(payload, 0, key)
 
     def payload_bytes(self, payload: int) -> bytes:
         tasks = [CopyTask(f"c{i}", i, SOURCE, source_key(i), size_of(i), "e", TARGET, target_key(i), "copy")
@@ -163,7 +181,9 @@ class SyntheticRun(S3Gateway):
             body = self.kept[key]
         elif key == prefix + manifest.INDEX:
             body = encode_json(self.plan().to_dict())
-        elif key.startswith(prefix + "plan/payloads/"):
+        elif key == manifest.worker_list_key(self.loc, 0):
+            body = encode_json([self.item(p).to_dict() for p in range(self.payloads)])
+        elif key.startswith((prefix + "plan/payloads/", prefix + SEGMENTS)):
             body = self.payload_bytes(int(key.rsplit("/", 1)[1].split(".")[0]))
         elif key.startswith(prefix + "results/"):
             body = self.checkpoint_bytes(int(key.rsplit("/", 1)[1].split(".")[0]))
@@ -238,12 +258,12 @@ class SyntheticRun(S3Gateway):
         return page, i < self.rows and target_key(i).startswith(prefix)
 
 
-def measure(rows: int, skipped: int) -> dict[str, Any]:
+def measure(rows: int, skipped: int, layout: str = "spread") -> dict[str, Any]:
     """Finalize a synthetic run of ``rows`` copies and ``skipped`` skipped entries in this process."""
     from lambdas.finalizer import finalize
 
     reference = reference_seconds()
-    fake = SyntheticRun(rows, skipped)
+    fake = SyntheticRun(rows, skipped, layout)
     rss_before = max_rss_bytes()
     cpu_before = cpu_seconds()
     settings = Settings(manifest_bucket=MANIFEST_BUCKET)
@@ -256,6 +276,7 @@ def measure(rows: int, skipped: int) -> dict[str, Any]:
     return {
         "rows": rows,
         "skipped": skipped,
+        "layout": layout,
         "payloads": fake.payloads,
         "report_rows": report["parts"]["rows"],
         "copied": summary.copied,
@@ -279,8 +300,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.finalizer_scale")
     parser.add_argument("--rows", type=int, default=1_000_000, help="copied rows (whole-object copies)")
     parser.add_argument("--skipped", type=int, default=0, help="entries of plan/skipped.json (1 in 10 unmatched)")
+    parser.add_argument("--layout", choices=LAYOUTS, default="spread",
+                        help="payloads' keys spread over the target (single planner) or contiguous (sharded)")
     args = parser.parse_args(argv)
-    print(json.dumps(measure(args.rows, args.skipped)))
+    print(json.dumps(measure(args.rows, args.skipped, args.layout)))
     return 0
 
 

@@ -319,10 +319,13 @@ def main(argv: list[str] | None = None) -> int:
         print("planning scale (sharded, simulated S3) ...", file=sys.stderr, flush=True)
         results["planning"] = planning_scale.run(quick=args.quick, timeout=max(args.timeout, 1800.0))
     if "scale" in sections:
-        # The whole run at 10M, 100M and 1B: reuses this run's planning and largest finalizer run when they ran
+        # The whole run at 10M, 100M and 1B: reuses this run's planning and largest finalizer run (of the segments
+        # layout) when they ran
         # (a kept earlier result may be of other code), else runs them (planning ~1-4 min, finalizer at 1M ~1 min).
         print("scale: the whole run at 10M, 100M, 1B objects ...", file=sys.stderr, flush=True)
-        finalized = [r for r in results.get("finalizer", {}).get("runs", []) if r.get("rows") and "error" not in r]
+        # Only a finalizer run of the layout sharded runs have (their payloads are segments) stands for them.
+        finalized = [r for r in results.get("finalizer", {}).get("runs", [])
+                     if r.get("rows") and "error" not in r and r.get("layout") == scale.FINALIZER_LAYOUT]
         results["scale"] = scale.run(
             quick=args.quick, planning=results["planning"] if "planning" in sections else None,
             finalizer=max(finalized, key=lambda r: r["rows"]) if "finalizer" in sections and finalized else None,

@@ -11,10 +11,13 @@ Nothing here re-implements a stage; each figure comes from one of three places, 
   throughput, invocation overhead), at WORKER_CONCURRENCY payloads per worker at once. Nothing is copied;
   the worker's memory is not measured here (its configured size is shown);
 - **finalizer, measured at 1M rows and extrapolated** (bench/finalizer_scale.py, the real streamed
-  finalizer, one process): peak memory (flat in the rows: README's 10M run, FINALIZER_10M) and time per row;
-  invocations = rows / rows per invocation (840 s each). Two times per row are shown: the stand-in's (its
-  HEADs are free) and AWS's, adding botocore's CPU for the HEAD the finalizer sends per copied row
-  (HEAD_CPU_S). The targets are held to the AWS figure.
+  finalizer, one process, payloads laid out as sharded planning lays them out: each a shard's segment, a
+  contiguous key range, ``--layout segments``): peak memory (flat in the rows: README's 10M run,
+  FINALIZER_10M) and time per row; invocations = rows / rows per invocation (840 s each). Two times per row
+  are shown: the stand-in's (its listings and HEADs are free) and AWS's, adding for each verification request
+  the finalizer sent what it costs on AWS: botocore's CPU for a HEAD (HEAD_CPU_S; HEADs go out concurrently,
+  so their latency overlaps), and for a listing page its CPU and S3's latency (LIST_PAGE_CPU_S +
+  LIST_PAGE_LATENCY_S: a payload's pages are sent one after another). The targets are held to the AWS figure.
 
     python -m bench.scale [--quick]        # the table, then every figure as JSON on the last line
 """
@@ -48,6 +51,14 @@ INVOCATION_BUDGET_S = limits.MAX_LAMBDA_TIMEOUT_SECONDS - limits.DEFAULT_DEADLIN
 # The finalizer's verification sends one HEAD per copied row when payloads spread their keys over the target
 # (bench/README.md, "Reading it", Finalizer: botocore spends ~1.4 ms of CPU on a HEAD against a local S3).
 HEAD_CPU_S = 0.0014
+# A listing page of 1,000 keys: ~80 ms of botocore CPU to parse (lambdas/verification.py, measured on this machine;
+# NOTES.md measured 35-40 ms on another) and S3's latency, the middle of issue 13's 100-300 ms a page, paid in
+# full: verification sends a payload's pages one after another, and the finalizer verifies one payload at a time.
+LIST_PAGE_CPU_S = 0.080
+LIST_PAGE_LATENCY_S = 0.200
+# The layout of the measured finalizer's payloads (bench/finalizer_scale.py --layout): every row here is a
+# sharded run, whose payloads are shards' segments.
+FINALIZER_LAYOUT = "segments"
 # bench/README.md, "Finalizer scale" table, 47b9b12: 10,000,000 copied rows, peak RSS 0.100 GB, 470.8 s wall,
 # 396.8 s CPU, 9,990,008 HEADs (re-running it takes ~8 minutes; --finalizer-rows runs it instead).
 FINALIZER_10M = {"rows": 10_000_000, "peak_rss_bytes": 100_000_000, "seconds": 470.8, "cpu_seconds": 396.8,
@@ -114,12 +125,15 @@ def copy_stage(objects: int, assembled: dict[str, Any], mean_bytes: float) -> di
 
 
 def finalizer_rates(measured: dict[str, Any]) -> dict[str, Any]:
-    """Seconds per row (the stand-in's own file making left out) and HEADs per row of a measured run."""
+    """Seconds per row (the stand-in's own file making left out), HEADs and listing pages per row of a measured
+    run, and the seconds per row on AWS (each verification request's CPU, and a page's latency)."""
     rows = measured["rows"]
     own = (measured["seconds"] - measured.get("fake_generation_cpu_seconds", 0.0)) / rows
     heads = measured["verification"]["heads"] / rows
-    return {"rows": rows, "standin_seconds_per_row": own, "heads_per_row": heads,
-            "aws_seconds_per_row": own + heads * HEAD_CPU_S,
+    pages = measured["verification"]["list_pages"] / rows
+    return {"rows": rows, "layout": measured.get("layout", "spread"), "standin_seconds_per_row": own,
+            "heads_per_row": heads, "list_pages_per_row": pages,
+            "aws_seconds_per_row": own + heads * HEAD_CPU_S + pages * (LIST_PAGE_CPU_S + LIST_PAGE_LATENCY_S),
             "peak_rss_bytes": max(measured["peak_rss_bytes"], FINALIZER_10M["peak_rss_bytes"]),
             "measured_peak_rss_bytes": measured["peak_rss_bytes"]}
 
@@ -133,15 +147,16 @@ def finalize_stage(rows: int, rates: dict[str, Any]) -> dict[str, Any]:
         out[model] = {"seconds": round(seconds), "invocations": calls,
                       "rows_per_invocation": int(INVOCATION_BUDGET_S / rates[f"{model}_seconds_per_row"])}
     heads = int(rows * rates["heads_per_row"])
+    pages = int(rows * rates.get("list_pages_per_row", 0.0))
     aws = out["aws"]
     gb_seconds = aws["seconds"] * FINALIZER_MEMORY_MB / 1024
     aws["transitions"] = (aws["invocations"] - 1) * FINALIZER_TRANSITIONS_PER_CONTINUATION
     aws["events"] = (aws["invocations"] - 1) * FINALIZER_EVENTS_PER_CONTINUATION
-    cost = {"s3": heads * estimate.S3_READ_PER_1000 / 1000,
+    cost = {"s3": heads * estimate.S3_READ_PER_1000 / 1000 + pages * estimate.S3_WRITE_OR_LIST_PER_1000 / 1000,
             "lambda": gb_seconds * estimate.LAMBDA_PER_GB_SECOND + aws["invocations"] * estimate.LAMBDA_PER_REQUEST,
             "step_functions": aws["transitions"] * estimate.SFN_PER_1000_TRANSITIONS / 1000}
-    out.update(heads=heads, gb_seconds=round(gb_seconds), cost_usd={k: round(v, 2) for k, v in cost.items()},
-               cost_total_usd=round(sum(cost.values()), 2))
+    out.update(heads=heads, list_pages=pages, gb_seconds=round(gb_seconds),
+               cost_usd={k: round(v, 2) for k, v in cost.items()}, cost_total_usd=round(sum(cost.values()), 2))
     return out
 
 
@@ -214,7 +229,7 @@ def run(quick: bool = False, planning: dict[str, Any] | None = None, finalizer: 
         return {"error": f"planning: {planning['error']}"}
     if finalizer is None:
         finalizer = run_json([sys.executable, "-m", "bench.finalizer_scale", "--rows",
-                                      str(20_000 if quick else 1_000_000)], timeout)
+                              str(20_000 if quick else 1_000_000), "--layout", FINALIZER_LAYOUT], timeout)
     if "error" in finalizer:
         return {"error": f"finalizer: {finalizer['error']}"}
     rates = finalizer_rates(finalizer)
@@ -231,7 +246,9 @@ def run(quick: bool = False, planning: dict[str, Any] | None = None, finalizer: 
     return {"quick": quick, "workers": WORKERS, "worker_concurrency": WORKER_CONCURRENCY,
             "throughput_mb_s": THROUGHPUT_MB_S, "mean_object_bytes": round(mean_bytes),
             "worker_memory_mb": WORKER_MEMORY_MB, "finalizer_memory_mb": FINALIZER_MEMORY_MB,
-            "head_cpu_seconds": HEAD_CPU_S, "finalizer_measured": finalizer, "finalizer_recorded": FINALIZER_10M,
+            "head_cpu_seconds": HEAD_CPU_S, "list_page_cpu_seconds": LIST_PAGE_CPU_S,
+            "list_page_latency_seconds": LIST_PAGE_LATENCY_S, "finalizer_measured": finalizer,
+            "finalizer_recorded": FINALIZER_10M,
             "finalizer_rates": rates, "planning": planning, "rows": rows}
 
 
@@ -252,8 +269,11 @@ def table_lines(results: dict[str, Any] | None) -> list[str]:
              f"{results['worker_concurrency']} payloads at once, {results['throughput_mb_s']:.0f} MB/s per worker "
              f"invocation, mean object {results['mean_object_bytes'] / 1e6:.2f} MB; finalizer "
              f"{rates['standin_seconds_per_row'] * 1e6:.0f} us a row on the stand-in, "
-             f"{rates['aws_seconds_per_row'] * 1e6:.0f} us with a HEAD's botocore CPU "
-             f"({results['head_cpu_seconds'] * 1000:.1f} ms x {rates['heads_per_row']:.3f} HEADs a row); finalizer "
+             f"{rates['aws_seconds_per_row'] * 1e6:.0f} us with verification's requests on AWS (payloads laid "
+             f"out as {rates.get('layout', 'spread')}: {rates['heads_per_row']:.4f} HEADs a row at "
+             f"{results['head_cpu_seconds'] * 1000:.1f} ms of CPU, {rates.get('list_pages_per_row', 0.0):.4f} "
+             f"listing pages a row at {results.get('list_page_cpu_seconds', 0.0) * 1000:.0f} ms of CPU + "
+             f"{results.get('list_page_latency_seconds', 0.0) * 1000:.0f} ms of latency); finalizer "
              f"peak: the larger of {rates['measured_peak_rss_bytes'] / GB:.3f} GB measured and "
              f"{FINALIZER_10M['peak_rss_bytes'] / GB:.3f} GB at 10M rows ({FINALIZER_10M['source']})", "",
              "| figure | " + " | ".join(f"{r['objects']:,}" for r in rows) + " |",
@@ -285,6 +305,8 @@ def table_lines(results: dict[str, Any] | None) -> list[str]:
     prefixes = len(planning_scale.document()["s3_copy_config"]["target_s3_config"])
     add(f"copy: copies a second (S3 takes {limits.COPY_REQUESTS_PER_SECOND_PER_PREFIX:,} a second per prefix; "
         f"{prefixes} target prefixes)", lambda r: f"{r['copy']['copies_per_second']:,}")
+    add("finalizer verification: listing pages / HEADs", lambda r: f"{r['finalize'].get('list_pages', 0):,} / "
+        f"{r['finalize']['heads']:,}")
     add("copy: requests, worker GB-s", lambda r: f"{r['copy']['copy_requests']:,}, {r['copy']['gb_seconds']:,}")
     add("cost USD: planning / copy / finalize", lambda r: " / ".join(f"{r['cost_usd'][k]:,.2f}" for k in STAGES))
     add("**cost USD, whole run**", lambda r: f"**{r['cost_total_usd']:,.0f}**")

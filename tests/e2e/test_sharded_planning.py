@@ -57,6 +57,16 @@ def test_a_sharded_plan_copies_hundreds_of_objects_over_several_shards(world: Wo
     assert index["workers"] == 3 and len(index["splits"]) == 1
     ids = [pid for worker in index["worker_payloads"] for pid in worker]
     assert ids == list(range(len(ids)))
+    # AND the workers read their payloads where the shards and the assembler wrote them (no copy under
+    # plan/payloads/), the finalizer the shards' skipped files (no joined plan/skipped.json)
+    items = [item for worker in range(3) for item in support.read_json(
+        world.s3, uri(bucket, run_prefix + f"plan/workers/{worker:05d}.json"))]
+    assert sorted(item["payload"] for item in items) == ids
+    assert all(item["key"].startswith(run_prefix + "plan/sharding/") for item in items)
+    listed = world.s3.list_objects_v2(Bucket=bucket, Prefix=run_prefix + "plan/").get("Contents", [])
+    assert not [o["Key"] for o in listed if o["Key"].startswith(run_prefix + "plan/payloads/")
+                or o["Key"] == run_prefix + "plan/skipped.json"]
+    assert index["skipped_files"] and all(f.startswith("plan/sharding/shards/") for f in index["skipped_files"])
 
     # AND the report lists each copy once, copied, and counts the unmatched file and the folder marker
     report = support.read_report(world.s3, sharded_stack, name)
@@ -68,4 +78,9 @@ def test_a_sharded_plan_copies_hundreds_of_objects_over_several_shards(world: Wo
     assert report.summary["bytes_copied"] == sum(len(o.body) for o in expected.values())
     assert report.summary["unmatched"] == 1
     assert report.summary["skipped_by_reason"] == {"folder marker": 1}
+    # AND each payload is a contiguous key range of one shard, so verification listed the targets' pages
+    # (about one per 1,000 keys a payload) instead of sending a HEAD per copied object
+    verification = report.summary["verification"]
+    print("verification", verification, "payloads", len(ids))
+    assert verification["heads"] < len(expected) // 2, verification
     assert f"run {name}: succeeded ({len(expected)} copied, 1 skipped, 0 failed)" in run.stdout

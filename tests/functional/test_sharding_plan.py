@@ -6,6 +6,7 @@ The reference is the single planner's decision path on the same buckets: every s
 
 import gzip
 import io
+import itertools
 import json
 from collections import Counter
 from dataclasses import replace
@@ -165,6 +166,26 @@ def test_sharded_plan_decides_what_the_single_planner_decides(buckets, gateway):
 
 def summary(gateway: S3Gateway, prepared: Prepared, shard_index: int) -> ShardSummary:
     return ShardSummary.from_dict(gateway.get_json("plans", layout.summary_key(prepared.manifest, shard_index)))
+
+
+def test_each_payload_is_a_contiguous_key_range_of_one_shard_in_every_target(buckets, gateway):
+    # GIVEN two sources meeting in one target and a second target, planned in 4 shards for 3 workers, with
+    # continuations cutting the shards' listings (segments flushed mid-shard)
+    document = mixed_buckets(buckets)
+    _, plan, _ = run(gateway, document, cut=Cut(after=3))
+    _, _, _, refs = read_plan(gateway, plan)
+    payloads = [(ref.key, Payload.from_dict(gateway.get_json("plans", ref.key)).tasks) for w in refs for ref in w]
+    # THEN every payload is one shard's segment
+    assert all("/segments/" in key for key, _ in payloads) and len(payloads) > 10
+    # AND, in each target bucket, no other payload's key lies between a payload's first and last key: verifying a
+    # payload lists a contiguous key range of its targets (lambdas/verification.py: a page per 1,000 keys), not
+    # keys spread over the whole target
+    owner = {(t.target_bucket, t.target_key): key for key, tasks in payloads for t in tasks}
+    for bucket in ("tgt", "tgt2"):
+        ordered = sorted(k for b, k in owner if b == bucket)
+        runs = [owner[(bucket, k)] for k in ordered]
+        changes = [a for a, b in itertools.pairwise(runs) if a != b]
+        assert len(changes) == len(set(runs)) - 1, f"a payload's keys are not contiguous in {bucket}"
 
 
 def test_a_shard_cut_by_its_deadline_resumes_exactly_where_it_stopped(buckets, gateway, monkeypatch):

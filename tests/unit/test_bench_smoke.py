@@ -233,3 +233,26 @@ def test_scale_composes_planning_copy_and_finalizer_figures_into_targets() -> No
     text = "\n".join(scale.table_lines(result))
     assert "| figure | 2,000,000 |" in text and "PASS" in text
     assert any(r["target"].startswith("Scale 2,000,000: ") for r in run.targets({"scale": result}))
+
+
+def test_finalizer_scale_of_segments_verifies_by_listing_and_scale_models_its_pages() -> None:
+    from bench import finalizer_scale, scale
+
+    # GIVEN 3,000 rows in payloads of 1,000, laid out as sharded planning lays them out (each a contiguous range)
+    # and as the single planner does (spread over the whole target)
+    segments = finalizer_scale.measure(3000, 0, layout="segments")
+    spread = finalizer_scale.measure(3000, 0, layout="spread")
+    # THEN the segments are verified with about a page per payload and no HEAD but the split copies'
+    assert segments["verification"]["list_pages"] <= 3 + 1
+    assert segments["verification"]["heads"] == finalizer_scale.SPLITS
+    assert segments["copied"] == spread["copied"] == 3000 + finalizer_scale.SPLITS
+    # AND the scale model charges each page its CPU and latency, each HEAD its CPU, per row
+    rates = scale.finalizer_rates(segments)
+    pages, heads = rates["list_pages_per_row"], rates["heads_per_row"]
+    assert rates["layout"] == "segments" and pages == segments["verification"]["list_pages"] / 3000
+    assert rates["aws_seconds_per_row"] == pytest.approx(
+        rates["standin_seconds_per_row"] + heads * scale.HEAD_CPU_S
+        + pages * (scale.LIST_PAGE_CPU_S + scale.LIST_PAGE_LATENCY_S))
+    # AND at a million rows a HEAD per row (the spread layout past its probe page) costs more than a page per
+    # thousand rows
+    assert 1e-3 * (scale.LIST_PAGE_CPU_S + scale.LIST_PAGE_LATENCY_S) < 0.999 * scale.HEAD_CPU_S
