@@ -55,7 +55,7 @@ HEAD_CPU_S = 0.0014
 # NOTES.md measured 35-40 ms on another) and S3's latency, the middle of issue 13's 100-300 ms a page, paid in
 # full: verification sends a payload's pages one after another, and the finalizer verifies one payload at a time.
 LIST_PAGE_CPU_S = 0.080
-LIST_PAGE_LATENCY_S = 0.200
+LIST_PAGE_LATENCY_S = limits.LIST_PAGE_LATENCY_SECONDS
 # The layout of the measured finalizer's payloads (bench/finalizer_scale.py --layout): every row here is a
 # sharded run, whose payloads are shards' segments.
 FINALIZER_LAYOUT = "segments"

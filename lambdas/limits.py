@@ -111,6 +111,11 @@ LIST_PAGE_LATENCY_SECONDS = 0.2
 # The finalizer's time per report row on AWS: ~40 us of its own work plus botocore's ~1.4 ms of CPU for the HEAD it
 # sends per copied row when the targets are too large to list (measured: bench/README.md, "Finalizer scale").
 FINALIZER_SECONDS_PER_ROW = 0.00144
+# Sharded planning's assembler: its peak memory grows with the payloads it bins (a segment reference each), from a
+# base (measured by bench/planning_scale.py: bench/README.md, "Scale: the whole run", run of 2026-12-02: 0.05 GB at
+# 10,020 payloads, 0.11 GB at 100,200, 0.72 GB at 1,002,000; ~680 bytes a payload between the last two).
+ASSEMBLE_BASE_MB = 50
+ASSEMBLE_BYTES_PER_PAYLOAD = 700
 
 # --- sfncopy defaults (overridable by the environment and the s3_copy_config options) --------------
 DEFAULT_MAX_PAYLOAD_SIZE_MB = 10 * 1024  # 10 GiB of copying per payload

@@ -4,11 +4,12 @@ The planner lists the real sources and targets through a gateway whose writes st
 files) or are refused (anything that would change a bucket). What it planned is then read back and
 given to the planner core's estimate (per target, per worker, requests, transitions, cost, skips).
 
-An env with planning=sharded is planned here with the single planner too, and the report says so: the sharded
-steps decide exactly what the single planner decides (tests/functional/test_sharding_plan.py checks it on the
-same buckets), so copies, bytes, skips and requests are the same; only the cut into payloads, and so the
-balance and per-worker figures, may differ. Running the shards locally would need the dry run's in-memory
-manifest to be listable (the collect step lists the shards' hand-ons), which it is not.
+An env with planning=sharded is planned with its own code, in this process: prepare (the partition probes the
+sources), every shard (one after another, each until done; the ranges a shard hands on become the next
+generation's shards, as CollectHandOns makes them), and the assembler, all writing to memory; the publish step
+is not run (it only writes the workers' lists and the index). So the payloads, balance and per-worker figures
+are the deployed run's, and the report adds the sharded stages (shards, the largest shard, the assembler's
+payloads) for sfncopy/headroom.py.
 """
 
 from __future__ import annotations
@@ -21,14 +22,14 @@ from typing import TYPE_CHECKING, Any
 from lambdas import limits, manifest
 from lambdas.errors import SfnCopyError
 from lambdas.gateway import ObjectHead, PartInfo, S3Gateway
-from lambdas.models import Payload, RunPlan, SseConfig
+from lambdas.models import Payload, RunPlan, SplitCopy, SseConfig
 from lambdas.settings import Settings
 from sfncopy.progress import format_bytes, format_duration
 
 if TYPE_CHECKING:
     from generator.settings import EnvSettings
     from lambdas.estimate import Estimate
-    from sfncopy.headroom import Headroom
+    from sfncopy.headroom import Headroom, ShardLoads
 
 DRY_RUN_BUCKET = "sfncopy-dry-run"  # the plan files never leave memory, so any name will do
 DRY_RUN_UPLOAD = "dry-run-upload-"
@@ -55,6 +56,10 @@ class MemoryGateway(S3Gateway):
     def get_json_or_none(self, bucket: str, key: str) -> Any:
         data = self.files.get((bucket, key))
         return json.loads(data) if isinstance(data, bytes) else data  # the planner writes payload files encoded
+
+    def keys_under(self, bucket: str, prefix: str) -> list[str]:
+        """The keys of files written under ``prefix`` (what a listing of the manifest bucket would answer)."""
+        return sorted(key for b, key in self.files if b == bucket and key.startswith(prefix))
 
     def create_multipart_upload(self, bucket: str, key: str, head: ObjectHead | None, tags: dict[str, str],
                                 *, storage_class: str | None = None, sse: SseConfig | None = None) -> str:
@@ -87,12 +92,15 @@ class PlanReport:
     unmatched: int
     bytes_per_worker: tuple[int, ...]
     estimate: Estimate
-    planning: str = "single"  # the env's planning; the dry run always plans with the single planner
+    planning: str = "single"  # the env's planning, which the dry run ran
+    sharding: ShardingReport | None = None  # planning=sharded: what its stages did
 
     def to_dict(self) -> dict[str, Any]:
-        return {"env": self.env, "objects_listed": self.objects_listed, "unmatched": self.unmatched,
-                "bytes_per_worker": list(self.bytes_per_worker), "planning": self.planning,
-                **self.estimate.to_dict()}
+        data = {"env": self.env, "objects_listed": self.objects_listed, "unmatched": self.unmatched,
+                "bytes_per_worker": list(self.bytes_per_worker), "planning": self.planning, **self.estimate.to_dict()}
+        if self.sharding is not None:
+            data["sharding"] = self.sharding.to_dict()
+        return data
 
     def lines(self) -> list[str]:
         e = self.estimate
@@ -123,9 +131,41 @@ class PlanReport:
         if self.unmatched:
             skipped.append(f"  matched no target: {self.unmatched:,}")
         lines += ["skipped:", *skipped] if skipped else ["skipped: none"]
-        if self.planning != "single":
-            lines.append(f"note: the env plans with planning={self.planning}; this dry run used the single planner, "
-                         "which decides the same copies and skips (payloads and balance may differ)")
+        if self.sharding is not None:
+            lines += self.sharding.lines()
+        return lines
+
+
+@dataclass(frozen=True)
+class ShardingReport:
+    """What sharded planning's stages did in the dry run (planning=sharded)."""
+
+    shards: int  # every shard planned, hand-ons included
+    generations: int  # 1 + the generations of hand-ons
+    ordered: bool  # False: one shard listing its targets whole (partition.order_problems)
+    reasons: tuple[str, ...]
+    largest_shard: int
+    largest_shard_listed: int
+    largest_shard_requests: int
+    segments: int
+    payloads: int
+    balance_bound: float  # Graham's bound on the balance the assembler guarantees (assemble.Binned.bound)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"shards": self.shards, "generations": self.generations, "ordered": self.ordered,
+                "reasons": list(self.reasons), "largest_shard": self.largest_shard,
+                "largest_shard_listed": self.largest_shard_listed,
+                "largest_shard_requests": self.largest_shard_requests, "segments": self.segments,
+                "payloads": self.payloads, "balance_bound": self.balance_bound}
+
+    def lines(self) -> list[str]:
+        lines = [f"sharded planning: {self.shards} shard(s) in {self.generations} generation(s), {self.segments:,} "
+                 f"segment(s) and {self.payloads - self.segments:,} payload(s) of split chunks binned into "
+                 f"{self.payloads:,} payload(s) (balance bound {self.balance_bound:.3f})",
+                 f"  largest shard: {self.largest_shard} ({self.largest_shard_listed:,} objects listed, "
+                 f"{self.largest_shard_requests:,} S3 requests)"]
+        if not self.ordered:
+            lines.append(f"  one shard lists the targets whole: {'; '.join(self.reasons)}")
         return lines
 
 
@@ -140,19 +180,71 @@ def planner_settings(env: EnvSettings) -> Settings:
 
 
 def plan(document: Any, env: EnvSettings, s3: S3Gateway) -> PlanReport:
-    """Plan ``document`` for ``env`` against the real buckets behind ``s3``, keeping the plan in memory."""
+    """Plan ``document`` for ``env`` against the real buckets behind ``s3``, keeping the plan in memory, with the
+    planning the env deploys (single, or sharded)."""
     from lambdas.planner import plan_run
 
     settings = planner_settings(env)
     memory = MemoryGateway(s3)
     now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     run_id = "dry-run-" + time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+    if env.sharded:
+        return plan_sharded(document, env, settings, memory, run_id, now)
     loc = plan_run(document, run_id, settings, memory, now).manifest
     run_plan = manifest.read_plan(memory, loc)
     files = manifest.payload_files(memory, loc, run_plan)
     payloads = [manifest.read_payload_file(memory, loc, files[pid]) for ids in run_plan.worker_payloads for pid in ids]
     report = summarise(env.env, run_plan, payloads, env.worker.memory_mb, settings.part_size, env.worker_concurrency)
     return replace(report, planning=env.planning)
+
+
+def plan_sharded(document: Any, env: EnvSettings, settings: Settings, memory: MemoryGateway, run_id: str,
+                 now: str) -> PlanReport:
+    """Sharded planning's steps in this process, as the state machine runs them (PreparePlan, PlanShards per
+    generation, CollectHandOns, AssemblePlan), writing to memory; then the plan as the copy stage would read it."""
+    from lambdas.deadline import Deadline
+    from lambdas.sharding import layout
+    from lambdas.sharding.assemble import assemble, bin_items, items_of
+    from lambdas.sharding.layout import PayloadRef, ShardingContext, ShardSummary
+    from lambdas.sharding.partition import PartitionParams, ShardSpec
+    from lambdas.sharding.prepare import collect_spills, prepare_run
+    from lambdas.sharding.shard import MAX_GENERATION, ShardJob, plan_shard
+
+    params = PartitionParams(shards=env.planner_shards) if env.planner_shards is not None else PartitionParams()
+    prepared = prepare_run(document, run_id, settings, memory, now, params)
+    loc = prepared.manifest
+    generation = 0
+    while prepared.shards:
+        for item in memory.get_json(loc.bucket, prepared.items):
+            job = ShardJob(run_id, loc, ShardSpec.from_item(item))
+            while not (answer := plan_shard(job, memory, Deadline.never(), settings.worker_threads)).done:
+                job = answer.job
+        if generation >= MAX_GENERATION:
+            break
+        generation += 1
+        prepared = collect_spills(run_id, loc, memory, generation, lambda _, bucket, prefix: memory.keys_under(
+            bucket, prefix))
+    assembled = assemble(run_id, loc, memory, settings.worker_threads)
+    context = ShardingContext.from_dict(memory.get_json(loc.bucket, layout.context_key(loc)))
+    summaries = [ShardSummary.from_dict(memory.get_json(loc.bucket, layout.summary_key(loc, shard)))
+                 for shard in range(context.shards)]
+    refs = [[PayloadRef.from_dict(r) for r in memory.get_json(loc.bucket, key)] for key in assembled.worker_lists]
+    payloads = [replace(Payload.from_dict(memory.get_json(loc.bucket, ref.key)), payload_id=ref.payload, worker=worker)
+                for worker, worker_refs in enumerate(refs) for ref in worker_refs]
+    splits = tuple(SplitCopy.from_dict(s) for s in memory.get_json(loc.bucket, assembled.splits_key))
+    run_plan = RunPlan(run_id=run_id, created_at=now, config=context.config, workers=assembled.workers,
+                       worker_payloads=tuple(tuple(ref.payload for ref in worker_refs) for worker_refs in refs),
+                       splits=splits, totals=assembled.totals, worker_loads=assembled.worker_loads)
+    report = summarise(env.env, run_plan, payloads, env.worker.memory_mb, settings.part_size, env.worker_concurrency)
+    segments = [segment for summary in summaries for segment in summary.segments]
+    bound = bin_items(items_of(segments, splits, context.params), context.params.workers).bound
+    largest = max(summaries, key=lambda summary: (summary.requests, summary.listed))
+    sharding = ShardingReport(
+        shards=context.shards, generations=generation if prepared.shards == 0 else generation + 1,
+        ordered=context.ordered, reasons=context.reasons, largest_shard=largest.shard,
+        largest_shard_listed=largest.listed, largest_shard_requests=largest.requests, segments=len(segments),
+        payloads=assembled.payloads, balance_bound=round(bound, 6))
+    return replace(report, planning=env.planning, sharding=sharding)
 
 
 def summarise(env: str, run_plan: RunPlan, payloads: list[Payload], worker_memory_mb: int,
@@ -182,7 +274,18 @@ def headroom(report: PlanReport, env: EnvSettings, concurrency: ConcurrencyCheck
         worker_concurrency=e.worker_concurrency, concurrency_available=concurrency.available,
         planner_memory_mb=env.planner.memory_mb, planner_timeout_seconds=env.planner.timeout_seconds,
         finalizer_timeout_seconds=env.finalizer.timeout_seconds, max_payload_size_mb=env.max_payload_size_mb,
-        max_objects_per_payload=env.max_objects_per_payload))
+        max_objects_per_payload=env.max_objects_per_payload, sharding=shard_loads(report.sharding)))
+
+
+def shard_loads(sharding: ShardingReport | None) -> ShardLoads | None:
+    from generator.settings import MAX_PLANNER_SHARDS
+    from sfncopy.headroom import ShardLoads
+
+    if sharding is None:
+        return None
+    return ShardLoads(shards=sharding.shards, max_shards=MAX_PLANNER_SHARDS,
+                      largest_shard_listed=sharding.largest_shard_listed,
+                      largest_shard_requests=sharding.largest_shard_requests, payloads=sharding.payloads)
 
 
 # --- Lambda concurrency ------------------------------------------------------------------------------------

@@ -47,6 +47,17 @@ def percent(share: float) -> str:
 
 
 @dataclass(frozen=True)
+class ShardLoads:
+    """What a sharded plan (env planning=sharded) shows of its planning stages, run in-process by the dry run."""
+
+    shards: int  # every shard planned, hand-ons included
+    max_shards: int  # the most the env allows (generator/settings.py, MAX_PLANNER_SHARDS)
+    largest_shard_listed: int  # source keys the largest shard listed
+    largest_shard_requests: int  # S3 requests it sent (its sources' and targets' listings, heads, writes)
+    payloads: int  # what the assembler bins and writes references to
+
+
+@dataclass(frozen=True)
 class Loads:
     """What ``sfncopy plan`` knows of a run and its environment, as the stages need it."""
 
@@ -63,6 +74,7 @@ class Loads:
     finalizer_timeout_seconds: int
     max_payload_size_mb: int
     max_objects_per_payload: int
+    sharding: ShardLoads | None = None  # planning=sharded: its stages replace the single planner's
 
 
 @dataclass(frozen=True)
@@ -90,6 +102,42 @@ def planner_seconds(objects_listed: int) -> float:
             + objects_listed * PLANNER_SECONDS_PER_OBJECT)
 
 
+def shard_seconds(listed: int, requests: int) -> float:
+    """A shard's time: every request it sent taken as a list page (its sources' and targets' listings
+    dominate; a write or HEAD costs less, so this errs long), plus its decisions per object."""
+    return (requests * (limits.LIST_PAGE_LATENCY_SECONDS + limits.LIST_PAGE_PARSE_SECONDS)
+            + listed * PLANNER_SECONDS_PER_OBJECT)
+
+
+def assemble_mb(payloads: int) -> float:
+    """The assembler's peak memory for ``payloads`` payloads (measured: lambdas/limits.py)."""
+    return limits.ASSEMBLE_BASE_MB + payloads * limits.ASSEMBLE_BYTES_PER_PAYLOAD / 1e6
+
+
+def sharded_stages(loads: Loads, shards: ShardLoads) -> list[Stage]:
+    """Sharded planning's stages: the shard count, the largest shard's time, the assembler's memory. Its
+    Lambdas are sized as the planner (planner_memory_mb, planner_timeout_seconds)."""
+    seconds = shard_seconds(shards.largest_shard_listed, shards.largest_shard_requests)
+    invocations = max(1, math.ceil(seconds / max(1, loads.planner_timeout_seconds)))
+    return [
+        Stage("shards", shards.shards, shards.max_shards, "shards",
+              "lower planner_shards in the env file, or split the s3_copy_config into several runs",
+              "the env's bound on planner_shards (generator/settings.py, MAX_PLANNER_SHARDS)"),
+        Stage("largest shard's time", seconds, loads.planner_timeout_seconds, "s",
+              "raise planner_shards in the env file (smaller key ranges), or planner_timeout_seconds (Lambda allows "
+              f"{limits.MAX_LAMBDA_TIMEOUT_SECONDS})",
+              f"its {shards.largest_shard_requests:,} requests at a list page's latency and parse each "
+              "(lambdas/limits.py) and its objects' decisions",
+              note=(f"continues in {invocations} invocations and hands on the rest of its range"
+                    if invocations > 1 else "")),
+        Stage("assembler memory", assemble_mb(shards.payloads), loads.planner_memory_mb, "MB",
+              f"raise planner_memory_mb in the env file (now {loads.planner_memory_mb:,}; Lambda allows "
+              f"{limits.MAX_LAMBDA_MEMORY_MB:,}), or options.max_objects_per_payload (fewer payloads)",
+              f"measured: bench/README.md ({limits.ASSEMBLE_BYTES_PER_PAYLOAD} bytes a payload over "
+              f"{limits.ASSEMBLE_BASE_MB} MB)"),
+    ]
+
+
 def finalizer_rows_per_invocation(timeout_seconds: int) -> int:
     """Rows one finalizer invocation reports before its deadline margin."""
     seconds = max(0.0, timeout_seconds - limits.DEFAULT_DEADLINE_MARGIN_SECONDS)
@@ -106,7 +154,7 @@ def headroom(loads: Loads) -> Headroom:
                           "(Lambda developer guide, \"Lambda quotas\")")
     per_invocation = finalizer_rows_per_invocation(loads.finalizer_timeout_seconds)
     finalizer_invocations = max(1, math.ceil(loads.report_rows / per_invocation))
-    stages = [
+    planners = [
         Stage("planner memory", loads.objects_listed / 1e6 * limits.PLANNER_GB_PER_MILLION_OBJECTS * 1024,
               loads.planner_memory_mb, "MB",
               f"raise planner_memory_mb in the env file (now {loads.planner_memory_mb:,}; Lambda allows "
@@ -116,6 +164,9 @@ def headroom(loads: Loads) -> Headroom:
               f"raise planner_timeout_seconds in the env file (now {loads.planner_timeout_seconds}; Lambda allows "
               f"{limits.MAX_LAMBDA_TIMEOUT_SECONDS}), or split the s3_copy_config into several runs",
               "measured: bench/README.md (a list page's parse) and its simulated S3 (a list page's latency)"),
+    ]
+    stages = [
+        *(sharded_stages(loads, loads.sharding) if loads.sharding is not None else planners),
         Stage("run's history", loads.parent_events, limits.MAX_HISTORY_EVENTS, "events",
               f"lower num_copy_lambda_workers in the env file (now {loads.workers})", budget),
         Stage("largest child history", loads.largest_child_events, limits.MAX_HISTORY_EVENTS, "events",

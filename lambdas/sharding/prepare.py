@@ -108,10 +108,14 @@ def _check_locations(config: CopyConfig, s3: S3Gateway, listed: list[bool]) -> N
 
 
 
-def collect_spills(run_id: str, loc: ManifestLocation, s3: S3Gateway, generation: int) -> Prepared:
+def collect_spills(run_id: str, loc: ManifestLocation, s3: S3Gateway, generation: int,
+                   keys_under: Callable[[S3Gateway, str, str], list[str]] | None = None) -> Prepared:
     """Number the ranges the shards of ``generation - 1`` handed on as the shards of ``generation`` (after
     the run's last shard id), write them as that generation's Map items and count them in the context.
-    Run again, it answers the same items (they are written before the context is updated)."""
+    Run again, it answers the same items (they are written before the context is updated). ``keys_under``
+    lists the hand-on files (default: a ListObjectsV2 of the manifest bucket; ``sfncopy plan`` keeps them in
+    memory)."""
+    keys_under = keys_under or _keys_under
     context = ShardingContext.from_dict(s3.get_json(loc.bucket, layout.context_key(loc)))
     items_key = layout.generation_items_key(loc, generation)
     written = s3.get_json_or_none(loc.bucket, items_key)
@@ -119,7 +123,7 @@ def collect_spills(run_id: str, loc: ManifestLocation, s3: S3Gateway, generation
         specs = [ShardSpec.from_item(item) for item in written]
     else:
         ranges: list[KeyRange] = []
-        for key in _keys_under(s3, loc.bucket, layout.spills_prefix(loc, generation)):
+        for key in keys_under(s3, loc.bucket, layout.spills_prefix(loc, generation)):
             ranges += [KeyRange.from_dict(r) for r in s3.get_json(loc.bucket, key)]
         specs = [ShardSpec(context.shards + n, piece, -1, generation) for n, piece in enumerate(ranges)]
         s3.put_json(loc.bucket, items_key, [spec.to_item() for spec in specs])

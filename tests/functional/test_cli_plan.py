@@ -201,14 +201,37 @@ def test_plan_refuses_workers_the_worker_functions_concurrency_cannot_run(aws, w
         "Lambda concurrency", "finalizer rows per invocation"}
 
 
-def test_plan_of_a_sharded_env_uses_the_single_planner_and_says_so(aws, workspace):
-    # GIVEN an env that plans in shards
+def test_plan_of_a_sharded_env_runs_the_sharded_planning_and_names_its_stages(aws, workspace):
+    # GIVEN a source planned by the single planner
+    _source(aws)
+    single = json.loads(_plan(workspace, "--json").output)
+    # AND an env that plans it in 4 shards (3 workers, payloads of at most 100 objects, a 512 MB planner)
     with (workspace / "envs" / "test-env.sh").open("a", encoding="utf-8") as env_file:
         env_file.write("export planning=sharded\nexport planner_shards=4\n")
-    _source(aws, photos=20, tables=10)
-    # WHEN planned  THEN the figures are the single planner's, and the report names the difference
-    result = _plan(workspace)
+    # WHEN planned
+    result = _plan(workspace, "--json")
     assert result.exit_code == 0, result.output
-    assert result.output.startswith("plan for env test: 83 objects listed, 30 copies")
-    assert "this dry run used the single planner" in result.output
-    assert json.loads(_plan(workspace, "--json").output)["planning"] == "sharded"
+    plan = json.loads(result.output)
+    # THEN the sharded steps ran (4 shards, their segments binned), deciding what the single planner decides
+    sharding = plan["sharding"]
+    assert plan["planning"] == "sharded" and sharding["shards"] == 4 and sharding["ordered"] is True
+    assert sharding["segments"] >= 10 and sharding["payloads"] >= sharding["segments"]
+    assert 0 < sharding["largest_shard_listed"] < plan["objects_listed"] and sharding["largest_shard_requests"] > 0
+    for figure in ("objects_listed", "copies", "bytes", "skipped_by_reason", "per_target"):
+        assert plan[figure] == single[figure], figure
+    assert plan["payloads"] == sharding["payloads"] and sum(plan["payloads_per_worker"]) == sharding["payloads"]
+    assert sum(plan["bytes_per_worker"]) == plan["bytes"]
+    # AND the headroom has sharded planning's stages in place of the single planner's
+    names = {stage["name"] for stage in plan["headroom"]["stages"]}
+    assert {"shards", "largest shard's time", "assembler memory"} <= names
+    assert not names & {"planner memory", "planner time"}
+    shards = next(stage for stage in plan["headroom"]["stages"] if stage["name"] == "shards")
+    assert (shards["used"], shards["ceiling"]) == (4, 10_000)
+    # AND nothing was written: no bucket but the two the test made, no upload in them
+    assert {b["Name"] for b in aws.list_buckets()["Buckets"]} == {SOURCE, TARGET}
+    assert not aws.list_multipart_uploads(Bucket=TARGET).get("Uploads")
+    # AND the text says which stage binds and shows the sharded figures
+    text = _plan(workspace).output
+    assert "sharded planning: 4 shard(s) in 1 generation(s)" in text and "largest shard: " in text
+    assert "  assembler memory: " in text and "  largest shard's time: " in text
+

@@ -94,3 +94,26 @@ def test_to_dict_names_the_binding_stage_and_every_stage_with_its_source():
     first = data["stages"][0]
     assert (first["name"], first["ceiling"], first["unit"], first["share"]) == ("planner memory", 1024, "MB", 0.41)
     assert all(stage["source"] for stage in data["stages"])
+
+
+def test_a_sharded_plan_is_held_to_its_shards_its_largest_shard_and_its_assembler():
+    from sfncopy.headroom import ShardLoads, assemble_mb, shard_seconds
+
+    # GIVEN 100M objects planned in 400 shards: the largest shard listed 300,000 objects in 1,500 requests, and
+    # the assembler binned 100,200 payloads, on 1,024 MB / 900 s Lambdas
+    shards = ShardLoads(shards=400, max_shards=10_000, largest_shard_listed=300_000, largest_shard_requests=1_500,
+                        payloads=100_200)
+    room = headroom(replace(SMALL, objects_listed=100_000_000, sharding=shards))
+    by_name = {stage.name: stage for stage in room.stages}
+    # THEN the single planner's stages are not applied (100M objects would be ~80 GB of one planner)
+    assert "planner memory" not in by_name and "planner time" not in by_name
+    # AND the sharded stages are: 400 of 10,000 shards; the largest shard's time (every request a list page:
+    # 1,500 x 237.5 ms + 300,000 decisions); the assembler's memory (50 MB + 700 bytes a payload)
+    assert by_name["shards"].share == pytest.approx(0.04)
+    assert shard_seconds(300_000, 1_500) == pytest.approx(1_500 * 0.2375 + 300_000 * 20e-6)
+    assert by_name["largest shard's time"].used == pytest.approx(362.25) and not by_name["largest shard's time"].note
+    assert by_name["assembler memory"].used == pytest.approx(assemble_mb(100_200)) == pytest.approx(120.14)
+    # AND a shard past the timeout continues (it hands on its range), named in its note, and binds
+    slow = headroom(replace(SMALL, sharding=replace(shards, largest_shard_requests=6_000)))
+    assert slow.binding.name == "largest shard's time" and "continues in 2 invocations" in slow.binding.note
+    assert "raise planner_shards" in slow.binding.fix
