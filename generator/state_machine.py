@@ -3,7 +3,7 @@
     Plan -> DryRun? --yes--------------------------------> StartFinalize -> Finalize -> FinalizeDone? --> Finalized
                     --no--> Copy (Parallel, N branches) -> StartFinalize  (done: false -> FinalizeMore -> FinalizeDone?)
     (StartFinalize adds the finalizer's first cursor to the plan pointer; Finalized ends with the RunSummary)
-    branch i: Worker<i>, a Distributed Map over worker i's payload ids (read from S3, MaxConcurrency
+    branch i: Worker<i>, a Distributed Map over worker i's payload items (read from S3, MaxConcurrency
               worker_concurrency at a time), one child execution per payload:
               CopyPayload<i> -> PayloadDone<i>? --no--> CopyPayload<i>   (--yes--> PayloadCopied<i>)
               CopyPayload<i> fails for good -> RecordFailure<i> (the worker writes the error into the
@@ -32,7 +32,7 @@ State names are unique in the whole machine, Parallel branches and Map processor
 States Language says so ("State names must be unique within the scope of the whole state machine"), and
 CloudFormation fails with DUPLICATE_STATE_NAME otherwise. So every state of branch i carries the suffix i.
 
-States carry pointers only (run id, manifest location, each worker's list of payload ids in S3): plans and
+States carry pointers only (run id, manifest location, each worker's list of payload items in S3): plans and
 results live in S3. Task resources are placeholders (``${PlannerFunction.Arn}``) that the template's
 ``Fn::Sub`` resolves.
 """
@@ -212,8 +212,10 @@ def worker_branch(worker: int, resource: str, timing: RetryTiming, concurrency: 
                     "Parameters": {"Bucket.$": "$.manifest.bucket", "Key.$": f"$.{_worker_field(worker)}.items"},
                 },
                 # Each item is a WorkItem (lambdas/models.py): the payload's run-wide id and the key of its file,
-                # which the child's PayloadTask carries (developer guide, "ItemSelector (Map)": the context
-                # object's $$.Map.Item.Value is the item, and a path reaches into it).
+                # which the child's PayloadTask carries (developer guide, "ItemSelector (Map)": the Context
+                # object's $$.Map.Item.Value is the item). A path into the item's fields ($$.Map.Item.Value.key)
+                # is unverified in AWS's pages (they show the whole item only); checked on moto's interpreter
+                # (tests/functional/test_state_machine.py, FakeWorker) and the emulator (tests/e2e).
                 "ItemSelector": {
                     "run_id.$": "$.run_id",
                     "manifest.$": "$.manifest",
