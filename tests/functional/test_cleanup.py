@@ -130,3 +130,21 @@ def test_cleanup_raises_when_the_manifest_bucket_cannot_be_written(s3):
     # WHEN cleanup runs THEN the S3 failure reaches Step Functions
     with pytest.raises(ClientError):
         clean_up("r5", {"Error": "States.Runtime", "Cause": "boom"}, settings, s3)
+
+
+def test_safety_net_finds_the_runs_keys_in_payload_files_where_sharded_planning_wrote_them(s3, settings):
+    from tests.functional.test_finalizer_streaming import as_sharded_layout
+
+    # GIVEN the same unrecorded upload, in a run laid out as sharded planning publishes it (payload files are
+    # shards' segments, named by the workers' lists; no plan/payloads/)
+    run = RunBuilder(s3, run_id="r3", created_at="2001-01-01T00:00:00Z")
+    task = run.whole("a.txt", b"abc", outcome="none")
+    run.write()
+    as_sharded_layout(s3, run)
+    lost = s3.create_multipart_upload(TARGET, task.target_key, None, {})
+    elsewhere = s3.create_multipart_upload(TARGET, "out/not-planned.bin", None, {})
+    # WHEN cleanup runs  THEN it reads the segment the worker list names and aborts the upload on the run's key
+    clean_up("r3", {"Error": "States.Timeout", "Cause": "worker timed out"}, settings, s3)
+    assert uploads(s3) == [("out/not-planned.bin", elsewhere)]
+    assert failure_json(s3, "r3")["aborted_uploads"] == [
+        {"bucket": TARGET, "key": "out/a.txt", "upload_id": lost}]
