@@ -111,6 +111,10 @@ LIST_PAGE_LATENCY_SECONDS = 0.2
 # The finalizer's time per report row on AWS: ~40 us of its own work plus botocore's ~1.4 ms of CPU for the HEAD it
 # sends per copied row when the targets are too large to list (measured: bench/README.md, "Finalizer scale").
 FINALIZER_SECONDS_PER_ROW = 0.00144
+# The same with sharded planning, whose payloads are contiguous key ranges: ~48 us of its own work plus a listing
+# page per 1,000 rows (~80 ms of CPU and ~200 ms of S3's latency each); measured: bench/README.md, "Scale: the whole
+# run" (finalizer_scale --layout segments, run of 2026-12-02: 328 us a row).
+FINALIZER_SECONDS_PER_ROW_LISTED = 0.000328
 # Sharded planning's assembler: its peak memory grows with the payloads it bins (a segment reference each), from a
 # base (measured by bench/planning_scale.py: bench/README.md, "Scale: the whole run", run of 2026-12-02: 0.05 GB at
 # 10,020 payloads, 0.11 GB at 100,200, 0.72 GB at 1,002,000; ~680 bytes a payload between the last two).

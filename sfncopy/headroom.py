@@ -138,10 +138,12 @@ def sharded_stages(loads: Loads, shards: ShardLoads) -> list[Stage]:
     ]
 
 
-def finalizer_rows_per_invocation(timeout_seconds: int) -> int:
-    """Rows one finalizer invocation reports before its deadline margin."""
+def finalizer_rows_per_invocation(timeout_seconds: int, listed: bool = False) -> int:
+    """Rows one finalizer invocation reports before its deadline margin; ``listed``: a sharded run's, whose
+    payloads are key ranges verified by listing pages instead of a HEAD a row."""
     seconds = max(0.0, timeout_seconds - limits.DEFAULT_DEADLINE_MARGIN_SECONDS)
-    return max(1, int(seconds / limits.FINALIZER_SECONDS_PER_ROW))
+    per_row = limits.FINALIZER_SECONDS_PER_ROW_LISTED if listed else limits.FINALIZER_SECONDS_PER_ROW
+    return max(1, int(seconds / per_row))
 
 
 def headroom(loads: Loads) -> Headroom:
@@ -152,7 +154,9 @@ def headroom(loads: Loads) -> Headroom:
                           if concurrency is not None else
                           f"unknown here: a new account's {limits.DEFAULT_LAMBDA_ACCOUNT_CONCURRENCY:,} per Region "
                           "(Lambda developer guide, \"Lambda quotas\")")
-    per_invocation = finalizer_rows_per_invocation(loads.finalizer_timeout_seconds)
+    listed = loads.sharding is not None
+    per_invocation = finalizer_rows_per_invocation(loads.finalizer_timeout_seconds, listed)
+    per_row_ms = (limits.FINALIZER_SECONDS_PER_ROW_LISTED if listed else limits.FINALIZER_SECONDS_PER_ROW) * 1000
     finalizer_invocations = max(1, math.ceil(loads.report_rows / per_invocation))
     planners = [
         Stage("planner memory", loads.objects_listed / 1e6 * limits.PLANNER_GB_PER_MILLION_OBJECTS * 1024,
@@ -185,7 +189,7 @@ def headroom(loads: Loads) -> Headroom:
         Stage("finalizer rows per invocation", loads.report_rows, per_invocation, "rows",
               f"raise finalizer_timeout_seconds in the env file (now {loads.finalizer_timeout_seconds}; Lambda "
               f"allows {limits.MAX_LAMBDA_TIMEOUT_SECONDS})",
-              f"measured: bench/README.md ({limits.FINALIZER_SECONDS_PER_ROW * 1000:.2f} ms a row on AWS)",
+              f"measured: bench/README.md ({per_row_ms:.2f} ms a row on AWS)",
               note=(f"continues in {finalizer_invocations} invocations" if finalizer_invocations > 1 else "")),
     ]
     return Headroom(tuple(sorted(stages, key=lambda stage: -stage.share)))

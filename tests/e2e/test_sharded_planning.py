@@ -81,6 +81,5 @@ def test_a_sharded_plan_copies_hundreds_of_objects_over_several_shards(world: Wo
     # AND each payload is a contiguous key range of one shard, so verification listed the targets' pages
     # (about one per 1,000 keys a payload) instead of sending a HEAD per copied object
     verification = report.summary["verification"]
-    print("verification", verification, "payloads", len(ids))
     assert verification["heads"] < len(expected) // 2, verification
     assert f"run {name}: succeeded ({len(expected)} copied, 1 skipped, 0 failed)" in run.stdout

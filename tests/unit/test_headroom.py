@@ -113,6 +113,10 @@ def test_a_sharded_plan_is_held_to_its_shards_its_largest_shard_and_its_assemble
     assert shard_seconds(300_000, 1_500) == pytest.approx(1_500 * 0.2375 + 300_000 * 20e-6)
     assert by_name["largest shard's time"].used == pytest.approx(362.25) and not by_name["largest shard's time"].note
     assert by_name["assembler memory"].used == pytest.approx(assemble_mb(100_200)) == pytest.approx(120.14)
+    # AND its finalizer verifies key ranges by listing: more rows an invocation than a HEAD a row allows
+    rows = by_name["finalizer rows per invocation"].ceiling
+    assert rows == finalizer_rows_per_invocation(900, listed=True) == int(840 / 0.000328)
+    assert rows > finalizer_rows_per_invocation(900) * 4
     # AND a shard past the timeout continues (it hands on its range), named in its note, and binds
     slow = headroom(replace(SMALL, sharding=replace(shards, largest_shard_requests=6_000)))
     assert slow.binding.name == "largest shard's time" and "continues in 2 invocations" in slow.binding.note
