@@ -235,3 +235,22 @@ def test_plan_of_a_sharded_env_runs_the_sharded_planning_and_names_its_stages(aw
     assert "sharded planning: 4 shard(s) in 1 generation(s)" in text and "largest shard: " in text
     assert "  assembler memory: " in text and "  largest shard's time: " in text
 
+
+
+def test_plan_of_a_sharded_env_follows_the_ranges_shards_hand_on(aws, workspace, monkeypatch):
+    # GIVEN a source planned by the single planner, and an env planning it in 2 shards that each hand on the rest
+    # of their range at once (as a shard still listing SPILL_AFTER_SECONDS into an invocation does)
+    _source(aws, photos=300, tables=100)
+    single = json.loads(_plan(workspace, "--json").output)
+    with (workspace / "envs" / "test-env.sh").open("a", encoding="utf-8") as env_file:
+        env_file.write("export planning=sharded\nexport planner_shards=2\n")
+    monkeypatch.setattr("lambdas.sharding.shard.SPILL_AFTER_SECONDS", 0.0)
+    monkeypatch.setattr("lambdas.sharding.shard.DEADLINE_EVERY", 40)  # a look at the clock every 40 objects
+    # WHEN planned
+    result = _plan(workspace, "--json")
+    assert result.exit_code == 0, result.output
+    plan = json.loads(result.output)
+    # THEN the handed-on ranges were collected from memory and planned as later generations, deciding the same
+    assert plan["sharding"]["generations"] > 1 and plan["sharding"]["shards"] > 2
+    for figure in ("objects_listed", "copies", "bytes", "skipped_by_reason"):
+        assert plan[figure] == single[figure], figure
