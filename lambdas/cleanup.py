@@ -69,6 +69,9 @@ def clean_up(run_id: str, error: dict[str, Any], settings: Settings, s3: S3Gatew
         "cause": f"{cause} (failure report: {failure_uri})",
         "aborted_uploads": len(aborted),
         "failure_report": failure_uri,
+        # What the run had done when it failed (null before a plan existed), for its notification: the counts
+        # and bytes only, never failure.json's list of failed objects (the state must stay small).
+        "partial": None if partial is None else {"counts": partial["counts"], "bytes_copied": partial["bytes_copied"]},
     }
 
 
