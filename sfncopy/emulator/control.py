@@ -54,6 +54,13 @@ def reset_stats(endpoint: str) -> None:
     _call(endpoint, "DELETE", "stats")
 
 
+def fire_schedule(endpoint: str, name: str, group: str = "default", region: str = "us-east-1") -> dict[str, Any]:
+    """Fire an EventBridge Scheduler schedule now (bridge 41): ``{"executionArn": ..., "schedule": <arn>}``.
+    Raises urllib's HTTPError (403 with the reason when its role may not start the target)."""
+    answer: dict[str, Any] = _call(endpoint, "POST", f"schedules/{group}/{name}/fire?region={region}")
+    return answer
+
+
 def wait_until_ready(endpoint: str, timeout: float = 15.0) -> None:
     """Block until the emulator answers (e.g. after starting ``sfncopy emulator`` in a subprocess)."""
     deadline = time.monotonic() + timeout
