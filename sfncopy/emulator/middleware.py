@@ -281,7 +281,7 @@ def _read_body(environ: Mapping[str, Any]) -> bytes:
 
 def _json(start_response: StartResponse, status: int, body: Any) -> list[bytes]:
     data = json.dumps(body).encode("utf-8")
-    reason = {200: "OK", 400: "Bad Request", 404: "Not Found"}[status]
+    reason = {200: "OK", 400: "Bad Request", 403: "Forbidden", 404: "Not Found", 409: "Conflict"}[status]
     start_response(f"{status} {reason}", [("Content-Type", "application/json"), ("Content-Length", str(len(data)))])
     return [data]
 

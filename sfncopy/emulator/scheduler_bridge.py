@@ -59,6 +59,14 @@ class ScheduleResource:
     def physical_resource_id(self) -> str:
         return self.name
 
+    def is_created(self) -> bool:
+        return True  # created synchronously
+
+    def delete(self, account_id: str, region_name: str) -> None:
+        """Stack deletion: the schedule goes with it."""
+        properties = {"Properties": {"GroupName": self.group_name}}
+        CloudFormationSchedule.delete_from_cloudformation_json(self.name, properties, account_id, region_name)
+
     def get_cfn_attribute(self, attribute: str) -> str:
         from moto.cloudformation.exceptions import UnformattedGetAttTemplateException
 
