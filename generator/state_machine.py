@@ -480,8 +480,9 @@ NOTIFY_RETRY_ATTEMPTS = 2
 def notification_summaries() -> tuple[State, State]:
     """The summaries published on success (built from the finalizer's RunSummary) and on failure (from the
     Cleanup's answer): status, counts, bytes, report or failure report, the cause, and when the run started and
-    ended. They stay a few KB: every value is a count, a time, a URI, or the cause, which Step Functions caps at
-    32,768 characters (limits.MAX_ERROR_CAUSE_CHARACTERS), far under SNS's 256 KB (limits.MAX_SNS_MESSAGE_BYTES).
+    ended. They stay a few KB: every value is a count, a time, a URI, or the cause, which the cleanup cuts to
+    limits.MAX_NOTIFIED_CAUSE_CHARACTERS (the whole cause is in failure.json and the execution's own failure), far
+    under SNS's 256 KB (limits.MAX_SNS_MESSAGE_BYTES).
     Amazon States Language has no date arithmetic, so the duration is given as the two times ("started" is
     the execution's start, "ended" when the summary was made)."""
     times = {"execution.$": "$$.Execution.Id", "started.$": "$$.Execution.StartTime",
@@ -493,7 +494,7 @@ def notification_summaries() -> tuple[State, State]:
     }
     failed: State = {
         "status": "failed", "run_id.$": "$.cleanup.run_id", "error.$": "$.cleanup.error",
-        "cause.$": "$.cleanup.cause", "failure_report.$": "$.cleanup.failure_report",
+        "cause.$": "$.cleanup.notified_cause", "failure_report.$": "$.cleanup.failure_report",
         # Counts and bytes copied before the failure (null when the run failed before it had a plan).
         "partial.$": "$.cleanup.partial", **times,
     }

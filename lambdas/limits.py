@@ -55,6 +55,10 @@ MAX_SNS_MESSAGE_BYTES = 262_144
 # ExecutionFailedEventDetails / TaskFailedEventDetails, cause: "Maximum length of 32768"): the longest cause a
 # failure notification can carry.
 MAX_ERROR_CAUSE_CHARACTERS = 32_768
+# A failure notification carries the cause cut to this many characters (the whole cause is in failure.json): even
+# JSON-escaped at 12 bytes a character (a surrogate pair as two \uXXXX escapes) that is 48 KiB, far below an SNS
+# message's limit with the rest of the summary.
+MAX_NOTIFIED_CAUSE_CHARACTERS = 4_096
 # A Standard execution has at most 25,000 history events; the planner refuses plans that would not fit. Each
 # child execution of a Distributed Map has its own history, separate from its parent's (Step Functions developer
 # guide, "Using Map state in Distributed mode", key terms: "Each child workflow execution has its own execution

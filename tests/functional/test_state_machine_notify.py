@@ -49,7 +49,8 @@ def run_summary(event: dict[str, Any]) -> dict[str, Any]:
 
 def cleanup(event: dict[str, Any]) -> dict[str, Any]:
     """The cleanup's answer (lambdas/cleanup.py), with what the run had done before it failed."""
-    return {**fake_cleanup(event), "partial": None}
+    answer = fake_cleanup(event)
+    return {**answer, "notified_cause": answer["cause"], "partial": None}
 
 
 def failing_planner(event: dict[str, Any]) -> dict[str, Any]:
