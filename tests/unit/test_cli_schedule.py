@@ -83,3 +83,30 @@ def test_a_new_line_goes_after_the_last_schedule_and_removal_restores_the_text()
     added = with_schedule(text, Schedule("y", "rate(2 days)", "s3://b-b/y"))
     assert added.splitlines()[2] == 'export schedule_y="rate(2 days) s3://b-b/y"'
     assert without_schedule(added, "y") == text
+
+
+def test_listing_with_scheduler_shows_each_state_and_drift(tmp_path: Path, monkeypatch) -> None:
+    import boto3
+    from moto import mock_aws
+
+    from sfncopy.schedule_file import ListedSchedule, listing
+
+    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                        "AWS_DEFAULT_REGION": "us-east-1"}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    write_env(tmp_path, schedule_nightly=" ".join(NIGHTLY[1:]), schedule_hourly="rate(1 hour) s3://c-b/h.json")
+    settings = load_env("test", tmp_path, environ={})
+    with mock_aws():
+        scheduler = boto3.client("scheduler", region_name="us-east-1")
+        target = {"Arn": "arn:aws:states:us-east-1:123456789012:stateMachine:sfncopy-test",
+                  "RoleArn": "arn:aws:iam::123456789012:role/r"}
+        # GIVEN Scheduler holds the nightly schedule (disabled) and one the env file no longer names
+        for name, state in (("sfncopy-test-nightly", "DISABLED"), ("sfncopy-test-weekly", "ENABLED")):
+            scheduler.create_schedule(Name=name, ScheduleExpression="rate(7 days)", State=state, Target=target,
+                                      FlexibleTimeWindow={"Mode": "OFF"})
+        rows = listing(settings, scheduler)
+    # THEN each env schedule has its state, a missing one says so, and the stray one is listed as drift
+    assert [(r.name, r.deployed) for r in rows] == [("hourly", "not deployed"), ("nightly", "DISABLED"),
+                                                    ("sfncopy-test-weekly", "not in the env file")]
+    assert rows[2] == ListedSchedule("sfncopy-test-weekly", "rate(7 days)", "UTC", "", "not in the env file")
