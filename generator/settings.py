@@ -4,6 +4,8 @@ The file holds ``export name=value`` lines only (no logic, no secrets). It stays
 can ``source`` it, but we parse it here and never run it. Lower-case names are sfncopy settings; upper-case
 ``AWS_*`` names configure the AWS clients (``local-env.sh`` points them at the embedded emulator).
 
+``schedule_<name>`` lines are the env's schedules, any number of them (generator/schedules.py checks each).
+
 Precedence: a variable of the same name in the process environment beats the file (so a test or a CI job
 can point ``AWS_ENDPOINT_URL`` elsewhere, or try ``num_copy_lambda_workers=8``, without editing it).
 Every problem is reported at once, each naming the variable and where its value came from.

@@ -2,10 +2,11 @@
 
 Resources: the planner, worker, finalizer and cleanup Lambdas (each with its own role and log group; with
 planning=sharded also the plan-prepare, plan-shard, plan-collect and plan-assemble Lambdas), the
-state machine and its role, and the manifest bucket when the environment asks the stack to create it. The
-Lambda code comes from S3 (parameters CodeBucket / CodeKey): the deployment uploads a content-hashed zip and
-passes its key, so a code change updates the functions while the template stays the same for the same
-settings (the committed ``cfn/<env>.json`` is golden-tested).
+state machine and its role, the manifest bucket when the environment asks the stack to create it, the SNS topic
+for run summaries (notification_topic=create), and the EventBridge Scheduler schedules and their role
+(schedule_<name>). The Lambda code comes from S3 (parameters CodeBucket / CodeKey): the deployment uploads a
+content-hashed zip and passes its key, so a code change updates the functions while the template stays the same
+for the same settings (the committed ``cfn/<env>.json`` is golden-tested).
 """
 
 from __future__ import annotations
