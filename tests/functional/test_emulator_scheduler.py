@@ -134,3 +134,19 @@ def test_create_schedule_refuses_an_expression_scheduler_refuses(clients: dict[s
             Target={"Arn": f"arn:aws:states:us-east-1:{ACCOUNT}:stateMachine:x",
                     "RoleArn": f"arn:aws:iam::{ACCOUNT}:role/x"})
     assert refused.value.response["Error"]["Code"] == "ValidationException"
+
+
+def test_a_disabled_or_missing_schedule_does_not_fire(emulator: Any, clients: dict[str, Any]) -> None:
+    # GIVEN a schedule that may start its machine, then disabled
+    _deploy(clients, "sched-off", assume_role_policy(SCHEDULER_SERVICE), _start_policy("sched-off"))
+    scheduler = clients["scheduler"]
+    current = scheduler.get_schedule(Name="sched-off-nightly")
+    scheduler.update_schedule(Name="sched-off-nightly", ScheduleExpression=current["ScheduleExpression"],
+                              FlexibleTimeWindow={"Mode": "OFF"}, Target=current["Target"], State="DISABLED")
+    # WHEN it is fired  THEN it does not fire (409), and a schedule that does not exist is 404
+    with pytest.raises(control.ScheduleNotFired) as disabled:
+        control.fire_schedule(emulator.endpoint, "sched-off-nightly")
+    assert disabled.value.status == 409
+    with pytest.raises(control.ScheduleNotFired) as missing:
+        control.fire_schedule(emulator.endpoint, "no-such-schedule")
+    assert missing.value.status == 404
