@@ -150,3 +150,11 @@ def test_a_disabled_or_missing_schedule_does_not_fire(emulator: Any, clients: di
     with pytest.raises(control.ScheduleNotFired) as missing:
         control.fire_schedule(emulator.endpoint, "no-such-schedule")
     assert missing.value.status == 404
+
+
+def test_deleting_the_stack_deletes_its_schedule(clients: dict[str, Any]) -> None:
+    _deploy(clients, "sched-gone", assume_role_policy(SCHEDULER_SERVICE), _start_policy("sched-gone"))
+    clients["cloudformation"].delete_stack(StackName="sched-gone")
+    with pytest.raises(ClientError) as gone:
+        clients["scheduler"].get_schedule(Name="sched-gone-nightly")
+    assert gone.value.response["Error"]["Code"] == "ResourceNotFoundException"
