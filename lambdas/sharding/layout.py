@@ -9,11 +9,15 @@ Layout under ``<SFNCOPY_MANIFEST_PREFIX>runs/<run_id>/plan/sharding/``::
     shards/000042/summary.json      ShardSummary: the shard's progress and, once done, what it wrote
     shards/000042/segments/000007.json
                                     a segment: copy tasks in the payload file format (models.Payload,
-                                    written by manifest.encode_payload), within the payload caps
+                                    written by manifest.encode_payload), within the payload caps, in key
+                                    order (a contiguous key range of the shard); the workers read it where
+                                    it is, under the run-wide id their list gives (its own payload_id is its
+                                    place in the shard, its worker -1)
     shards/000042/splits/000000.json   [SplitCopy]: copies too large for one payload (the assembler cuts them)
     shards/000042/skipped/000000.json  [SkippedObject]: at most SKIP_FILE_ROWS each
     chunks/00003-00001.json         a payload of chunk tasks the assembler cut for worker 3
-    workers/00003.json              [PayloadRef]: worker 3's payloads, in order (its Distributed Map's items)
+    workers/00003.json              [PayloadRef]: worker 3's payloads, in order (publish.py makes them the
+                                    Distributed Map's items, plan/workers/00003.json)
     index.json                      AssembledPlan: totals, worker loads, where every list is
 
 The invariant of a shard's files: a segment, split or skip file counts only when the shard's summary names
