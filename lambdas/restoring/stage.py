@@ -39,7 +39,15 @@ from lambdas.deadline import Deadline
 from lambdas.errors import ObjectError, SettingsError
 from lambdas.gateway import S3Gateway
 from lambdas.json_stream import iter_array
-from lambdas.models import CopyMethod, CopyOptions, CopyTask, ManifestLocation, ObjectResult, RestoreOptions, SkippedObject
+from lambdas.models import (
+    CopyMethod,
+    CopyOptions,
+    CopyTask,
+    ManifestLocation,
+    ObjectResult,
+    RestoreOptions,
+    SkippedObject,
+)
 from lambdas.planning import TO_RESTORE
 from lambdas.restoring import tiers
 from lambdas.settings import Settings
