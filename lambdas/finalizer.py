@@ -12,6 +12,8 @@ The run is reported in phases, each streamed in bounded pieces:
    ListParts that every part is there with the planned size; abort it otherwise (no upload of the run is
    left open); verify the completed targets; report them;
 3. plan/skipped.json, streamed (lambdas/json_stream.py): a row per skipped object, unmatched ones counted;
+   an object the plan left to the restore stage (options.restore) gets the row of what that stage did, from
+   its book (lambdas/restoring/outcomes.py), verified as a payload's rows are;
 4. the report's last part, report.csv (up to report.SINGLE_CSV_MAX_ROWS rows), report/manifest.json and
    report.json with the totals; then fail the execution when more objects failed than
    ``options.max_failed_objects`` allows.
@@ -49,6 +51,7 @@ from lambdas.models import (
     SplitCopy,
     TargetConfig,
 )
+from lambdas.planning import TO_RESTORE
 from lambdas.report import (
     MAX_UNMATCHED_LISTED,
     ChunkJoin,
@@ -66,6 +69,7 @@ from lambdas.report import (
     too_many_failed_message,
 )
 from lambdas.report_files import DEFAULT_LAYOUT, ReportFiles, ReportLayout
+from lambdas.restoring.outcomes import RestoreOutcomes, with_times
 from lambdas.settings import Settings
 from lambdas.verification import Expected, verify
 
@@ -142,6 +146,7 @@ class _Finalization:
     deadline: Deadline
     state: FinalizeState
     files: ReportFiles
+    _restores: RestoreOutcomes | None = None
 
     @property
     def roots(self) -> dict[str, list[str]]:
@@ -239,7 +244,9 @@ class _Finalization:
         rows: list[ReportRow] = []
         for seen, (data, end) in enumerate(iter_array(chunks, start), start=1):
             skipped = SkippedObject.from_dict(data)
-            if is_unmatched(skipped):
+            if skipped.reason == TO_RESTORE and not self.dry_run:
+                rows.extend(self._restored_rows([skipped], pool))  # the restore stage copied it (or not)
+            elif is_unmatched(skipped):
                 self.state.unmatched_count += 1
                 if len(self.state.unmatched) < MAX_UNMATCHED_LISTED:
                     self.state.unmatched.append(s3_uri(skipped.source_bucket, skipped.source_key))
@@ -253,6 +260,21 @@ class _Finalization:
                     return False
         self._report(rows)
         return True
+
+    def _restored_rows(self, entries: list[SkippedObject], pool: ThreadPoolExecutor) -> list[ReportRow]:
+        """The rows of objects the restore stage handled (options.restore), verified, with their restore times."""
+        found = self.restores().rows(entries)
+        rows = self._verified([row for row, _, _, _ in found],
+                              [expected or Expected("", "", 0) for _, expected, _, _ in found], pool)
+        return [with_times(row, requested, completed) for row, (_, _, requested, completed) in zip(rows, found,
+                                                                                                  strict=True)]
+
+    def restores(self) -> RestoreOutcomes:
+        """The restore stage's book, read once per invocation (its open uploads aborted when first read)."""
+        if self._restores is None:
+            self._restores = RestoreOutcomes.load(self.s3, self.loc)
+            self._restores.abort_open_uploads(self.s3)
+        return self._restores
 
     # --- every phase ---------------------------------------------------------------------------------
     def _verified(self, rows: list[ReportRow], targets: Sequence[Expected],
@@ -286,6 +308,8 @@ class _Finalization:
                         "phase_seconds": state.seconds},
             "verification": state.verification.as_dict(),
         }
+        if plan.config.options.restore is not None and not self.dry_run:
+            extra["restores"] = self.restores().summary()
         summary = build_summary(plan, counts, finished=finished, report_json=report_json, report_csv=report_csv,
                                 unmatched=state.unmatched,
                                 unmatched_not_listed=state.unmatched_count - len(state.unmatched), extra=extra)
