@@ -144,6 +144,7 @@ class Bridges:
         self._bridge_map_iteration_recursion()
         self._bridge_lambda_account_settings()
         self._bridge_state_errors()
+        self._bridge_restores()
 
     def uninstall(self) -> None:
         while self._undo:
@@ -417,6 +418,16 @@ class Bridges:
     def _set_item_new(self, mapping: Any, key: str, value: Any) -> None:
         mapping[key] = value
         self._undo.append(lambda: mapping.pop(key, None))
+
+    # 30 -----------------------------------------------------------------------------------------
+    def _bridge_restores(self) -> None:
+        """Restores stay ongoing until completed (restores.py); archived sources unreadable until restored."""
+        from sfncopy.emulator.restores import RESTORES, restore_patches
+
+        for owner, name, value in restore_patches():
+            self._set(owner, name, value)
+        RESTORES.reset()
+        self._undo.append(RESTORES.reset)
 
     # 9 ------------------------------------------------------------------------------------------
     def _bridge_checksums(self) -> None:
