@@ -22,6 +22,7 @@ from lambdas import limits, manifest
 from lambdas.errors import SfnCopyError
 from lambdas.gateway import ObjectHead, PartInfo, S3Gateway
 from lambdas.models import Payload, RunPlan, SseConfig
+from lambdas.restoring.estimate import RestoreEstimate, estimate_restores
 from lambdas.settings import Settings
 from sfncopy.progress import format_bytes, format_duration
 
@@ -88,11 +89,15 @@ class PlanReport:
     bytes_per_worker: tuple[int, ...]
     estimate: Estimate
     planning: str = "single"  # the env's planning; the dry run always plans with the single planner
+    restores: RestoreEstimate | None = None  # options.restore: what restoring the archived objects takes
 
     def to_dict(self) -> dict[str, Any]:
-        return {"env": self.env, "objects_listed": self.objects_listed, "unmatched": self.unmatched,
+        data = {"env": self.env, "objects_listed": self.objects_listed, "unmatched": self.unmatched,
                 "bytes_per_worker": list(self.bytes_per_worker), "planning": self.planning,
                 **self.estimate.to_dict()}
+        if self.restores is not None:
+            data["restore"] = self.restores.to_dict()
+        return data
 
     def lines(self) -> list[str]:
         e = self.estimate
@@ -123,6 +128,8 @@ class PlanReport:
         if self.unmatched:
             skipped.append(f"  matched no target: {self.unmatched:,}")
         lines += ["skipped:", *skipped] if skipped else ["skipped: none"]
+        if self.restores is not None:
+            lines += self.restores.lines()
         if self.planning != "single":
             lines.append(f"note: the env plans with planning={self.planning}; this dry run used the single planner, "
                          "which decides the same copies and skips (payloads and balance may differ)")
@@ -151,7 +158,10 @@ def plan(document: Any, env: EnvSettings, s3: S3Gateway) -> PlanReport:
     run_plan = manifest.read_plan(memory, loc)
     payloads = [manifest.read_payload(memory, loc, pid) for ids in run_plan.worker_payloads for pid in ids]
     report = summarise(env.env, run_plan, payloads, env.worker.memory_mb, settings.part_size, env.worker_concurrency)
-    return replace(report, planning=env.planning)
+    restore = run_plan.config.options.restore
+    restores = (estimate_restores(manifest.read_skipped(memory, loc), restore.tier) if restore is not None
+                else None)
+    return replace(report, planning=env.planning, restores=restores)
 
 
 def summarise(env: str, run_plan: RunPlan, payloads: list[Payload], worker_memory_mb: int,
