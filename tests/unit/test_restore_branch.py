@@ -53,5 +53,5 @@ def test_restore_archived_adds_the_function_its_settings_and_nothing_otherwise()
 
 
 def test_the_test_only_restore_settings_are_refused_without_restore_archived() -> None:
-    with pytest.raises(EnvSettingsError, match="restore_bound_seconds=.*applies to restore_archived=true only"):
+    with pytest.raises(EnvSettingsError, match=r"restore_bound_seconds=.*applies to restore_archived=true only"):
         load_env("dev", ROOT / "envs", environ={"restore_bound_seconds": "30"})
