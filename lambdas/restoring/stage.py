@@ -298,7 +298,8 @@ def restore_step(progress: RestoreProgress, settings: Settings, s3: S3Gateway, d
                                         settings.restore_bound_seconds) for item in pending)
         schedule = tiers.schedule(restore.tier, bound, settings.restore_first_wait_seconds)
         earliest = min((item.deadline_at for item in pending if item.requested_at), default=now() + bound)
-        wait = schedule.wait(progress.polls, earliest - now())
+        looks = progress.polls + (1 if progress.calls else 0)  # this call's look counts unless it requested
+        wait = schedule.wait(looks, earliest - now())
     answer = _answer(progress, items, finished=finished, wait=wait)
     log.info("restore step", extra={"pending": answer.pending, "settled": answer.settled, "polls": answer.polls,
                                     "wait_seconds": answer.wait_seconds, "finished": finished})

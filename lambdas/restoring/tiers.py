@@ -7,9 +7,10 @@ Archive Access), Bulk within 5-12 hours (Flexible Retrieval, Archive Access) or 
 Deep Archive Access). The upper figure of each is the stage's bound: a restore not complete by then fails its
 object, not the run.
 
-The poll schedule: the first look after ``first_wait`` seconds, each next wait twice the last, capped at an
-eighth of the bound (and at the time left before the earliest pending deadline), so a tier's polls stay few
-whatever its bound (``max_polls``), and each costs one Wait, one Task and one Choice in the run's history.
+The poll schedule: the first look after ``first_wait`` seconds (the lower end of the tier's typical time:
+nothing is expected sooner), then waits that start at a sixteenth of the bound and double, capped at a quarter of
+the bound and at the time left before the earliest pending deadline. So a tier's looks stay few whatever its bound
+(``max_polls``: at most 8), and each costs one Wait, one Task and one Choice in the run's history.
 """
 
 from __future__ import annotations
@@ -36,8 +37,9 @@ BOUND_SECONDS: dict[tuple[str, str], int] = {
 # The first look after a request: the lower end of the tier's typical time (Expedited 1 minute, Standard 3
 # hours and Bulk 5 hours on Flexible Retrieval; Deep Archive's lower ends are not documented, so the same).
 FIRST_WAIT_SECONDS = {"Expedited": MINUTE, "Standard": 3 * HOUR, "Bulk": 5 * HOUR}
-# The longest wait between two looks, as a share of the bound.
-WAIT_CAP_SHARE = 8
+# After the first look: the first wait and the longest, as shares of the bound.
+WAIT_STEP_SHARE = 16
+WAIT_CAP_SHARE = 4
 
 # Retrieval prices in US East (N. Virginia), per 1,000 restore requests and per GB restored (Amazon S3
 # pricing page, as quoted by AWS re:Post, "How do I manage data retrieval costs ... S3 Glacier": Standard
@@ -91,12 +93,16 @@ class Schedule:
     bound: int
 
     @property
-    def cap(self) -> int:
-        return max(self.first_wait, self.bound // WAIT_CAP_SHARE)
+    def step(self) -> int:
+        return max(1, self.bound // WAIT_STEP_SHARE)
 
-    def wait(self, polls: int, seconds_to_deadline: float) -> int:
-        """Seconds to wait before look ``polls + 1`` (``polls`` looks made after the requests)."""
-        grown: int = min(self.cap, self.first_wait * 2 ** min(polls, 32))
+    @property
+    def cap(self) -> int:
+        return max(1, self.bound // WAIT_CAP_SHARE)
+
+    def wait(self, looks: int, seconds_to_deadline: float) -> int:
+        """Seconds to wait before the next look, ``looks`` looks having been made since the requests."""
+        grown: int = self.first_wait if looks == 0 else min(self.cap, self.step * 2 ** min(looks - 1, 32))
         return max(1, min(grown, math.ceil(seconds_to_deadline)))
 
     def max_polls(self) -> int:
