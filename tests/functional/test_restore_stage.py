@@ -13,7 +13,7 @@ from lambdas.deadline import Deadline
 from lambdas.gateway import S3Gateway
 from lambdas.limits import MiB
 from lambdas.planner import plan_run
-from lambdas.restoring.stage import RestoreProgress, read_book, restore_step
+from lambdas.restoring.stage import RestoreProgress, read_book, record_failure, restore_step
 from lambdas.settings import Settings
 from sfncopy.emulator import control
 
@@ -94,3 +94,43 @@ def test_nothing_to_restore_is_done_at_once(emulator_client: Any) -> None:
     pointer = plan_run(document, "rs2", settings, gateway, NOW)
     answer = restore_step(RestoreProgress("rs2", pointer.manifest), settings, gateway, Deadline.never())
     assert (answer.done, answer.pending, answer.wait_seconds) == (True, 0, 0)
+
+
+def test_a_restore_done_before_the_run_is_copied_at_once_and_a_failed_stage_fails_what_is_left(
+        emulator, emulator_client) -> None:
+    # GIVEN two GLACIER objects: one restored before the run, one whose restore the stage will request
+    s3 = emulator_client("s3")
+    for bucket in ("rs-src3", "rs-dst3", "rs-plans3"):
+        s3.create_bucket(Bucket=bucket)
+    s3.put_object(Bucket="rs-src3", Key="warm.txt", Body=b"warm", StorageClass="GLACIER")
+    s3.put_object(Bucket="rs-src3", Key="cold.txt", Body=b"cold", StorageClass="GLACIER")
+    s3.restore_object(Bucket="rs-src3", Key="warm.txt", RestoreRequest={"Days": 1})
+    control.control_restores(emulator.endpoint, {"complete": [{"bucket": "rs-src3", "key": "warm.txt"}]})
+    gateway = S3Gateway(s3)
+    settings = Settings(manifest_bucket="rs-plans3", workers=1, restore_enabled=True)
+    document = {"s3_copy_config": {"source_s3_config": {"s3_bucket": "rs-src3"},
+                                   "target_s3_config": [{"file_types": ["txt"], "s3_bucket": "rs-dst3"}],
+                                   "options": {"restore": {"tier": "Bulk", "days": 1}, "max_failed_objects": 5}}}
+    pointer = plan_run(document, "rs3", settings, gateway, NOW)
+
+    # WHEN the stage runs once
+    first = restore_step(RestoreProgress("rs3", pointer.manifest), settings, gateway, Deadline.never())
+
+    # THEN the restored object is copied at once, recognised from its Restore header, and the other waits
+    assert (first.done, first.pending, first.settled) == (False, 1, 1)
+    assert s3.get_object(Bucket="rs-dst3", Key="warm.txt")["Body"].read() == b"warm"
+    book = {item.key: item for item in read_book(gateway, pointer.manifest) or []}
+    assert (book["warm.txt"].how, book["warm.txt"].requested_at) == ("restored before the run", "")
+    assert book["cold.txt"].how == "requested"
+
+    # WHEN the branch then fails for good (its Catch calls the function in record-failure mode)
+    failed = record_failure(first, {"Error": "Lambda.Unknown", "Cause": "the service is down"}, gateway)
+
+    # THEN the unsettled object fails with that error in the report, and the copied one stays copied
+    assert failed == 1
+    summary = finalizer.finalize(pointer, settings, gateway)
+    rows = {r["target"]: r for r in csv.DictReader(io.StringIO(_read(s3, summary.report_csv).decode()))}
+    assert rows["s3://rs-dst3/warm.txt"]["status"] == "copied"
+    assert rows["s3://rs-dst3/cold.txt"]["status"] == "failed"
+    assert rows["s3://rs-dst3/cold.txt"]["error"] == "Lambda.Unknown: the service is down"
+    assert rows["s3://rs-dst3/cold.txt"]["restore_requested"] != ""
