@@ -189,7 +189,8 @@ def test_only_the_restore_role_may_restore_and_only_the_configured_sources(tmp_p
     restores = {role: sorted(r for a, r in grants(template, role) if a == "s3:RestoreObject")
                 for role in (*ROLES, "RestoreRole")}
     assert restores == {"PlannerRole": [], "WorkerRole": [], "FinalizerRole": [], "CleanupRole": [],
-                        "RestoreRole": ["arn:${AWS::Partition}:s3:::src-a/data/*", "arn:${AWS::Partition}:s3:::src-b/*"]}
+                        "RestoreRole": ["arn:${AWS::Partition}:s3:::src-a/data/*",
+                                        "arn:${AWS::Partition}:s3:::src-b/*"]}
     # AND the restore role writes only to targets and the manifest, as the worker does
     written = {S3_ARN.match(r).group(1) for a, r in grants(template, "RestoreRole")  # type: ignore[union-attr]
                if a in WRITES and S3_ARN.match(r)}
