@@ -24,8 +24,17 @@ as never completing:
     {"mode": "never"}                                     no restore ever completes (until "complete")
     {"never": [{"bucket": "b", "key": "k"}]}              these never complete, whatever the mode
 
-``GET /_sfncopy/restores`` lists the ongoing and completed restores. Intelligent-Tiering archive tiers are not
-emulated (moto keeps no access tier): that path is covered by tests with botocore Stubber only.
+    {"archive": [{"bucket": "b", "key": "k", "tier": "ARCHIVE_ACCESS"}]}   put an INTELLIGENT_TIERING object
+                                                          into an archive tier (DEEP_ARCHIVE_ACCESS too)
+
+moto keeps no Intelligent-Tiering access tier, so ``archive`` gives one: HeadObject then answers
+``x-amz-archive-status`` (Amazon S3 API Reference, "HeadObject", ArchiveStatus), reads and copies are refused as
+for GLACIER (the middleware answers them: S3's codes for this case are not on the stored pages, unverified; we
+answer GLACIER's), RestoreObject is accepted without ``Days`` and refused with it (the stricter reading of API
+Reference, "S3InitiateRestoreObjectOperation": ExpirationInDays for these tiers "results in restore request
+failure"), and once the restore completes the object is back in an access tier (no archive status).
+
+``GET /_sfncopy/restores`` lists the ongoing and completed restores.
 """
 
 from __future__ import annotations
@@ -59,12 +68,14 @@ class RestoreState:
     mode: str = "manual"  # "manual", "never" or "after"
     after_seconds: float = 0.0
     never: set[Pair] = field(default_factory=set)
+    archived: dict[Pair, str] = field(default_factory=dict)  # INTELLIGENT_TIERING pair -> its archive tier
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def reset(self) -> None:
         with self.lock:
             self.restores.clear()
             self.never.clear()
+            self.archived.clear()
             self.mode, self.after_seconds = "manual", 0.0
 
     def request(self, pair: Pair, days: int) -> str:
@@ -86,6 +97,16 @@ class RestoreState:
                 return None
             return None if self._done(pair, known) else known
 
+    def archive_tier(self, pair: Pair) -> str:
+        """The Intelligent-Tiering archive tier ``pair`` is in ("" when readable: never archived, or restored)."""
+        with self.lock:
+            tier = self.archived.get(pair, "")
+            known = self.restores.get(pair)
+            if tier and known is not None and self._done(pair, known):
+                del self.archived[pair]  # restored: back in the Frequent Access tier
+                return ""
+            return tier
+
     def completed(self, pair: Pair) -> _Restore | None:
         with self.lock:
             known = self.restores.get(pair)
@@ -100,16 +121,18 @@ class RestoreState:
 
     def control(self, document: Any) -> dict[str, Any]:
         """Apply a ``POST /_sfncopy/restores`` body (module docstring); answer ``snapshot``."""
-        if not isinstance(document, dict) or not set(document) <= {"complete", "mode", "never"}:
+        if not isinstance(document, dict) or not set(document) <= {"complete", "mode", "never", "archive"}:
             raise RestoreControlError('expected {"complete": "all" | [{"bucket", "key"}], "mode": "manual" | "never" '
                                       '| {"after_seconds": N}, "never": [{"bucket", "key"}]}')
         mode = document.get("mode")
         never = [_pair(p) for p in document.get("never", [])]
+        archive = {_pair(p): _tier(p) for p in document.get("archive", [])}
         complete = document.get("complete")
         with self.lock:
             if mode is not None:
                 self.mode, self.after_seconds = _mode(mode)
             self.never.update(never)
+            self.archived.update(archive)
             if complete == "all":
                 chosen: list[Pair] = list(self.restores)
             elif complete is not None:
@@ -130,13 +153,30 @@ class RestoreState:
             rows = [{"bucket": b, "key": k, "days": r.days, "requested": r.requested, "completed": r.completed}
                     for (b, k), r in sorted(self.restores.items())]
             return {"mode": self.mode if self.mode != "after" else {"after_seconds": self.after_seconds},
-                    "restores": rows, "never": [{"bucket": b, "key": k} for b, k in sorted(self.never)]}
+                    "restores": rows, "never": [{"bucket": b, "key": k} for b, k in sorted(self.never)],
+                    "archived": [{"bucket": b, "key": k, "tier": t} for (b, k), t in sorted(self.archived.items())]}
 
 
 def _pair(value: Any) -> Pair:
     if isinstance(value, Mapping) and isinstance(value.get("bucket"), str) and isinstance(value.get("key"), str):
         return value["bucket"], value["key"]
     raise RestoreControlError(f"expected {{\"bucket\": ..., \"key\": ...}}, got {value!r}")
+
+
+ARCHIVE_TIERS = ("ARCHIVE_ACCESS", "DEEP_ARCHIVE_ACCESS")
+
+
+def _tier(value: Any) -> str:
+    tier = value.get("tier") if isinstance(value, Mapping) else None
+    if tier not in ARCHIVE_TIERS:
+        raise RestoreControlError(f'"archive" entries need "tier": one of {", ".join(ARCHIVE_TIERS)}, got {tier!r}')
+    return str(tier)
+
+
+def unreadable(bucket: str, key: str) -> bool:
+    """Whether the middleware must refuse to read or copy this key: an Intelligent-Tiering object in an archive
+    tier (GLACIER and DEEP_ARCHIVE keys are refused by moto itself, through the patched restore header)."""
+    return bool(RESTORES.archive_tier((bucket, key)))
 
 
 def _mode(value: Any) -> tuple[str, float]:
@@ -154,7 +194,13 @@ RESTORES = RestoreState()
 # --- the patches ------------------------------------------------------------------------------------------------
 def restore_patches() -> Iterator[tuple[Any, str, Any]]:
     """(owner, attribute, replacement) for Bridges._set."""
-    from moto.s3.exceptions import InvalidObjectState, MissingKey, ObjectNotInActiveTierError, S3ClientError
+    from moto.s3.exceptions import (
+        InvalidArgumentError,
+        InvalidObjectState,
+        MissingKey,
+        ObjectNotInActiveTierError,
+        S3ClientError,
+    )
     from moto.s3.models import FakeKey, S3Backend
     from moto.s3.utils import ARCHIVE_STORAGE_CLASSES
 
@@ -169,15 +215,28 @@ def restore_patches() -> Iterator[tuple[Any, str, Any]]:
         key = self.get_object(bucket_name, key_name)
         if not key:
             raise MissingKey
-        if key.storage_class not in ARCHIVE_STORAGE_CLASSES:
+        pair = (bucket_name, key_name)
+        tiered = key.storage_class == "INTELLIGENT_TIERING" and bool(RESTORES.archive_tier(pair))
+        if key.storage_class not in ARCHIVE_STORAGE_CLASSES and not tiered:
             raise InvalidObjectState(storage_class=key.storage_class)
-        answer = RESTORES.request((bucket_name, key_name), int(days or 1))
+        if tiered and days:
+            raise InvalidArgumentError("Days is not accepted for an object in an Intelligent-Tiering archive tier",
+                                       "Days", str(days))
+        answer = RESTORES.request(pair, int(days or 1))
         if answer == "in progress":
             raise RestoreAlreadyInProgress()
         return answer == "restored"  # moto's responder: True -> 200, False -> 202 Accepted
 
     def response_dict(self: Any) -> dict[str, Any]:
         pair = (self.bucket_name, self.name)
+        if self.storage_class == "INTELLIGENT_TIERING":
+            tier = RESTORES.archive_tier(pair)
+            answer = original_response_dict(self)
+            if tier:
+                answer["x-amz-archive-status"] = tier
+                if RESTORES.ongoing(pair) is not None:
+                    answer["x-amz-restore"] = 'ongoing-request="true"'
+            return answer
         if self.storage_class in ARCHIVE_STORAGE_CLASSES:
             if RESTORES.ongoing(pair) is not None:
                 answer = original_response_dict(self)

@@ -90,3 +90,35 @@ def test_the_restore_control_refuses_what_it_does_not_understand(emulator):
     with pytest.raises(RestoreControlError):
         from sfncopy.emulator.restores import RestoreState
         RestoreState().control({"complete": "yes"})
+
+
+def test_an_intelligent_tiering_object_in_an_archive_tier_is_restored_without_days(emulator, emulator_client):
+    # GIVEN an INTELLIGENT_TIERING object the test puts in the Archive Access tier (moto keeps no access tier)
+    s3 = emulator_client("s3")
+    s3.create_bucket(Bucket="rst-it")
+    s3.create_bucket(Bucket="rst-it-dst")
+    s3.put_object(Bucket="rst-it", Key="t", Body=b"tiered", StorageClass="INTELLIGENT_TIERING")
+    s3.put_object(Bucket="rst-it", Key="frequent", Body=b"f", StorageClass="INTELLIGENT_TIERING")
+    control.control_restores(emulator.endpoint, {"archive": [{"bucket": "rst-it", "key": "t",
+                                                              "tier": "ARCHIVE_ACCESS"}]})
+    source = {"Bucket": "rst-it", "Key": "t"}
+
+    # THEN HeadObject names the tier, and reads and copies are refused; an object in an access tier reads
+    assert s3.head_object(Bucket="rst-it", Key="t")["ArchiveStatus"] == "ARCHIVE_ACCESS"
+    assert "ArchiveStatus" not in s3.head_object(Bucket="rst-it", Key="frequent")
+    assert _error(lambda: s3.get_object(Bucket="rst-it", Key="t")) == ("InvalidObjectState", 403)
+    assert _error(lambda: s3.copy_object(Bucket="rst-it-dst", Key="t", CopySource=source)) == (
+        "ObjectNotInActiveTierError", 403)
+    # AND a restore with Days is refused, one without is accepted and stays ongoing
+    assert _error(lambda: s3.restore_object(Bucket="rst-it", Key="t", RestoreRequest=BULK))[0] == "InvalidArgument"
+    tier_only = {"GlacierJobParameters": {"Tier": "Bulk"}}
+    assert s3.restore_object(Bucket="rst-it", Key="t", RestoreRequest=tier_only)["ResponseMetadata"][
+        "HTTPStatusCode"] == 202
+    head = s3.head_object(Bucket="rst-it", Key="t")
+    assert (head["ArchiveStatus"], head["Restore"]) == ("ARCHIVE_ACCESS", 'ongoing-request="true"')
+
+    # WHEN the restore completes THEN the object is back in an access tier and copies
+    control.control_restores(emulator.endpoint, {"complete": [{"bucket": "rst-it", "key": "t"}]})
+    assert "ArchiveStatus" not in s3.head_object(Bucket="rst-it", Key="t")
+    s3.copy_object(Bucket="rst-it-dst", Key="t", CopySource=source)
+    assert s3.get_object(Bucket="rst-it-dst", Key="t")["Body"].read() == b"tiered"

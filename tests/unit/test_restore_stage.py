@@ -1,5 +1,6 @@
-"""The restore stage's look at one archived object (lambdas/restoring/stage.py, ``look``), for what moto cannot
-show: Intelligent-Tiering archive tiers (moto keeps no access tier), restores begun before the run, and the bound.
+"""The restore stage's look at one archived object (lambdas/restoring/stage.py, ``look``), by value: Intelligent-Tiering
+archive tiers, restores in progress before the run, the bound, refusals (the emulator runs them end to end in
+tests/e2e/test_restore.py; here each case is one call, with any clock).
 A small stand-in for the gateway answers HeadObject and records the RestoreObject requests S3 would receive."""
 
 from __future__ import annotations
