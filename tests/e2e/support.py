@@ -73,6 +73,8 @@ class StackSpec:
     # options.restore (env restore_archived=true), with the restore stage's first wait and bound shortened
     restore_first_wait_seconds: int | None = None
     restore_bound_seconds: int | None = None
+    # Further env settings as (name, value) pairs (schedule_<name>, notification_topic ...).
+    extra: tuple[tuple[str, str], ...] = ()
 
     def overrides(self) -> dict[str, str]:
         values = {
@@ -94,6 +96,7 @@ class StackSpec:
             values["restore_bound_seconds"] = str(self.restore_bound_seconds)
             if self.restore_first_wait_seconds is not None:
                 values["restore_first_wait_seconds"] = str(self.restore_first_wait_seconds)
+        values.update(self.extra)
         return values
 
 

@@ -19,6 +19,7 @@ from cfnlint.api import lint
 
 from generator import available_envs, load_env, policy_size, render_template
 from generator.settings import MAX_WORKERS, EnvSettings
+from generator.template import topic_values
 from tests.unit.generator_helpers import settings_for
 
 with warnings.catch_warnings():  # parliament 1.6.4 imports the deprecated pkg_resources at import time
@@ -55,9 +56,10 @@ def realistic_values(template: dict[str, Any], settings: EnvSettings) -> dict[st
     functions = {logical: resource["Properties"]["FunctionName"]
                  for logical, resource in template["Resources"].items()
                  if resource["Type"] == "AWS::Lambda::Function"}
-    return policy_size.deployment_values(
+    values = policy_size.deployment_values(
         partition="aws", region=settings.region, account_id=ACCOUNT_ID,
         manifest_bucket=f"{settings.stack_name}-manifestbucket-1q2w3e4r5t6y", functions=functions)
+    return {**values, **topic_values(settings, values)}
 
 
 def state_machine_definition(template: dict[str, Any], settings: EnvSettings) -> str:
@@ -232,12 +234,13 @@ def restore_env(env: str, workers: int = 2) -> EnvSettings:
     return load_env(env, ROOT / "envs", environ=RESTORE).with_workers(workers)
 
 
-@pytest.mark.parametrize("workers", [1, 64])
-def test_asl_validator_accepts_the_state_machine_with_the_restore_branch(workers: int, tmp_path: Path) -> None:
-    template, settings = generated(restore_env("dev", workers))
+@pytest.mark.parametrize(("env", "workers"), [*((env, 2) for env in ENVS), ("dev", 1), ("dev", 64)])
+def test_asl_validator_accepts_the_state_machine_with_the_restore_branch(env: str, workers: int,
+                                                                         tmp_path: Path) -> None:
+    template, settings = generated(restore_env(env, workers))  # uat: with its notification states too
     definition = state_machine_definition(template, settings)
     assert '"WaitForRestores"' in definition and '"CheckRestores"' in definition
-    assert_valid_state_machine(definition, f"dev with restore and {workers} workers", tmp_path)
+    assert_valid_state_machine(definition, f"{env} with restore and {workers} workers", tmp_path)
 
 
 def test_parliament_finds_nothing_in_the_restore_role_and_only_it_may_restore() -> None:
