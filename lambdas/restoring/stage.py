@@ -317,6 +317,7 @@ def _answer(progress: RestoreProgress, items: list[RestoreItem], finished: bool,
 def record_failure(progress: RestoreProgress, error: Mapping[str, Any], s3: S3Gateway) -> int:
     """The restore branch failed for good (its Catch): settle every unsettled item as failed with the error,
     so the report says why; answer how many. The run goes on (the workers are not affected)."""
+    # Imported here: lambdas.worker imports lambdas.cleanup, which reads this module's book.
     from lambdas.worker import failure_text
 
     items = read_book(s3, progress.manifest) or []
