@@ -250,6 +250,15 @@ def worker_policy(settings: EnvSettings, function_name: str) -> Document:
     ])
 
 
+def restore_policy(settings: EnvSettings, function_name: str) -> Document:
+    """The restore function (restore_archived=true only): the worker's rights, since it copies what became
+    readable with the worker's copy core, plus s3:RestoreObject on the sources alone (Amazon S3 API Reference,
+    "RestoreObject", Permissions: "you must have permissions to perform the s3:RestoreObject action")."""
+    sources = [bucket_location(s) for s in settings.source_buckets]
+    worker = worker_policy(settings, function_name)
+    return _document([*worker["Statement"], objects_statement("RestoreSources", ("s3:RestoreObject",), sources)])
+
+
 def finalizer_policy(settings: EnvSettings, function_name: str) -> Document:
     targets = [bucket_location(t) for t in settings.target_buckets]
     return _document([

@@ -84,6 +84,12 @@ DEFAULTS: dict[str, str] = {
     "planning": PLANNING_SINGLE,
     "planner_shards": "",  # wanted shard count; "" lets the partition estimate it from the sources
     "planner_shard_concurrency": str(DEFAULT_SHARD_CONCURRENCY),
+    # options.restore (lambdas/restoring/): "true" adds the restore function, its branch beside the workers and
+    # s3:RestoreObject on the sources. The two restore_* settings shorten the restore stage's first wait and
+    # bound for tests only (unset: AWS's documented restore times, lambdas/restoring/tiers.py).
+    "restore_archived": "false",
+    "restore_first_wait_seconds": "",
+    "restore_bound_seconds": "",
     # Run summaries on success and failure: "" (none), "create" (the stack's own topic) or a topic ARN.
     "notification_topic": "",
 }
@@ -166,6 +172,11 @@ class EnvSettings:
     planning: str = field(default=PLANNING_SINGLE)
     planner_shards: int | None = field(default=None)
     planner_shard_concurrency: int = field(default=DEFAULT_SHARD_CONCURRENCY)
+    # options.restore: the restore function and branch, s3:RestoreObject on the sources; tests' shorter
+    # restore schedule (None: AWS's restore times).
+    restore_archived: bool = field(default=False)
+    restore_first_wait_seconds: int | None = field(default=None)
+    restore_bound_seconds: int | None = field(default=None)
     # EventBridge Scheduler schedules that start runs of stored configs (schedule_<name> lines), by name.
     schedules: tuple[Schedule, ...] = field(default=())
     # "" (no notifications), NOTIFICATION_CREATE, or an existing SNS topic's ARN.
@@ -380,6 +391,15 @@ def _validate(env: str, path: Path, values: dict[str, str], origins: dict[str, s
         for name in ("planner_shards", "planner_shard_concurrency"):
             if name in values:
                 check.fail(name, f"applies to planning={PLANNING_SHARDED} only (planning is {planning!r})")
+    restore_archived = check.text("restore_archived")
+    if restore_archived not in ("true", "false"):
+        check.fail("restore_archived", "expected true or false")
+    restore_wait = check.optional_integer("restore_first_wait_seconds", 1, 86_400, " seconds")
+    restore_bound = check.optional_integer("restore_bound_seconds", 1, 7 * 86_400, " seconds")
+    if restore_archived != "true":
+        for name in ("restore_first_wait_seconds", "restore_bound_seconds"):
+            if name in values:
+                check.fail(name, "applies to restore_archived=true only")
     topic = check.text("notification_topic")
     if topic and topic != NOTIFICATION_CREATE and not SNS_TOPIC_ARN.match(topic):
         check.fail("notification_topic", f"expected {NOTIFICATION_CREATE!r} (the stack creates the topic) or an "
@@ -417,6 +437,9 @@ def _validate(env: str, path: Path, values: dict[str, str], origins: dict[str, s
         planning=planning if planning in PLANNING_MODES else PLANNING_SINGLE,
         planner_shards=planner_shards,
         planner_shard_concurrency=shard_concurrency,
+        restore_archived=restore_archived == "true",
+        restore_first_wait_seconds=restore_wait,
+        restore_bound_seconds=restore_bound,
         schedules=schedules,
         notification_topic=topic,
         client_environment=tuple(sorted((k, v) for k, v in values.items() if k in CLIENT_VARIABLES)),

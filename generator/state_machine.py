@@ -109,6 +109,8 @@ class Functions:
     shard: str = ""
     collect: str = ""
     assemble: str = ""
+    # The restore branch's function (lambdas/handlers.py restore): used only by a definition built with restore.
+    restore: str = ""
 
 
 @dataclass(frozen=True)
@@ -131,6 +133,7 @@ def placeholders() -> Functions:
         shard="${PlanShardFunction.Arn}",
         collect="${PlanCollectFunction.Arn}",
         assemble="${PlanAssembleFunction.Arn}",
+        restore="${RestoreFunction.Arn}",
     )
 
 
@@ -376,6 +379,53 @@ def sharded_plan_states(workers: int, functions: Functions, timing: RetryTiming,
     }
 
 
+# The restore branch's states (options.restore; env restore_archived=true).
+REQUEST_RESTORES = "RequestRestores"
+RESTORES_PENDING = "RestoresPending"
+WAIT_FOR_RESTORES = "WaitForRestores"
+CHECK_RESTORES = "CheckRestores"
+RECORD_RESTORE_FAILURE = "RecordRestoreFailure"
+RESTORES_SETTLED = "RestoresSettled"
+RESTORE_STATES = (REQUEST_RESTORES, RESTORES_PENDING, WAIT_FOR_RESTORES, CHECK_RESTORES, RECORD_RESTORE_FAILURE,
+                  RESTORES_SETTLED)
+
+
+def restore_branch(resource: str, timing: RetryTiming) -> State:
+    """The Parallel's last branch with restore: restores the plan's archived objects and copies each once it is
+    readable, beside the workers, so nothing else waits for them (lambdas/restoring/stage.py).
+
+        RequestRestores -> RestoresPending? --done--> RestoresSettled
+                                            --else--> WaitForRestores -> CheckRestores -> RestoresPending?
+        either Task fails for good -> RecordRestoreFailure (the unsettled objects fail with the error) -> Settled
+
+    The wait is a Wait state (SecondsPath: the function's growing interval, lambdas/restoring/tiers.py): no
+    Lambda runs and no event is recorded while it waits; each look costs one Wait, one Task and one Choice
+    (9 events), and the schedule bounds the looks per tier. The branch never fails the Parallel: a restore
+    that does not complete in its tier's bound fails its objects, and so does a branch that fails for good."""
+    catch = [{"ErrorEquals": [CATCH_ALL], "ResultPath": "$.error", "Next": RECORD_RESTORE_FAILURE}]
+    return {
+        "StartAt": REQUEST_RESTORES,
+        "States": {
+            REQUEST_RESTORES: _task(resource, timing, Parameters={"run_id.$": "$.run_id", "manifest.$": "$.manifest"},
+                                    Next=RESTORES_PENDING, Catch=catch),
+            RESTORES_PENDING: {
+                "Type": "Choice",
+                "Choices": [{"Variable": "$.done", "BooleanEquals": True, "Next": RESTORES_SETTLED}],
+                "Default": WAIT_FOR_RESTORES,
+            },
+            WAIT_FOR_RESTORES: {"Type": "Wait", "SecondsPath": "$.wait_seconds", "Next": CHECK_RESTORES},
+            CHECK_RESTORES: _task(resource, timing, Next=RESTORES_PENDING, Catch=catch),
+            RECORD_RESTORE_FAILURE: {"Type": "Task", "Resource": resource,
+                                     "Parameters": {"run_id.$": "$.run_id", "manifest.$": "$.manifest",
+                                                    "error.$": "$.error"},
+                                     "ResultPath": None, "Next": RESTORES_SETTLED,
+                                     "Catch": [{"ErrorEquals": [CATCH_ALL], "ResultPath": "$.record_error",
+                                                "Next": RESTORES_SETTLED}]},
+            RESTORES_SETTLED: {"Type": "Succeed"},
+        },
+    }
+
+
 def drain_seconds(worker_timeout_seconds: int) -> int:
     """How long a failed Copy waits before Cleanup: until every worker invocation has surely ended."""
     return worker_timeout_seconds + DRAIN_MARGIN_SECONDS
@@ -383,10 +433,13 @@ def drain_seconds(worker_timeout_seconds: int) -> int:
 
 def build_definition(workers: int, functions: Functions, timing: RetryTiming = PRODUCTION_RETRY,
                      drain: int = drain_seconds(limits.MAX_LAMBDA_TIMEOUT_SECONDS), concurrency: int = 1,
-                     sharded: ShardedPlanning | None = None) -> State:
+                     sharded: ShardedPlanning | None = None, restore: bool = False) -> State:
     """The whole state machine for ``workers`` parallel workers, each running ``concurrency`` payloads at once;
     a failed Copy waits ``drain`` seconds (``drain_seconds`` of the worker's timeout) before Cleanup. Planning
-    is one Plan task, or, with ``sharded``, the sharded planning states (``sharded_plan_states``)."""
+    is one Plan task, or, with ``sharded``, the sharded planning states (``sharded_plan_states``). With
+    ``restore`` the Copy Parallel has one more branch, ``restore_branch``, beside the workers."""
+    if restore and not functions.restore:
+        raise ValueError("restore needs the restore function")
     if workers < 1:
         raise ValueError(f"workers={workers} must be at least 1")
     if drain < 0:
@@ -410,7 +463,8 @@ def build_definition(workers: int, functions: Functions, timing: RetryTiming = P
             "Copy": {
                 "Type": "Parallel",
                 "Parameters": branch_input(workers),
-                "Branches": [worker_branch(i, functions.worker, timing, concurrency) for i in range(workers)],
+                "Branches": [worker_branch(i, functions.worker, timing, concurrency) for i in range(workers)]
+                + ([restore_branch(functions.restore, timing)] if restore else []),
                 "ResultPath": None,
                 "Next": START_FINALIZE,
                 "Catch": _catch(DRAIN_WORKERS),

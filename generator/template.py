@@ -82,9 +82,18 @@ SHARDED_FUNCTIONS = (
 )
 
 
+# restore_archived=true: the restore branch's function (lambdas/restoring/), with its own role (the worker's rights
+# and s3:RestoreObject on the sources), sized as the worker (it copies with the worker's core).
+RESTORE_FUNCTIONS = (
+    FunctionSpec("Restore", "restore", "lambdas.handlers.restore", policies.restore_policy, lambda s: s.worker),
+)
+
+
 def function_specs(settings: EnvSettings) -> tuple[FunctionSpec, ...]:
-    """The env's functions: the four of every stack, and sharded planning's when planning=sharded."""
-    return FUNCTIONS + SHARDED_FUNCTIONS if settings.sharded else FUNCTIONS
+    """The env's functions: the four of every stack, sharded planning's when planning=sharded, the restore
+    function when restore_archived=true."""
+    specs = FUNCTIONS + SHARDED_FUNCTIONS if settings.sharded else FUNCTIONS
+    return specs + RESTORE_FUNCTIONS if settings.restore_archived else specs
 
 
 def lambda_environment(settings: EnvSettings) -> dict[str, object]:
@@ -108,6 +117,12 @@ def lambda_environment(settings: EnvSettings) -> dict[str, object]:
         variables["SFNCOPY_PART_SIZE_BYTES"] = str(settings.part_size_mb * limits.MiB)
     if settings.object_acl:
         variables["SFNCOPY_OBJECT_ACL"] = settings.object_acl  # the one ACL the roles may set (the planner checks)
+    if settings.restore_archived:
+        variables["SFNCOPY_RESTORE"] = "enabled"  # the planner accepts options.restore
+        if settings.restore_first_wait_seconds is not None:
+            variables["SFNCOPY_RESTORE_FIRST_WAIT_SECONDS"] = str(settings.restore_first_wait_seconds)
+        if settings.restore_bound_seconds is not None:
+            variables["SFNCOPY_RESTORE_BOUND_SECONDS"] = str(settings.restore_bound_seconds)
     return variables
 
 
@@ -204,7 +219,8 @@ def definition_string(settings: EnvSettings, timing: state_machine.RetryTiming) 
                if settings.sharded else None)
     definition = state_machine.build_definition(settings.workers, state_machine.placeholders(), timing,
                                                 state_machine.drain_seconds(settings.worker.timeout_seconds),
-                                                settings.worker_concurrency, sharded)
+                                                settings.worker_concurrency, sharded,
+                                                restore=settings.restore_archived)
     if settings.notifications:
         topic = (f"${{{policies.NOTIFICATION_TOPIC_RESOURCE}}}" if settings.creates_topic
                  else settings.notification_topic)

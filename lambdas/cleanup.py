@@ -6,10 +6,10 @@ a Lambda error the Cause is itself JSON (``errorMessage``, ``errorType``, ``stac
 cause is its ``errorMessage``.
 
 Only this run's uploads are aborted (two runs may share a stack and its target buckets): the upload ids
-the plan and the workers' checkpoints recorded, and, as a safety net, uploads listed on a target whose
-key is one of this run's target keys and that started at or after the plan was made. A finalizer that
-stopped between two invocations also leaves report.csv's upload open in the manifest location: its saved
-state names it (lambdas/finalizer_state.py).
+the plan, the workers' checkpoints and the restore stage's book recorded, and, as a safety net, uploads
+listed on a target whose key is one of this run's target keys and that started at or after the plan was made.
+A finalizer that stopped between two invocations also leaves report.csv's upload open in the manifest location:
+its saved state names it (lambdas/finalizer_state.py).
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from lambdas.gateway import S3Gateway, UploadInfo
 from lambdas.models import ManifestLocation, ObjectResult, RunPlan
 from lambdas.report import ChunkJoin, Tally, result_row
 from lambdas.report_files import REPORT_CSV
+from lambdas.restoring.stage import read_book
 from lambdas.settings import Settings
 
 log = logs.get_logger("cleanup")
@@ -120,6 +121,8 @@ def _clean_run(plan: RunPlan, loc: ManifestLocation, s3: S3Gateway) -> tuple[lis
     live = [(bucket, upload) for bucket, prefix in listing_roots(plan.config.targets)
             for upload in s3.list_multipart_uploads(bucket, prefix)]
     known = {split.upload_id for split in plan.splits if split.upload_id}
+    # The restore stage's open uploads (options.restore), named in its book (lambdas/restoring/stage.py).
+    known.update(upload_id for item in read_book(s3, loc) or [] for upload_id in item.uploads.values())
     # Uploads with an id we did not record: ours only if the key is one of this run's target keys and
     # the upload started after the plan. Finding the run's keys means reading payloads, so only then.
     unknown = {(bucket, u.key) for bucket, u in live

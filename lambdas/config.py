@@ -21,7 +21,7 @@ from typing import Any
 
 from lambdas import limits
 from lambdas.errors import ConfigError
-from lambdas.models import CopyConfig, CopyOptions, SourceConfig, SseConfig, TargetConfig
+from lambdas.models import CopyConfig, CopyOptions, RestoreOptions, SourceConfig, SseConfig, TargetConfig
 from lambdas.validation import (
     INVALID,
     Field,
@@ -329,6 +329,15 @@ TARGET = Record({
     "expected_bucket_owner": Field(AccountId()),
     **SELECTION,
 }, example='{"file_types": ["jpg"], "s3_bucket": "my-target", "s3_path": "images/"}', check=_check_target)
+# options.restore (lambdas/restoring/): the retrieval tiers of RestoreObject (Amazon S3 API Reference,
+# "RestoreObject", GlacierJobParameters.Tier: Standard | Bulk | Expedited) and the days the restored copy stays.
+RESTORE_TIERS = ("Bulk", "Standard", "Expedited")
+RESTORE = Record({
+    "tier": Field(OneOf(RESTORE_TIERS), required=True, example='"Bulk"'),
+    "days": Field(WholeNumber(low=1), required=True, example="1"),
+}, example='{"tier": "Bulk", "days": 1}')
+RESTORE_FIX = ("set restore_archived=true in envs/<ENV>-env.sh and redeploy (it adds the restore function and "
+               "grants s3:RestoreObject on the sources)")
 OPTIONS = Record({  # the keys are CopyOptions' fields, one for one
     "overwrite": Field(OneOf(("if-different", "always", "never"))),
     "max_payload_size_mb": Field(WholeNumber(low=MIN_PAYLOAD_SIZE_MB)),
@@ -341,6 +350,7 @@ OPTIONS = Record({  # the keys are CopyOptions' fields, one for one
     "max_failed_objects": Field(WholeNumber(low=0)),
     "report_unmatched": Field(Flag()),
     "acl": Field(ObjectAcl(OBJECT_ACLS)),
+    "restore": Field(RESTORE),
 }, example='{"overwrite": "if-different"}')
 COPY_CONFIG = Record({
     "source_s3_config": Field(OneOrList(SOURCE), required=True, example=SOURCE.example),
@@ -412,6 +422,16 @@ def check_object_acl(config: CopyConfig, allowed: str) -> list[str]:
     return problems.items
 
 
+def check_restore(config: CopyConfig, enabled: bool) -> list[str]:
+    """Problems when ``options.restore`` asks a stack deployed without restore_archived=true to restore."""
+    if config.options.restore is None or enabled:
+        return []
+    problems = Problems()
+    problems.add(ROOT + ".options.restore", "this stack cannot restore archived objects (its env file does not "
+                                            "set restore_archived=true)", RESTORE_FIX + ', or remove "restore"')
+    return problems.items
+
+
 # --- Helpers -----------------------------------------------------------------------------------------
 def _build(document: Parsed) -> CopyConfig:
     options = document.values.get("options")
@@ -421,8 +441,15 @@ def _build(document: Parsed) -> CopyConfig:
                                    **_selection(s.values))
                       for s in document.values["source_s3_config"]),
         targets=tuple(_target(i, t.values) for i, t in enumerate(document.values["target_s3_config"])),
-        options=CopyOptions(**options.values) if options else CopyOptions(),
+        options=_options(options.values) if options else CopyOptions(),
     )
+
+
+def _options(values: dict[str, Any]) -> CopyOptions:
+    restore = values.get("restore")
+    if restore is None:
+        return CopyOptions(**values)
+    return CopyOptions(**{**values, "restore": RestoreOptions(restore.values["tier"], restore.values["days"])})
 
 
 def _target(index: int, values: dict[str, Any]) -> TargetConfig:

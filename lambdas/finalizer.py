@@ -13,6 +13,8 @@ The run is reported in phases, each streamed in bounded pieces:
    left open); verify the completed targets; report them;
 3. the plan's files of skipped objects (the index names them: plan/skipped.json, or the shards' own files),
    one after another, each streamed (lambdas/json_stream.py): a row per skipped object, unmatched ones counted;
+   an object the plan left to the restore stage (options.restore) gets the row of what that stage did, from
+   its book (lambdas/restoring/outcomes.py), verified as a payload's rows are;
 4. the report's last part, report.csv (up to report.SINGLE_CSV_MAX_ROWS rows), report/manifest.json and
    report.json with the totals; then fail the execution when more objects failed than
    ``options.max_failed_objects`` allows.
@@ -51,6 +53,7 @@ from lambdas.models import (
     TargetConfig,
     WorkItem,
 )
+from lambdas.planning import TO_RESTORE
 from lambdas.report import (
     MAX_UNMATCHED_LISTED,
     ChunkJoin,
@@ -68,6 +71,7 @@ from lambdas.report import (
     too_many_failed_message,
 )
 from lambdas.report_files import DEFAULT_LAYOUT, ReportFiles, ReportLayout
+from lambdas.restoring.outcomes import RestoreOutcomes, with_times
 from lambdas.settings import Settings
 from lambdas.verification import Expected, verify
 
@@ -144,6 +148,7 @@ class _Finalization:
     deadline: Deadline
     state: FinalizeState
     files: ReportFiles
+    _restores: RestoreOutcomes | None = None
 
     @property
     def roots(self) -> dict[str, list[str]]:
@@ -242,20 +247,22 @@ class _Finalization:
         """Each file the index names, in order (``state.skipped_file``), from a byte offset (``position``)."""
         keys = manifest.skipped_keys(self.loc, self.plan)
         while self.state.skipped_file < len(keys):
-            if not self._skipped_file(keys[self.state.skipped_file]):
+            if not self._skipped_file(keys[self.state.skipped_file], pool):
                 return False
             self.state.skipped_file, self.state.position = self.state.skipped_file + 1, 0
             if self.state.skipped_file < len(keys) and self.deadline.near():
                 return False
         return True
 
-    def _skipped_file(self, key: str) -> bool:
+    def _skipped_file(self, key: str, pool: ThreadPoolExecutor) -> bool:
         start = self.state.position
         chunks = self.s3.read_chunks(self.loc.bucket, key, start)
         rows: list[ReportRow] = []
         for seen, (data, end) in enumerate(iter_array(chunks, start), start=1):
             skipped = SkippedObject.from_dict(data)
-            if is_unmatched(skipped):
+            if skipped.reason == TO_RESTORE and not self.dry_run:
+                rows.extend(self._restored_rows([skipped], pool))  # the restore stage copied it (or not)
+            elif is_unmatched(skipped):
                 self.state.unmatched_count += 1
                 if len(self.state.unmatched) < MAX_UNMATCHED_LISTED:
                     self.state.unmatched.append(s3_uri(skipped.source_bucket, skipped.source_key))
@@ -269,6 +276,21 @@ class _Finalization:
                     return False
         self._report(rows)
         return True
+
+    def _restored_rows(self, entries: list[SkippedObject], pool: ThreadPoolExecutor) -> list[ReportRow]:
+        """The rows of objects the restore stage handled (options.restore), verified, with their restore times."""
+        found = self.restores().rows(entries)
+        rows = self._verified([row for row, _, _, _ in found],
+                              [expected or Expected("", "", 0) for _, expected, _, _ in found], pool)
+        return [with_times(row, requested, completed) for row, (_, _, requested, completed) in zip(rows, found,
+                                                                                                  strict=True)]
+
+    def restores(self) -> RestoreOutcomes:
+        """The restore stage's book, read once per invocation (its open uploads aborted when first read)."""
+        if self._restores is None:
+            self._restores = RestoreOutcomes.load(self.s3, self.loc)
+            self._restores.abort_open_uploads(self.s3)
+        return self._restores
 
     # --- every phase ---------------------------------------------------------------------------------
     def _verified(self, rows: list[ReportRow], targets: Sequence[Expected],
@@ -302,6 +324,8 @@ class _Finalization:
                         "phase_seconds": state.seconds},
             "verification": state.verification.as_dict(),
         }
+        if plan.config.options.restore is not None and not self.dry_run:
+            extra["restores"] = self.restores().summary()
         summary = build_summary(plan, counts, finished=finished, report_json=report_json, report_csv=report_csv,
                                 unmatched=state.unmatched,
                                 unmatched_not_listed=state.unmatched_count - len(state.unmatched), extra=extra)

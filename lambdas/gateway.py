@@ -37,6 +37,9 @@ _OBJECT_ERRORS: dict[str, type[errors.ObjectError]] = {
     "NoSuchKey": errors.NoSuchKeyError,
     "404": errors.NoSuchKeyError,
     "InvalidObjectState": errors.ObjectArchivedError,
+    # CopyObject of an archived source that is not restored (Amazon S3 API Reference, "CopyObject", Errors:
+    # ObjectNotInActiveTierError, 403).
+    "ObjectNotInActiveTierError": errors.ObjectArchivedError,
     "NoSuchBucket": errors.NoSuchBucketError,
     "NoSuchUpload": errors.NoSuchUploadError,
 }
@@ -105,6 +108,10 @@ class ObjectHead:
     metadata: dict[str, str] = field(default_factory=dict)
     storage_class: str = "STANDARD"
     archive_status: str = ""
+    # The x-amz-restore header: 'ongoing-request="true"' while a restore runs, 'ongoing-request="false",
+    # expiry-date="..."' once the restored copy is readable, "" when none was asked (Amazon S3 API Reference,
+    # "HeadObject", Restore).
+    restore: str = ""
     parts_count: int = 0  # > 0 when the object was uploaded in parts (asked with PartNumber=1)
     first_part_size: int = 0  # size of part 1 when asked with PartNumber=1
     checksums: dict[str, str] = field(default_factory=dict)  # algorithm -> value, when asked with checksums
@@ -328,10 +335,28 @@ class S3Gateway:
             metadata=dict(resp.get("Metadata", {}) or {}),
             storage_class=resp.get("StorageClass", "STANDARD") or "STANDARD",
             archive_status=resp.get("ArchiveStatus", "") or "",
+            restore=resp.get("Restore", "") or "",
             parts_count=parts,
             first_part_size=length if part_number else 0,
             checksums={name: str(resp[header]) for name, header in CHECKSUM_FIELDS.items() if resp.get(header)},
         )
+
+    def restore_object(self, bucket: str, key: str, tier: str, days: int | None) -> str:
+        """RestoreObject at ``tier``; ``days`` None for an Intelligent-Tiering archive tier, which takes none
+        (Amazon S3 API Reference, "S3InitiateRestoreObjectOperation", ExpirationInDays: specifying it for those
+        tiers "results in restore request failure"). Returns "accepted" (202), "restored" (200: a restored copy
+        exists) or "in progress" (409 RestoreAlreadyInProgress) (Amazon S3 API Reference, "RestoreObject")."""
+        request: dict[str, Any] = {"GlacierJobParameters": {"Tier": tier}}
+        if days is not None:
+            request["Days"] = days
+        try:
+            resp = self.client.restore_object(Bucket=bucket, Key=key, RestoreRequest=request, **self._access(bucket))
+        except ClientError as err:
+            if error_code(err) == "RestoreAlreadyInProgress":
+                return "in progress"
+            raise self._translate(err, f"restore s3://{bucket}/{key}", bucket) from err
+        status = int(resp.get("ResponseMetadata", {}).get("HTTPStatusCode", 202))
+        return "restored" if status == 200 else "accepted"
 
     def get_tags(self, bucket: str, key: str) -> dict[str, str]:
         try:

@@ -1,7 +1,8 @@
 """Lambda entry points: parse the event, call the core, serialise the result. Nothing else.
 
 Handler strings in the template: ``lambdas.handlers.plan``, ``.copy``, ``.finalize``, ``.clean_up``; with
-sharded planning also ``.prepare``, ``.plan_shard``, ``.collect`` and ``.assemble`` (lambdas/sharding/).
+sharded planning also ``.prepare``, ``.plan_shard``, ``.collect`` and ``.assemble`` (lambdas/sharding/); with
+restore_archived also ``.restore`` (lambdas/restoring/).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from lambdas.deadline import Deadline
 from lambdas.finalizer_state import FinalizeCursor
 from lambdas.gateway import S3Gateway, gateway_from_settings
 from lambdas.models import ManifestLocation, PayloadTask, PlanPointer
+from lambdas.restoring import stage as restoring
 from lambdas.settings import Settings
 from lambdas.sharding import assemble as assembling
 from lambdas.sharding import prepare as preparing
@@ -92,6 +94,19 @@ def copy(event: dict[str, Any], context: Any) -> dict[str, Any]:
         return {"payload": task.payload, "failure": worker.record_failure(task, event["error"], s3)}
     deadline = Deadline(context.get_remaining_time_in_millis, settings.deadline_margin_seconds)
     return worker.copy_payload(task, settings, s3, deadline).to_dict()
+
+
+def restore(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Event: RestoreProgress (``run_id``, ``manifest``; the first call has nothing else) -> RestoreProgress
+    (``done`` false: wait ``wait_seconds``, then call again with this answer). Record-failure mode, the restore
+    branch's Catch: the event with ``"error"`` -> ``{"failed": <objects settled as failed>}``."""
+    progress = restoring.RestoreProgress.from_event(event)
+    logs.bind(run_id=progress.run_id)
+    settings, s3 = _setup()
+    if "error" in event:
+        return {"failed": restoring.record_failure(progress, event["error"], s3)}
+    deadline = Deadline(context.get_remaining_time_in_millis, settings.deadline_margin_seconds)
+    return restoring.restore_step(progress, settings, s3, deadline).to_dict()
 
 
 def finalize(event: dict[str, Any], context: Any) -> dict[str, Any]:

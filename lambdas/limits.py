@@ -34,6 +34,7 @@ COPY_REQUESTS_PER_SECOND_PER_PREFIX = 3_500
 ARCHIVED_STORAGE_CLASSES = frozenset({"GLACIER", "DEEP_ARCHIVE"})
 # Intelligent-Tiering archive tiers show up only as ArchiveStatus on HeadObject / RestoreStatus.
 ARCHIVED_ACCESS_TIERS = frozenset({"ARCHIVE_ACCESS", "DEEP_ARCHIVE_ACCESS"})
+INTELLIGENT_TIERING = "INTELLIGENT_TIERING"
 
 # --- Lambda -----------------------------------------------------------------------------------------
 # A Lambda invocation runs at most 900 s.

@@ -14,6 +14,7 @@ from typing import Any, Literal, NamedTuple, TypeVar
 Overwrite = Literal["if-different", "always", "never"]
 CopyMethod = Literal["copy", "multipart", "chunk", "none"]
 ResultStatus = Literal["copied", "skipped", "failed", "planned"]
+RestoreTier = Literal["Bulk", "Standard", "Expedited"]
 
 T = TypeVar("T")
 
@@ -63,6 +64,15 @@ class TargetConfig:
 
 
 @dataclass(frozen=True)
+class RestoreOptions:
+    """options.restore: restore archived sources with RestoreObject at this retrieval tier, for ``days`` days
+    (lambdas/restoring/). ``days`` is not sent for Intelligent-Tiering archive tiers (they take none)."""
+
+    tier: RestoreTier
+    days: int
+
+
+@dataclass(frozen=True)
 class CopyOptions:
     overwrite: Overwrite = "if-different"
     max_payload_size_mb: int | None = None  # None: the environment's default
@@ -75,6 +85,7 @@ class CopyOptions:
     max_failed_objects: int = 0
     report_unmatched: bool = False  # list unmatched objects in the report (always counted)
     acl: str | None = None  # canned ACL of every object written ("bucket-owner-full-control"); None: S3's default
+    restore: RestoreOptions | None = None  # None: archived sources are skipped ("restore first")
 
 
 @dataclass(frozen=True)
@@ -124,6 +135,8 @@ class CopyConfig:
         opts = dict(data.get("options", {}))
         sse = opts.get("sse")
         opts["sse"] = SseConfig(**sse) if sse else None
+        restore = opts.get("restore")
+        opts["restore"] = RestoreOptions(**restore) if restore else None
         return cls(
             sources=tuple(_plain(SourceConfig, s) for s in data["sources"]),
             targets=tuple(_plain(TargetConfig, t) for t in data["targets"]),
@@ -278,9 +291,16 @@ class SkippedObject:
     reason: str
     target_bucket: str = ""
     target_key: str = ""
+    # Objects to restore (options.restore; reason planning.TO_RESTORE) only: what the restore stage needs to
+    # copy them once readable (the ETag it pins) and how to restore them. Written only when set.
+    etag: str = ""
+    storage_class: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        if not self.etag:
+            del data["etag"], data["storage_class"]
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SkippedObject:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lambdas import binning, history, limits, manifest, planning
-from lambdas.config import check_allowed_buckets, check_object_acl, parse_config
+from lambdas.config import check_allowed_buckets, check_object_acl, check_restore, parse_config
 from lambdas.errors import ConfigError, ObjectError, SourceNotFoundError
 from lambdas.gateway import ObjectHead, S3Gateway, tagging_header
 from lambdas.logs import get_logger
@@ -51,6 +51,7 @@ def plan_run(document: Any, run_id: str, settings: Settings, s3: S3Gateway, now:
     config = parse_config(document)
     problems = check_allowed_buckets(config, settings.source_buckets, settings.target_buckets)
     problems += check_object_acl(config, settings.object_acl)
+    problems += check_restore(config, settings.restore_enabled)
     if problems:
         raise ConfigError(problems)
     location = manifest.run_location(settings.manifest_bucket, settings.manifest_prefix, run_id)

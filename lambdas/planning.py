@@ -36,12 +36,17 @@ from lambdas.settings import Settings
 FOLDER_MARKER = "folder marker"
 UNMATCHED = "unmatched"
 RESTORE_FIRST = "restore first"
+# With options.restore: an archived object (or one in INTELLIGENT_TIERING, whose archive tier only HeadObject
+# tells) goes to the restore stage (lambdas/restoring/), which restores and copies it; the plan lists it in
+# plan/skipped.json with this reason, its ETag and storage class, for both the single and the sharded planner.
+TO_RESTORE = "to restore"
+RESTORE_REFUSED = "restore refused"
 EXISTS = "exists"
 IDENTICAL = "identical"
 TARGET_COLLISION = "target collision"
 TOO_LARGE = "too large"
 FAILED_AT_PLAN = "failed at plan"
-_DETAILED_REASONS = (TARGET_COLLISION, TOO_LARGE, FAILED_AT_PLAN, IDENTICAL)
+_DETAILED_REASONS = (TARGET_COLLISION, TOO_LARGE, FAILED_AT_PLAN, IDENTICAL, RESTORE_REFUSED)
 
 # An object split for balance is cut into chunks of at most ideal / CHUNKS_PER_IDEAL_LOAD, where the
 # ideal load is the total cost / N. LPT scheduling then ends within about one chunk of the ideal.
@@ -76,6 +81,7 @@ class PlanParams:
     copy_cutoff: int = limits.DEFAULT_COPY_CUTOFF
     part_size: int = limits.DEFAULT_PART_SIZE
     overwrite: Overwrite = "if-different"
+    restore_tier: str = ""  # options.restore's tier; "" without options.restore
 
     @classmethod
     def from_settings(cls, settings: Settings, options: CopyOptions) -> PlanParams:
@@ -88,6 +94,7 @@ class PlanParams:
             copy_cutoff=settings.copy_cutoff,
             part_size=settings.part_size,
             overwrite=options.overwrite,
+            restore_tier=options.restore.tier if options.restore is not None else "",
         )
 
 
@@ -122,12 +129,18 @@ def decide(candidates: Iterable[CandidateRow], params: PlanParams) -> Decisions:
     Skipped, in this order: larger than S3 allows, archived ("restore first"), a target key an earlier
     candidate claimed, an existing target that ``overwrite`` keeps. One pass, written out inline: it runs
     once per routed object, a million times in a big run.
+
+    With ``params.restore_tier`` an archived object is not skipped as "restore first": it claims its target
+    key like any copy, and unless ``overwrite`` keeps the target it goes to the restore stage (``TO_RESTORE``,
+    ``restore_skip``), as does every INTELLIGENT_TIERING object (its archive tier is known only from a HEAD).
     """
     claimed: dict[str, dict[str, SourceObject]] = {}
     copies: list[CopyTask] = []
     skipped: list[SkippedObject] = []
     cutoff, overwrite = params.copy_cutoff, params.overwrite
     archived = limits.ARCHIVED_STORAGE_CLASSES
+    restore_tier = params.restore_tier
+    maybe_archived = limits.ARCHIVED_STORAGE_CLASSES | {limits.INTELLIGENT_TIERING} if restore_tier else frozenset()
     new_task = tuple.__new__
     for obj, bucket, key, existing in candidates:
         keys = claimed.get(bucket)
@@ -135,7 +148,7 @@ def decide(candidates: Iterable[CandidateRow], params: PlanParams) -> Decisions:
             keys = claimed[bucket] = {}
         if obj.size > limits.MAX_OBJECT_SIZE:
             reason = f"{TOO_LARGE}: {obj.size} bytes is more than S3's {limits.MAX_OBJECT_SIZE}-byte object limit"
-        elif obj.storage_class in archived:
+        elif obj.storage_class in archived and not restore_tier:
             reason = RESTORE_FIRST
         elif key in keys:
             first = keys[key]
@@ -143,6 +156,9 @@ def decide(candidates: Iterable[CandidateRow], params: PlanParams) -> Decisions:
         else:
             keys[key] = obj
             reason = "" if existing is None else overwrite_reason(obj, existing, overwrite)
+            if not reason and obj.storage_class in maybe_archived:
+                skipped.append(restore_skip(obj, bucket, key, restore_tier))
+                continue
         if reason:
             skipped.append(skip(obj, reason, bucket, key))
             continue
@@ -215,6 +231,22 @@ def checksums_prove_identical(algorithm: str, source: Mapping[str, str], target:
 def skip(obj: SourceObject, reason: str, target_bucket: str = "", target_key: str = "") -> SkippedObject:
     return SkippedObject(source_bucket=obj.bucket, source_key=obj.key, size=obj.size, reason=reason,
                          target_bucket=target_bucket, target_key=target_key)
+
+
+def restore_skip(obj: SourceObject, bucket: str, key: str, tier: str) -> SkippedObject:
+    """The plan's entry for an object the restore stage restores and copies, or refuses to: Expedited
+    retrievals are not available for S3 Glacier Deep Archive (Amazon S3 User Guide, "Understanding archive
+    retrieval options": Expedited is for S3 Glacier Flexible Retrieval and the Intelligent-Tiering Archive
+    Access tier only)."""
+    if tier == "Expedited" and obj.storage_class == "DEEP_ARCHIVE":
+        return SkippedObject(obj.bucket, obj.key, obj.size, EXPEDITED_REFUSED.format(storage_class="DEEP_ARCHIVE"),
+                             bucket, key)
+    return SkippedObject(obj.bucket, obj.key, obj.size, TO_RESTORE, bucket, key, obj.etag, obj.storage_class)
+
+
+EXPEDITED_REFUSED = (RESTORE_REFUSED + ": Expedited retrieval is not available for {storage_class} objects "
+                     '(S3 User Guide, "Understanding archive retrieval options"); set options.restore.tier to '
+                     '"Standard" or "Bulk"')
 
 
 def reason_kind(reason: str) -> str:

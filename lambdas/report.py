@@ -28,6 +28,7 @@ RowStatus = Literal["copied", "skipped", "failed", "planned"]
 # Column order of report.csv; readers (spreadsheets, scripts) rely on it, so only ever append.
 COLUMNS: tuple[str, ...] = (
     "source", "target", "bytes", "status", "method", "parts", "attempts", "retries", "seconds", "error",
+    "restore_requested", "restore_completed",
 )
 SPLIT_METHOD = "multipart-split"
 # report.json lists failed objects up to this many, then only counts the rest: a run with a million
@@ -59,6 +60,10 @@ class ReportRow:
     retries: int = 0
     seconds: float = 0.0
     error: str = ""  # "<code>: <message>" when failed, the reason when skipped
+    # options.restore (lambdas/restoring/): when this run asked S3 to restore the source (or first saw a
+    # restore in progress) and when the restored copy was first seen readable; "" otherwise.
+    restore_requested: str = ""
+    restore_completed: str = ""
 
 
 def s3_uri(bucket: str, key: str) -> str:
@@ -226,7 +231,7 @@ def write_csv(rows: Iterable[ReportRow], stream: TextIO) -> None:
     writer.writerow(COLUMNS)
     for row in rows:
         writer.writerow((row.source, row.target, row.bytes, row.status, row.method, row.parts, row.attempts,
-                         row.retries, f"{row.seconds:.3f}", row.error))
+                         row.retries, f"{row.seconds:.3f}", row.error, row.restore_requested, row.restore_completed))
 
 
 def to_csv(rows: Iterable[ReportRow]) -> str:
@@ -396,7 +401,8 @@ class CsvLines:
 
     def line(self, row: ReportRow) -> bytes:
         self._writer.writerow((row.source, row.target, row.bytes, row.status, row.method, row.parts, row.attempts,
-                               row.retries, f"{row.seconds:.3f}", row.error))
+                               row.retries, f"{row.seconds:.3f}", row.error, row.restore_requested,
+                               row.restore_completed))
         return self._sink.line.encode()
 
 

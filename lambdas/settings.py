@@ -39,6 +39,13 @@ class Settings:
     # The canned ACL this stack's roles may set on the objects they write (the env's object_acl: their
     # s3:PutObjectAcl is conditioned on it); "" when they may set none. The planner refuses other options.acl.
     object_acl: str = ""
+    # The env's restore_archived: the stack has the restore function and s3:RestoreObject on the sources
+    # (lambdas/restoring/). The planner refuses options.restore without it.
+    restore_enabled: bool = False
+    # Tests only (env restore_first_wait_seconds / restore_bound_seconds): the restore stage's first wait and
+    # its bound for every tier, instead of lambdas/restoring/tiers.py's (AWS's documented restore times).
+    restore_first_wait_seconds: int | None = None
+    restore_bound_seconds: int | None = None
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -62,6 +69,9 @@ class Settings:
             source_buckets=reader.names("SOURCE_BUCKETS"),
             target_buckets=reader.names("TARGET_BUCKETS"),
             object_acl=reader.choice("OBJECT_ACL", OBJECT_ACLS),
+            restore_enabled=reader.choice("RESTORE", ("enabled",)) == "enabled",
+            restore_first_wait_seconds=reader.optional_integer("RESTORE_FIRST_WAIT_SECONDS", low=1, high=86_400),
+            restore_bound_seconds=reader.optional_integer("RESTORE_BOUND_SECONDS", low=1, high=7 * 86_400),
         )
         reader.raise_problems()
         return settings
@@ -108,6 +118,12 @@ class _Reader:
             self.problems.append(f"{ENV_PREFIX}{name}={value} must be {bound}")
             return default
         return value
+
+    def optional_integer(self, name: str, low: int, high: int) -> int | None:
+        """None when unset, else as ``integer``."""
+        if not self.text(name):
+            return None
+        return self.integer(name, low, low=low, high=high)
 
     def choice(self, name: str, allowed: tuple[str, ...]) -> str:
         """"" (unset) or one of ``allowed``."""

@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING, Any
 from lambdas import limits, manifest
 from lambdas.errors import SfnCopyError
 from lambdas.gateway import ObjectHead, PartInfo, S3Gateway
-from lambdas.models import Payload, RunPlan, SplitCopy, SseConfig
+from lambdas.models import Payload, RunPlan, SkippedObject, SplitCopy, SseConfig
+from lambdas.restoring.estimate import RestoreEstimate, estimate_restores
 from lambdas.settings import Settings
 from sfncopy.progress import format_bytes, format_duration
 
@@ -94,12 +95,15 @@ class PlanReport:
     estimate: Estimate
     planning: str = "single"  # the env's planning, which the dry run ran
     sharding: ShardingReport | None = None  # planning=sharded: what its stages did
+    restores: RestoreEstimate | None = None  # options.restore: what restoring the archived objects takes
 
     def to_dict(self) -> dict[str, Any]:
         data = {"env": self.env, "objects_listed": self.objects_listed, "unmatched": self.unmatched,
                 "bytes_per_worker": list(self.bytes_per_worker), "planning": self.planning, **self.estimate.to_dict()}
         if self.sharding is not None:
             data["sharding"] = self.sharding.to_dict()
+        if self.restores is not None:
+            data["restore"] = self.restores.to_dict()
         return data
 
     def lines(self) -> list[str]:
@@ -131,6 +135,8 @@ class PlanReport:
         if self.unmatched:
             skipped.append(f"  matched no target: {self.unmatched:,}")
         lines += ["skipped:", *skipped] if skipped else ["skipped: none"]
+        if self.restores is not None:
+            lines += self.restores.lines()
         if self.sharding is not None:
             lines += self.sharding.lines()
         return lines
@@ -195,7 +201,10 @@ def plan(document: Any, env: EnvSettings, s3: S3Gateway) -> PlanReport:
     files = manifest.payload_files(memory, loc, run_plan)
     payloads = [manifest.read_payload_file(memory, loc, files[pid]) for ids in run_plan.worker_payloads for pid in ids]
     report = summarise(env.env, run_plan, payloads, env.worker.memory_mb, settings.part_size, env.worker_concurrency)
-    return replace(report, planning=env.planning)
+    restore = run_plan.config.options.restore
+    restores = (estimate_restores(manifest.read_skipped(memory, loc), restore.tier) if restore is not None
+                else None)
+    return replace(report, planning=env.planning, restores=restores)
 
 
 def plan_sharded(document: Any, env: EnvSettings, settings: Settings, memory: MemoryGateway, run_id: str,
@@ -244,7 +253,13 @@ def plan_sharded(document: Any, env: EnvSettings, settings: Settings, memory: Me
         ordered=context.ordered, reasons=context.reasons, largest_shard=largest.shard,
         largest_shard_listed=largest.listed, largest_shard_requests=largest.requests, segments=len(segments),
         payloads=assembled.payloads, balance_bound=round(bound, 6))
-    return replace(report, planning=env.planning, sharding=sharding)
+    restore = context.config.options.restore
+    restores = None
+    if restore is not None:
+        skipped = [SkippedObject.from_dict(row) for key in assembled.skipped_keys
+                   for row in memory.get_json(loc.bucket, key)]
+        restores = estimate_restores(skipped, restore.tier)
+    return replace(report, planning=env.planning, sharding=sharding, restores=restores)
 
 
 def summarise(env: str, run_plan: RunPlan, payloads: list[Payload], worker_memory_mb: int,

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from lambdas import manifest
-from lambdas.config import check_allowed_buckets, check_object_acl, parse_config
+from lambdas.config import check_allowed_buckets, check_object_acl, check_restore, parse_config
 from lambdas.errors import ConfigError, SourceNotFoundError
 from lambdas.gateway import S3Gateway
 from lambdas.logs import get_logger
@@ -63,6 +63,7 @@ def prepare_run(document: Any, run_id: str, settings: Settings, s3: S3Gateway, n
     config = parse_config(inventory.without_manifests(document))
     problems = check_allowed_buckets(config, settings.source_buckets, settings.target_buckets)
     problems += check_object_acl(config, settings.object_acl)
+    problems += check_restore(config, settings.restore_enabled)
     if problems:
         raise ConfigError(problems)
     loc = manifest.run_location(settings.manifest_bucket, settings.manifest_prefix, run_id)

@@ -441,7 +441,9 @@ class _Writer:
                 continue
             kept.append(row)
         for obj, bucket, key, _ in kept:  # decide claims a key for every candidate it does not skip first
-            if obj.size <= limits.MAX_OBJECT_SIZE and obj.storage_class not in limits.ARCHIVED_STORAGE_CLASSES:
+            # decide claims an archived object's key too when it restores (options.restore)
+            readable = bool(self.params.restore_tier) or obj.storage_class not in limits.ARCHIVED_STORAGE_CLASSES
+            if obj.size <= limits.MAX_OBJECT_SIZE and readable:
                 self.claims.setdefault((bucket, key), (obj.bucket, obj.key))
         return kept
 

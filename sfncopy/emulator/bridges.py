@@ -145,6 +145,7 @@ class Bridges:
         self._bridge_map_iteration_recursion()
         self._bridge_lambda_account_settings()
         self._bridge_state_errors()
+        self._bridge_restores()
         self._bridge_scheduler()
         self._bridge_context_start_time()
 
@@ -421,6 +422,15 @@ class Bridges:
         mapping[key] = value
         self._undo.append(lambda: mapping.pop(key, None))
 
+    # 30 -----------------------------------------------------------------------------------------
+    def _bridge_restores(self) -> None:
+        """Restores stay ongoing until completed (restores.py); archived sources unreadable until restored."""
+        from sfncopy.emulator.restores import RESTORES, restore_patches
+
+        for owner, name, value in restore_patches():
+            self._set(owner, name, value)
+        RESTORES.reset()
+        self._undo.append(RESTORES.reset)
     # 40 (scheduler_bridge.py) ---------------------------------------------------------------------
     def _bridge_scheduler(self) -> None:
         """CloudFormation makes AWS::Scheduler::Schedule resources, and CreateSchedule/UpdateSchedule refuse

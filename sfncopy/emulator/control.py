@@ -87,3 +87,16 @@ def wait_until_ready(endpoint: str, timeout: float = 15.0) -> None:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"no emulator answered on {endpoint} within {timeout:.0f} s") from exc
             time.sleep(0.1)
+
+
+def restores(endpoint: str) -> dict[str, Any]:
+    """The emulator's restores of archived objects: ongoing and completed (sfncopy.emulator.restores)."""
+    answer: dict[str, Any] = _call(endpoint, "GET", "restores")
+    return answer
+
+
+def control_restores(endpoint: str, document: dict[str, Any]) -> dict[str, Any]:
+    """Complete restores or set when they complete: ``{"complete": "all"}``, ``{"mode": {"after_seconds": 5}}``,
+    ``{"never": [{"bucket": "b", "key": "k"}]}`` (format: sfncopy.emulator.restores)."""
+    answer: dict[str, Any] = _call(endpoint, "POST", "restores", document)
+    return answer

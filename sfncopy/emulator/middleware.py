@@ -11,6 +11,8 @@ Control endpoint (same port as the emulator; JSON in and out; ``sfncopy.emulator
   ``GET    /_sfncopy/faults``  the current fault plan (format: ``sfncopy.emulator.faults``)
   ``POST   /_sfncopy/faults``  replace it (400 with every problem named when it is invalid)
   ``DELETE /_sfncopy/faults``  no faults
+  ``GET    /_sfncopy/restores``  ongoing and completed restores of archived objects (sfncopy.emulator.restores)
+  ``POST   /_sfncopy/restores``  complete some or all, or set when they complete (400 when not understood)
   ``POST   /_sfncopy/schedules/<group>/<name>/fire[?region=R]``  start the schedule's target now, as EventBridge
                                Scheduler would (``scheduler_bridge.py``): ``{"executionArn", "schedule"}``; 403 with
                                the reason when its role may not, 404 for no such schedule, 409 when it is disabled
@@ -32,7 +34,15 @@ from xml.sax.saxutils import escape
 from sfncopy.emulator import scheduler_bridge
 from sfncopy.emulator.checksums_bridge import corrupting_part_copy
 from sfncopy.emulator.faults import FaultPlan, FaultPlanError, FaultState
-from sfncopy.emulator.preconditions import KEY_WRITES, bucket_and_key, copy_source_changed, key_lock, write_refusal
+from sfncopy.emulator.preconditions import (
+    KEY_WRITES,
+    bucket_and_key,
+    copy_source_changed,
+    key_lock,
+    parse_copy_source,
+    write_refusal,
+)
+from sfncopy.emulator.restores import RESTORES, unreadable
 from sfncopy.emulator.stats import Stats
 
 CONTROL_PREFIX = "/_sfncopy/"
@@ -57,6 +67,13 @@ _S3_ERRORS = {
     "AccessDenied": ("403 Forbidden", "Access Denied"),
     "PreconditionFailed": ("412 Precondition Failed", "At least one of the pre-conditions you specified did not hold"),
     "NoSuchKey": ("404 Not Found", "The specified key does not exist."),
+    # Amazon S3 API Reference, "RestoreObject", Special errors: 409 Conflict, RestoreAlreadyInProgress.
+    "RestoreAlreadyInProgress": ("409 Conflict", "Object restore is already in progress"),
+    # An archived object that is not restored (bridge 30): GetObject and HeadObject's codes for GLACIER
+    # (API Reference, "GetObject": InvalidObjectState; "CopyObject": ObjectNotInActiveTierError, 403).
+    "InvalidObjectState": ("403 Forbidden", "The operation is not valid for the object's storage class"),
+    "ObjectNotInActiveTierError": ("403 Forbidden", "The source object of the COPY operation is not in the active "
+                                                    "tier and is only stored in Amazon Glacier."),
 }
 _S3_ERROR_BODY = ('<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code><Message>{message}</Message>'
                   "<RequestId>{request_id}</RequestId><HostId>sfncopy-emulator</HostId></Error>")
@@ -179,6 +196,13 @@ class EmulatorMiddleware:
             if operation in ("CopyObject", "UploadPartCopy") and copy_source_changed(environ):
                 self._log(environ, operation, "412 PreconditionFailed (copy source changed)")
                 return _s3_error(environ, start_response, "PreconditionFailed")
+            refusal = _archived_refusal(environ, operation)
+            if refusal:
+                self._log(environ, operation, f"403 {refusal} (bridge 30)")
+                return _s3_error(environ, start_response, refusal)
+            if operation == "RestoreObject" and RESTORES.ongoing(bucket_and_key(path_style(environ))) is not None:
+                self._log(environ, operation, "409 RestoreAlreadyInProgress (bridge 30)")
+                return _s3_error(environ, start_response, "RestoreAlreadyInProgress")
             if operation in KEY_WRITES:
                 return self._write(environ, start_response, operation)
             if operation == "UploadPartCopy":
@@ -253,11 +277,28 @@ class EmulatorMiddleware:
                 return _json(start_response, 400, {"error": str(exc)})
             self.faults.set_plan(plan)
             return _json(start_response, 200, plan.to_dict())
+        if route == "restores" and method == "GET":
+            return _json(start_response, 200, RESTORES.snapshot())
+        if route == "restores" and method == "POST":
+            try:
+                return _json(start_response, 200, RESTORES.control(json.loads(_read_body(environ) or b"null")))
+            except ValueError as exc:  # RestoreControlError and JSONDecodeError are ValueErrors
+                return _json(start_response, 400, {"error": str(exc)})
         fire = _FIRE_ROUTE.match(route)
         if fire and method == "POST":
             return _fire_schedule(start_response, fire.group(1), fire.group(2), environ)
         return _json(start_response, 404, {"error": f"no control route {method} {CONTROL_PREFIX}{route}; see "
                                                     "sfncopy.emulator.middleware"})
+
+
+def _archived_refusal(environ: Mapping[str, Any], operation: str) -> str:
+    """The error for reading or copying an Intelligent-Tiering object in an archive tier (bridge 30), or ""."""
+    if operation == "GetObject":
+        return "InvalidObjectState" if unreadable(*bucket_and_key(path_style(environ))) else ""
+    if operation in ("CopyObject", "UploadPartCopy"):
+        bucket, key = parse_copy_source(str(environ.get("HTTP_X_AMZ_COPY_SOURCE", "")))
+        return "ObjectNotInActiveTierError" if key and unreadable(bucket, key) else ""
+    return ""
 
 
 # POST /_sfncopy/schedules/<group>/<name>/fire[?region=R]: fire a schedule now (bridge 41, scheduler_bridge.py).

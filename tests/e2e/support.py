@@ -70,6 +70,9 @@ class StackSpec:
     planning: str = "single"
     planner_shards: int | None = None
     planner_shard_concurrency: int | None = None
+    # options.restore (env restore_archived=true), with the restore stage's first wait and bound shortened
+    restore_first_wait_seconds: int | None = None
+    restore_bound_seconds: int | None = None
     # Further env settings as (name, value) pairs (schedule_<name>, notification_topic ...).
     extra: tuple[tuple[str, str], ...] = ()
 
@@ -88,6 +91,11 @@ class StackSpec:
                 values["planner_shards"] = str(self.planner_shards)
             if self.planner_shard_concurrency is not None:
                 values["planner_shard_concurrency"] = str(self.planner_shard_concurrency)
+        if self.restore_bound_seconds is not None:
+            values["restore_archived"] = "true"
+            values["restore_bound_seconds"] = str(self.restore_bound_seconds)
+            if self.restore_first_wait_seconds is not None:
+                values["restore_first_wait_seconds"] = str(self.restore_first_wait_seconds)
         values.update(self.extra)
         return values
 
@@ -111,6 +119,10 @@ SOLO = StackSpec("sfncopy-e2e-solo", workers=1, worker_timeout_seconds=5, worker
 # Sharded planning (planning=sharded): 3 workers, 4 shards wanted, 2 planned at once.
 SHARDED = StackSpec("sfncopy-e2e-sharded", workers=3, source_scope=SOURCE_SCOPE, target_scope=TARGET_SCOPE,
                     planning="sharded", planner_shards=4, planner_shard_concurrency=2)
+# options.restore (restore_archived=true): 2 workers beside the restore branch, which looks every 2 s and gives a
+# restore 20 s (AWS's bounds are hours: lambdas/restoring/tiers.py).
+RESTORE = StackSpec("sfncopy-e2e-restore", workers=2, source_scope=SOURCE_SCOPE, target_scope=TARGET_SCOPE,
+                    restore_first_wait_seconds=2, restore_bound_seconds=20)
 # A stack of its own whose worker role a test takes a right from.
 DENIED = StackSpec("sfncopy-e2e-denied", workers=2, source_scope=SOURCE_SCOPE, target_scope=TARGET_SCOPE)
 

@@ -254,3 +254,29 @@ def test_plan_of_a_sharded_env_follows_the_ranges_shards_hand_on(aws, workspace,
     assert plan["sharding"]["generations"] > 1 and plan["sharding"]["shards"] > 2
     for figure in ("objects_listed", "copies", "bytes", "skipped_by_reason"):
         assert plan[figure] == single[figure], figure
+
+
+def test_plan_shows_the_objects_bytes_cost_and_wait_of_the_restores(aws, workspace):
+    # GIVEN an env with restore_archived=true, archived objects in the source, and options.restore
+    (workspace / "envs" / "test-env.sh").write_text(ENV_FILE + "export restore_archived=true\n", encoding="utf-8")
+    _source(aws, photos=5, tables=2)
+    aws.put_object(Bucket=SOURCE, Key="in/data/deep.csv", Body=b"d" * 2000, StorageClass="DEEP_ARCHIVE")
+    config = {**CONFIG, "s3_copy_config": {**CONFIG["s3_copy_config"], "options": {"restore": {"tier": "Standard",
+                                                                                                "days": 2}}}}
+    (workspace / "copy.json").write_text(json.dumps(config), encoding="utf-8")
+
+    # WHEN planned, as JSON and as text
+    result = _plan(workspace, "--json")
+    assert result.exit_code == 0, result.output
+    restore = json.loads(result.output)["restore"]
+    text = _plan(workspace).output
+
+    # THEN the two archived objects are to restore, with their bytes, the tier's cost and wait, and the bound
+    assert (restore["tier"], restore["objects"], restore["bytes"]) == ("Standard", 2, 2010)
+    assert {c["storage_class"]: c["objects"] for c in restore["by_storage_class"]} == {"GLACIER": 1,
+                                                                                      "DEEP_ARCHIVE": 1}
+    assert restore["expected_wait"] == "within 12 hours (DEEP_ARCHIVE), 3-5 hours (GLACIER)"
+    assert restore["bound_seconds"] == 12 * 3600 and restore["prices_verified"] is False
+    assert restore["retrieval_dollars"] == pytest.approx(0.05 / 1000 + 0.10 / 1000, abs=1e-4)
+    assert "restore (Standard): 2 archived object(s), 2,010 bytes" in text
+    assert "to restore: 2" in text

@@ -223,3 +223,35 @@ def test_parliament_finds_nothing_in_sharded_roles_with_managed_policies(tmp_pat
 def test_cfn_lint_accepts_the_sharded_template(workers: int) -> None:
     text = render_template(sharded_env("dev", workers))
     assert [str(m) for m in lint(text) if m.rule.id.startswith("E")] == []
+
+
+# --- restore_archived=true: the restore branch beside the workers, the restore role ----------------------------
+RESTORE = {"restore_archived": "true"}
+
+
+def restore_env(env: str, workers: int = 2) -> EnvSettings:
+    """The committed env with restore_archived=true (as a process environment would set it)."""
+    return load_env(env, ROOT / "envs", environ=RESTORE).with_workers(workers)
+
+
+@pytest.mark.parametrize(("env", "workers"), [*((env, 2) for env in ENVS), ("dev", 1), ("dev", 64)])
+def test_asl_validator_accepts_the_state_machine_with_the_restore_branch(env: str, workers: int,
+                                                                         tmp_path: Path) -> None:
+    template, settings = generated(restore_env(env, workers))  # uat: with its notification states too
+    definition = state_machine_definition(template, settings)
+    assert '"WaitForRestores"' in definition and '"CheckRestores"' in definition
+    assert_valid_state_machine(definition, f"{env} with restore and {workers} workers", tmp_path)
+
+
+def test_parliament_finds_nothing_in_the_restore_role_and_only_it_may_restore() -> None:
+    template, settings = generated(restore_env("prod"))
+    assert_no_parliament_findings(template, settings, "prod with restore")
+    restoring = [name for name, resource in template["Resources"].items()
+                 if resource["Type"] == "AWS::IAM::Role" and "s3:RestoreObject" in json.dumps(resource)]
+    assert restoring == ["RestoreRole"]
+
+
+@pytest.mark.slow
+def test_cfn_lint_accepts_the_template_with_restore() -> None:
+    text = render_template(restore_env("dev", 4))
+    assert [str(m) for m in lint(text) if m.rule.id.startswith("E")] == []

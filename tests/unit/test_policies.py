@@ -178,3 +178,20 @@ def test_created_manifest_bucket_is_referenced_by_its_arn(tmp_path: Path) -> Non
     template = json.loads(render_template(settings_for(tmp_path, manifest_bucket="create")))
     manifest = {r for a, r in grants(template, "WorkerRole") if a == "s3:PutObject" and "ManifestBucket" in r}
     assert manifest == {"${ManifestBucket.Arn}/sfncopy/*"}
+
+
+def test_only_the_restore_role_may_restore_and_only_the_configured_sources(tmp_path: Path) -> None:
+    # GIVEN an env with restore_archived=true and sources narrowed to a prefix
+    settings = settings_for(tmp_path, source_buckets="src-a/data/ src-b", target_buckets="tgt-a",
+                            manifest_bucket="manifests", restore_archived="true")
+    template: dict[str, Any] = json.loads(render_template(settings))
+    # THEN s3:RestoreObject is granted to the restore role alone, on exactly the source locations
+    restores = {role: sorted(r for a, r in grants(template, role) if a == "s3:RestoreObject")
+                for role in (*ROLES, "RestoreRole")}
+    assert restores == {"PlannerRole": [], "WorkerRole": [], "FinalizerRole": [], "CleanupRole": [],
+                        "RestoreRole": ["arn:${AWS::Partition}:s3:::src-a/data/*",
+                                        "arn:${AWS::Partition}:s3:::src-b/*"]}
+    # AND the restore role writes only to targets and the manifest, as the worker does
+    written = {S3_ARN.match(r).group(1) for a, r in grants(template, "RestoreRole")  # type: ignore[union-attr]
+               if a in WRITES and S3_ARN.match(r)}
+    assert written == {"tgt-a", "manifests"}

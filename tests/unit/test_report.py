@@ -97,8 +97,8 @@ def test_csv_has_a_header_and_keeps_commas_quotes_newlines_and_unicode():
     # THEN a CSV reader gets every field back intact, in the stable column order
     parsed = list(csv.reader(io.StringIO(text, newline="")))
     assert tuple(parsed[0]) == COLUMNS
-    assert parsed[1] == [f"s3://s/{key}", f"s3://d/{key}", "3", "copied", "copy", "0", "1", "0", "0.500", ""]
-    assert parsed[2][-1] == 'AccessDenied: "no", sorry'
+    assert parsed[1] == [f"s3://s/{key}", f"s3://d/{key}", "3", "copied", "copy", "0", "1", "0", "0.500", "", "", ""]
+    assert parsed[2][9] == 'AccessDenied: "no", sorry'
     assert csv_bytes(rows) == text.encode("utf-8")
 
 
