@@ -179,8 +179,9 @@ def encode_payload(payload: Payload) -> bytes:
     rows: list[str] = []
     for task in payload.tasks:
         (task_id, copy_id, source_bucket, source_key, size, etag, target_bucket, target_key, method,
-         _part_size, _first_part, _last_part, _upload_id, compare_checksum) = task
-        if method == "chunk" or compare_checksum:  # every column, as Payload.to_dict writes it
+         _part_size, _first_part, _last_part, _upload_id, compare_checksum, target_etag, source_checksum) = task
+        # every column, as Payload.to_dict writes it
+        if method == "chunk" or compare_checksum or target_etag or source_checksum:
             rows.append(encode_json(task).decode())
         else:
             rows.append(f"[{json_string(task_id)},{copy_id:d},{json_string(source_bucket)},{json_string(source_key)},"
