@@ -66,7 +66,8 @@ def test_payload_files_store_tasks_as_rows_and_read_any_column_order():
     assert data["tasks"][0] == ["c0", 0, "src", "in/a b.jpg", 10, "e0", "dst", "out/a b.jpg", "copy"]
     assert len(data["tasks"][2]) == len(data["columns"])
     # AND a whole-object task with a checksum to compare keeps every field, so the worker sees it
-    assert len(data["tasks"][3]) == len(data["columns"]) and data["tasks"][3][-1] == "CRC32"
+    compare = data["columns"].index("compare_checksum")
+    assert len(data["tasks"][3]) == len(data["columns"]) and data["tasks"][3][compare] == "CRC32"
     assert Payload.from_dict(data) == Payload(7, 3, tasks)
     # AND a file written with another column order (another version) reads the same
     order = list(reversed(data["columns"]))
