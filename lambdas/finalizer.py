@@ -392,7 +392,7 @@ def settle_split(s3: S3Gateway, join: ChunkJoin, overwrite: Overwrite = "if-diff
         parts = s3.list_parts(split.target_bucket, split.target_key, split.upload_id)
     except NoSuchUploadError:
         # A retried finalizer finds the upload it completed last time; anything else is a failure.
-        return join.row(_completed_before(s3, split))
+        return _completed_before(s3, join)
     problems = part_problems(split, parts)
     if problems:
         _abort(s3, split, problems)
@@ -453,15 +453,25 @@ def number_ranges(numbers: Iterable[int]) -> str:
     return ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in spans)
 
 
-def _completed_before(s3: S3Gateway, split: SplitCopy) -> str:
+def _completed_before(s3: S3Gateway, join: ChunkJoin) -> ReportRow:
+    """The row of a split whose upload is gone: completed by an earlier invocation when the object is there with
+    its size. Its checksum is read back (a HEAD with checksum mode): one of the upload's algorithm and type can only
+    have come from a completion S3 validated (a completion with a checksum succeeds only when it matches)."""
+    split = join.split
     try:
-        head = s3.head_object(split.target_bucket, split.target_key)
+        head = s3.head_object(split.target_bucket, split.target_key, checksums=True)
     except NoSuchKeyError:
-        return f"VerificationError: upload {split.upload_id} of {_target(split)} is gone and the object is missing"
+        return join.row(f"VerificationError: upload {split.upload_id} of {_target(split)} is gone and the object "
+                        "is missing")
     if head.size != split.size:
-        return (f"VerificationError: upload {split.upload_id} of {_target(split)} is gone and the object has "
-                f"{head.size} bytes, expected {split.size}")
-    return _apply_tags(s3, split)
+        return join.row(f"VerificationError: upload {split.upload_id} of {_target(split)} is gone and the object "
+                        f"has {head.size} bytes, expected {split.size}")
+    found = head.checksum
+    spec = WriteSpec(split.checksum_algorithm, split.checksum_type, split.checksum_expected)
+    ours = found is not None and (found.algorithm, found.type) == (spec.algorithm, spec.type) and (
+        not spec.expected or found.value == spec.expected)
+    return join.row(_apply_tags(s3, split), checksum=found.text() if found is not None else "",
+                    target_etag=head.etag, checksum_check=spec.checked if ours else "")
 
 
 def _apply_tags(s3: S3Gateway, split: SplitCopy) -> str:
