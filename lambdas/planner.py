@@ -18,7 +18,7 @@ from lambdas import binning, history, limits, manifest, planning
 from lambdas.config import check_allowed_buckets, check_object_acl, parse_config
 from lambdas.errors import ConfigError, ObjectError, SourceNotFoundError
 from lambdas.gateway import ObjectHead, S3Gateway, tagging_header
-from lambdas.integrity import multipart_spec
+from lambdas.integrity import COMPOSITE, multipart_spec
 from lambdas.logs import get_logger
 from lambdas.models import (
     CopyConfig,
@@ -300,6 +300,9 @@ def _create_upload(split: SplitCopy, head: ObjectHead | None, options: CopyOptio
     tags = s3.get_tags(split.source_bucket, split.source_key) if options.preserve_tags else {}
     whole = s3.head_object(split.source_bucket, split.source_key, checksums=True)
     headers = whole if options.preserve_metadata else None
+    if head is None and whole.checksum is not None and whole.checksum.type == COMPOSITE:
+        # Only a HEAD of part 1 tells the layout a composite checksum depends on (the sharded assembler passes none).
+        head = s3.head_object(split.source_bucket, split.source_key, part_number=1)
     layout = (head.parts_count, head.first_part_size) if head is not None else (0, 0)
     spec = multipart_spec(whole.checksum, split.part_size, split.part_count, *layout)
     upload_id = s3.create_multipart_upload(split.target_bucket, split.target_key, headers, tags,
