@@ -41,7 +41,8 @@ _OBJECT_ERRORS: dict[str, type[errors.ObjectError]] = {
     "NoSuchBucket": errors.NoSuchBucketError,
     "NoSuchUpload": errors.NoSuchUploadError,
     # CompleteMultipartUpload with a whole-object checksum the stored parts do not match (Amazon S3 User Guide,
-    # "Checking object integrity in Amazon S3": "Amazon S3 fails the request with a BadDigest error").
+    # "Uploading and copying objects using multipart upload": "If the two values don't match, Amazon S3 fails the
+    # request with a BadDigest error").
     "BadDigest": errors.ChecksumMismatchError,
 }
 # A conditional write refused: 412 when the condition is false; 409 ConditionalRequestConflict when another
@@ -480,7 +481,7 @@ class S3Gateway:
                                   if_match: str = "") -> Written:
         """Complete the upload from ``parts`` (with their checksums, which a COMPOSITE upload needs). ``checksum``:
         the whole-object checksum S3 validates the object against (BadDigest, ChecksumMismatchError, when the
-        parts do not match: Amazon S3 User Guide, "Checking object integrity in Amazon S3"); ``if_none_match`` /
+        parts do not match: lambdas/integrity.py); ``if_none_match`` /
         ``if_match`` as ``copy_object`` (CompleteMultipartUpload takes both: API reference)."""
         listed: list[dict[str, Any]] = []
         for p in sorted(parts, key=lambda p: p.number):

@@ -5,17 +5,18 @@ Every target sfncopy writes ends with a whole-object checksum that S3 checked at
 - a multipart copy (the worker's own, or a split copy the finalizer completes) creates its upload with a CRC
   algorithm and type and passes a whole-object checksum to CompleteMultipartUpload, which S3 validates against
   the parts it stored ("If the two values don't match, Amazon S3 fails the request with a BadDigest error":
-  Amazon S3 User Guide, "Checking object integrity in Amazon S3", "Using full object checksums for multipart
-  upload"). The value passed is the *source's* when the source keeps a CRC: its FULL_OBJECT value, or its
-  COMPOSITE value when the copy mirrors the source's part layout (a composite checksum is the CRC of the part
-  CRCs, so it depends on the part boundaries: same page, "Composite checksums"). A source without a usable CRC
-  gets CRC64NVME, FULL_OBJECT, and the value passed is the combination of the part CRCs UploadPartCopy
+  Amazon S3 User Guide, "Uploading and copying objects using multipart upload"). The value passed is the
+  *source's* when the source keeps a CRC: its FULL_OBJECT value, or its COMPOSITE value when the copy mirrors the
+  source's part layout (a composite checksum is calculated from the part checksums, so it depends on the part
+  boundaries: Amazon S3 User Guide, "Checking object integrity for data uploads in Amazon S3", "Checksum types";
+  API reference, Checksum: "a calculation based on the checksum values of each individual part"). A source without
+  a usable CRC gets CRC64NVME, FULL_OBJECT, and the value passed is the combination of the part CRCs UploadPartCopy
   answered (lambdas/checksums.py): S3 then checks the object against its own part checksums, not against the
   source, and the report says so.
 - a CopyObject keeps the source's checksum ("When you copy an object, if the source object has a checksum,
   that checksum value will be copied to the new object by default": Amazon S3 API reference, CopyObject,
-  x-amz-checksum-algorithm), or, for a source without one, is asked for CRC64NVME, which S3 computes over the
-  bytes it writes (same parameter).
+  x-amz-checksum-algorithm; whether S3 checks the copied bytes against it is not documented, unverified), or, for
+  a source without one, is asked for CRC64NVME, which S3 computes over the bytes it writes (same parameter).
 
 A checksum travels as ``ALGORITHM:TYPE:VALUE`` (``CRC64NVME:FULL_OBJECT:AAAAAAAAAAA=``, a composite value keeps
 its ``-<parts>``): base64 has no colon.
@@ -31,7 +32,9 @@ from lambdas import checksums
 
 FULL_OBJECT = "FULL_OBJECT"
 COMPOSITE = "COMPOSITE"
-DEFAULT_ALGORITHM = "CRC64NVME"  # S3's default checksum (Amazon S3 User Guide, "Checking object integrity")
+# S3's default checksum (Amazon S3 API reference, CopyObjectResult, ChecksumCRC64NVME: "or if the object was uploaded
+# without a checksum (and Amazon S3 added the default checksum, CRC64NVME, to the uploaded object)").
+DEFAULT_ALGORITHM = "CRC64NVME"
 # What a recorded checksum was checked against at write time (ObjectResult.checksum_check):
 CHECKED_SOURCE = "source"  # S3 validated the target against the source's own checksum
 CHECKED_PARTS = "parts"  # S3 validated the target against the part checksums it computed (the source had none)

@@ -172,7 +172,8 @@ def overwrite_reason(obj: SourceObject, existing: ExistingTarget | None, overwri
 
 
 # Algorithms S3 keeps as a COMPOSITE checksum for an object uploaded in parts unless asked for FULL_OBJECT (which
-# CRC64NVME always is): Amazon S3 User Guide, "Checking object integrity in Amazon S3", "Checksum types".
+# CRC64NVME always is): Amazon S3 User Guide, "Checking object integrity for data uploads in Amazon S3",
+# "Checksum types" (CRC64NVME: full object only; SHA1, SHA256: composite only; CRC32, CRC32C: either).
 COMPOSITE_ALGORITHMS = frozenset({"CRC32", "CRC32C", "SHA1", "SHA256"})
 
 
