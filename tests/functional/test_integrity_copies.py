@@ -232,3 +232,30 @@ def test_a_split_copy_is_completed_with_the_checksum_s3_validates(client: Any, p
     assert Checksum.parse(row.checksum) == expected
     assert row.checksum_check == ("parts" if key == "plain.bin" else "source")
     assert client.get_object(Bucket=DST, Key=split.target_key)["Body"].read() == BODY
+
+
+def test_the_worker_records_each_writes_etag_and_checksum_in_its_checkpoint_rows(client: Any) -> None:
+    # GIVEN a payload of a whole copy and a multipart copy, written as the planner writes it
+    from lambdas import manifest
+    from lambdas.deadline import Deadline
+    from lambdas.worker import copy_payload
+    from tests.functional import worker_helpers as helpers
+
+    for bucket in (helpers.SRC, helpers.DST, helpers.MANIFEST):
+        client.create_bucket(Bucket=bucket)
+    client.put_object(Bucket=helpers.SRC, Key="a.bin", Body=BODY[:1000], ChecksumAlgorithm="CRC32")
+    client.put_object(Bucket=helpers.SRC, Key="b.bin", Body=BODY, ChecksumAlgorithm="CRC32")
+    gateway = S3Gateway(client)
+    tasks = [helpers.task_for(client, 0, "a.bin")._replace(source_checksum="CRC32"),
+             helpers.task_for(client, 1, "b.bin")._replace(source_checksum="CRC32")]
+    [payload] = helpers.write_run(gateway, [tasks])
+    # WHEN the worker copies it
+    copy_payload(payload, helpers.settings(), gateway, Deadline.never())
+    # THEN its checkpoint rows hold, per object, the ETag and the checksum each write answered
+    checkpoint = manifest.read_checkpoint(gateway, payload.manifest, 0)
+    assert checkpoint is not None
+    for result in checkpoint.results:
+        head = client.head_object(Bucket=helpers.DST, Key=result.target_key, ChecksumMode="ENABLED")
+        assert result.target_etag == head["ETag"].strip('"')
+        assert result.checksum == f"CRC32:FULL_OBJECT:{head['ChecksumCRC32']}"
+    assert [r.checksum_check for r in checkpoint.results] == ["copy", "source"]
