@@ -152,9 +152,9 @@ def verified_by(checked: str, recorded_etag: str, found_etag: str) -> str:
     ETag is the one the write answered), else "etag: <why>" or "size: <why>".
 
     An ETag identifies the object's bytes as written: "The entity tag is a hash of the object. The ETag reflects
-    changes only to the contents of an object, not its metadata" (Amazon S3 API reference, Object, ETag); an
-    object written again gets the new write's ETag. So a listing's ETag equal to the one the write returned
-    proves the object is the one S3 validated, and no HEAD (no checksum read) is needed."""
+    changes only to the contents of an object, not its metadata" (Amazon S3 API reference, Object, ETag): an
+    object written again with other contents gets another ETag. So a listing's ETag equal to the one the write
+    returned shows the target still holds the bytes S3 validated, and no HEAD (no checksum read) is needed."""
     if not recorded_etag:
         return f"{BY_SIZE}: no ETag was recorded for the write"
     if found_etag != recorded_etag:

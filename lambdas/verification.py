@@ -2,9 +2,10 @@
 
 What is compared needs no object data and no HEAD where a listing answers: the size and the ETag a listing (or a
 HEAD) shows against the planned size and the ETag the write answered, which the worker recorded. S3 validated
-each target's whole-object checksum when it was written (lambdas/integrity.py), and an object written again gets
-another ETag, so an unchanged ETag proves the checksum-verified object is still the one there: ``verified_by``
-is "checksum" without reading the checksum back (integrity.verified_by says when it is only "etag" or "size").
+each target's whole-object checksum when it was written (lambdas/integrity.py), and an object written again with
+other contents gets another ETag, so an unchanged ETag shows the checksum-verified bytes are still there:
+``verified_by`` is "checksum" without reading the checksum back (integrity.verified_by says when it is only "etag"
+or "size").
 
 The finalizer hands over one shard at a time (one payload's copied rows, or a batch of split copies), so
 memory holds that shard and one listing page, never a whole target listing. Within a shard, each bucket's

@@ -259,3 +259,29 @@ def test_the_worker_records_each_writes_etag_and_checksum_in_its_checkpoint_rows
         assert result.target_etag == head["ETag"].strip('"')
         assert result.checksum == f"CRC32:FULL_OBJECT:{head['ChecksumCRC32']}"
     assert [r.checksum_check for r in checkpoint.results] == ["copy", "source"]
+
+
+def test_a_split_copy_with_a_corrupted_part_fails_with_a_checksum_error_and_is_aborted(
+        client: Any, pool: ThreadPoolExecutor, emulator: Any) -> None:
+    # GIVEN a split copy whose part 2 S3 stores corrupted
+    task = source_task(client, "crc32.bin", "split-corrupt/crc32.bin", "multipart")
+    split = SplitCopy(copy_id=1, source_bucket=SRC, source_key="crc32.bin", size=task.size, etag=task.etag,
+                      target_bucket=DST, target_key=task.target_key, part_size=PART, part_count=3, upload_id="")
+    upload = create_uploads([split], {}, CopyOptions(), S3Gateway(client), 2)[1]
+    split = replace(split, upload_id=upload.upload_id, checksum_algorithm=upload.checksum_algorithm,
+                    checksum_type=upload.checksum_type, checksum_expected=upload.checksum_expected)
+    join = ChunkJoin(split)
+    emulator.set_faults({"s3": {"corrupt_parts": [{"bucket": DST, "key_pattern": "split-corrupt/*",
+                                                   "part_number": 2}]}})
+    try:
+        for number in (1, 2, 3):
+            join.add(run(client, pool, task._replace(task_id=f"c1.p{number}", method="chunk", part_size=PART,
+                                                     first_part=number, last_part=number,
+                                                     upload_id=upload.upload_id)))
+    finally:
+        emulator.clear_faults()
+    # WHEN the finalizer completes it  THEN S3 refuses it: failed with ChecksumMismatch, aborted, nothing written
+    row = settle_split(S3Gateway(client), join)
+    assert row.status == "failed" and row.error.startswith("ChecksumMismatch: "), row
+    assert "split-corrupt/crc32.bin" not in open_uploads(client)
+    assert client.list_objects_v2(Bucket=DST, Prefix="split-corrupt/").get("KeyCount", 0) == 0
