@@ -108,8 +108,10 @@ def multipart_spec(source: Checksum | None, part_size: int, part_count: int,
                          why=f"the source's {source.algorithm} cannot be combined from parts")
     if source.type == FULL_OBJECT:
         return WriteSpec(source.algorithm, FULL_OBJECT, expected=source.value)
-    mirrored = source_parts == part_count == _composite_parts(source.value) and (
-        part_count == 1 or source_first_part == part_size)
+    # One part is one part whatever its size; more must have the source's boundaries (its count and first part size:
+    # every part but the last is that size, as parts.choose_part_size mirrors it).
+    mirrored = part_count == _composite_parts(source.value) and (
+        part_count == 1 or (source_parts == part_count and source_first_part == part_size))
     if mirrored:
         return WriteSpec(source.algorithm, COMPOSITE, expected=source.value)
     # A composite checksum is the CRC of the part CRCs: another part layout gives another value, and S3 keeps

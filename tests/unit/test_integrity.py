@@ -31,6 +31,8 @@ CRC32_COMPOSITE = Checksum("CRC32", "COMPOSITE", "AAAAAA==-3")
     (CRC32_FULL, PART, 3, (0, 0), WriteSpec("CRC32", "FULL_OBJECT", "AAAAAA==")),
     # a composite CRC with its layout mirrored: kept composite, validated against the source's value
     (CRC32_COMPOSITE, PART, 3, (3, PART), WriteSpec("CRC32", "COMPOSITE", "AAAAAA==-3")),
+    # one part (an upload of one part: its ETag ends in -1, so no part HEAD told its layout): kept composite
+    (Checksum("CRC32", "COMPOSITE", "AAAAAA==-1"), PART, 1, (0, 0), WriteSpec("CRC32", "COMPOSITE", "AAAAAA==-1")),
     # a composite CRC whose layout cannot be kept: a full-object CRC of the same algorithm, computed
     (CRC32_COMPOSITE, 16 * MiB, 2, (3, PART), WriteSpec(
         "CRC32", "FULL_OBJECT", "", "the source's composite CRC32 needs its part layout, which could not be kept")),
