@@ -48,7 +48,8 @@ _OBJECT_ERRORS: dict[str, type[errors.ObjectError]] = {
 # A conditional write refused: 412 when the condition is false; 409 ConditionalRequestConflict when another
 # write to the key raced it (Amazon S3 API reference, CopyObject and CompleteMultipartUpload, If-None-Match:
 # "Otherwise, Amazon S3 returns a 412 Precondition Failed error. If a conflicting operation occurs during the
-# upload S3 returns a 409 ConditionalRequestConflict response"). Either way another writer got there first.
+# upload S3 returns a 409 ConditionalRequestConflict response"). Either way another writer was at the key: sfncopy
+# does not retry over it and reports the object as for a 412 (a re-run copies it if the key is still free).
 TARGET_CONDITION_CODES = frozenset({"PreconditionFailed", "412", "ConditionalRequestConflict", "409"})
 
 
