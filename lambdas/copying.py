@@ -157,8 +157,10 @@ def copy_task(task: CopyTask, ctx: CopyContext) -> ObjectResult | None:
         else:
             raise ValueError(f"task {task.task_id}: method {task.method!r} is not copy, multipart or chunk")
     except errors.TargetExistsError:
-        # overwrite "never": someone wrote the key after planning; theirs stays (nothing of ours was written).
-        return _result(task, tally, started, status="skipped", parts=0, error=EXISTS)
+        # overwrite "never": the key was written after planning; it stays (nothing of ours was written). It may be
+        # our own copy, written by an earlier attempt that did not live to record it (a retried invocation, a
+        # CopyObject that failed after its 200): equal checksums say so, and the row says "identical" then.
+        return _result(task, tally, started, status="skipped", parts=0, error=_exists_reason(task, ctx, tally))
     except errors.TargetChangedError as err:
         # overwrite "if-different": the target is no longer the one planned against. Skipped, not failed: the
         # object there now was written after planning by someone else, so it is newer than anything this run
@@ -186,6 +188,19 @@ def _result(task: CopyTask, tally: _Tally, started: float, *, status: ResultStat
         seconds=round(time.monotonic() - started, 3), error=error, target_etag=target_etag,
         checksum=checksum, checksum_check=checksum_check,
     )
+
+
+def _exists_reason(task: CopyTask, ctx: CopyContext, tally: _Tally) -> str:
+    """"exists", or the "identical: ..." reason when the object at the key has the source's checksum."""
+    if not task.source_checksum or task.method == "chunk":
+        return EXISTS
+    try:
+        proof = prove_by_checksums(task._replace(compare_checksum=task.source_checksum), lambda bucket, key, if_match:
+                                   _call(tally, lambda: ctx.s3.head_object(bucket, key, if_match=if_match,
+                                                                           checksums=True)))
+    except errors.ObjectError:
+        return EXISTS
+    return proof or EXISTS
 
 
 def _planned_parts(task: CopyTask) -> int:

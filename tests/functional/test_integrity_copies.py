@@ -173,6 +173,17 @@ def test_never_keeps_an_object_written_after_planning(client: Any, pool: ThreadP
     assert "never/multipart.bin" not in open_uploads(client)
 
 
+def test_never_says_identical_when_the_key_already_holds_the_sources_bytes(client: Any,
+                                                                          pool: ThreadPoolExecutor) -> None:
+    # GIVEN a key written after planning with the source's bytes (an earlier attempt's copy it did not record)
+    client.put_object(Bucket=DST, Key="never/ours.bin", Body=BODY, ChecksumAlgorithm="CRC32")
+    # WHEN the worker copies with overwrite "never"
+    result = run(client, pool, source_task(client, "crc32.bin", "never/ours.bin", "multipart"), "never")
+    # THEN nothing is written over it, and the row says the two are identical (two HEADs proved it)
+    assert (result.status, result.error) == ("skipped", "identical: equal CRC32 checksums")
+    assert "never/ours.bin" not in open_uploads(client)
+
+
 def test_if_different_replaces_only_the_target_it_planned_against(client: Any, pool: ThreadPoolExecutor) -> None:
     # GIVEN targets that existed at planning (their ETags in the tasks), one changed since
     planned = client.put_object(Bucket=DST, Key="replace/same.bin", Body=b"old")["ETag"].strip('"')
