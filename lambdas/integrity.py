@@ -37,8 +37,10 @@ COMPOSITE = "COMPOSITE"
 DEFAULT_ALGORITHM = "CRC64NVME"
 # What a recorded checksum was checked against at write time (ObjectResult.checksum_check):
 CHECKED_SOURCE = "source"  # S3 validated the target against the source's own checksum
-CHECKED_PARTS = "parts"  # S3 validated the target against the part checksums it computed (the source had none)
-CHECKED_COPY = "copy"  # CopyObject: S3 carried the source's checksum over, or computed one for the copy
+# The source had none: S3 computed the target's (a CopyObject over the bytes it wrote; a multipart copy's checked
+# against the part checksums S3 computed).
+CHECKED_PARTS = "parts"
+CHECKED_COPY = "copy"  # CopyObject: S3 carried the source's checksum over
 CheckedAgainst = Literal["source", "parts", "copy", ""]
 
 # Report's verified_by kinds, strongest first.
