@@ -33,7 +33,7 @@ from typing import Any
 
 from bench.planner_scale import _quiet_lambda_logs, cpu_seconds, max_rss_bytes, reference_seconds
 from lambdas import limits, manifest
-from lambdas.gateway import JSON_CONTENT_TYPE, ObjectHead, PartInfo, S3Gateway, encode_json
+from lambdas.gateway import JSON_CONTENT_TYPE, ObjectHead, PartInfo, S3Gateway, Written, encode_json
 from lambdas.models import (
     CopyConfig,
     CopyOptions,
@@ -227,9 +227,10 @@ class SyntheticRun(S3Gateway):
         self.bytes_written += len(body)
         return PartInfo(number, f"etag-{number}", len(body))
 
-    def complete_multipart_upload(self, bucket: str, key: str, upload_id: str, parts: list[PartInfo]) -> str:
+    def complete_multipart_upload(self, bucket: str, key: str, upload_id: str, parts: list[PartInfo],
+                                  **_: Any) -> Written:
         self._count("CompleteMultipartUpload")
-        return "etag"
+        return Written("etag")
 
     def abort_multipart_upload(self, bucket: str, key: str, upload_id: str) -> None:
         self._count("AbortMultipartUpload")

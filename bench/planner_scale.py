@@ -82,7 +82,8 @@ class FakeGateway(S3Gateway):
         return {}
 
     def create_multipart_upload(self, bucket: str, key: str, head: ObjectHead | None, tags: dict[str, str],
-                                *, storage_class: str | None = None, sse: SseConfig | None = None) -> str:
+                                *, storage_class: str | None = None, sse: SseConfig | None = None,
+                                checksum: tuple[str, str] | None = None) -> str:
         self.uploads_created += 1
         return f"bench-upload-{self.uploads_created}"
 

@@ -16,11 +16,20 @@ from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
-from lambdas import errors, limits
-from lambdas.gateway import ObjectHead, PartInfo, S3Gateway, tagging_header
+from lambdas import errors, limits, logs
+from lambdas.gateway import ObjectHead, PartInfo, S3Gateway, Written, tagging_header
+from lambdas.integrity import (
+    copy_checked,
+    copy_checksum_algorithm,
+    multipart_spec,
+    whole_checksum,
+    write_conditions,
+)
 from lambdas.models import CopyMethod, CopyOptions, CopyTask, ObjectResult, ResultStatus
 from lambdas.parts import PartRange, choose_part_size, part_range, plan_parts
-from lambdas.planning import prove_by_checksums
+from lambdas.planning import EXISTS, TARGET_CHANGED, prove_by_checksums
+
+log = logs.get_logger("copying")
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -68,6 +77,13 @@ class _Tally:
 class _Copied:
     parts: int
     target_etag: str
+    checksum: str = ""  # the target's whole-object checksum the write answered ("ALGORITHM:TYPE:VALUE")
+    checksum_check: str = ""  # what S3 checked it against (lambdas/integrity.py)
+
+    @classmethod
+    def of(cls, parts: int, written: Written, checked: str) -> _Copied:
+        checksum = written.checksum.text() if written.checksum is not None else ""
+        return cls(parts, written.etag, checksum, checked if checksum else "")
 
 
 # --- pure helpers ------------------------------------------------------------------------------------
@@ -135,21 +151,34 @@ def copy_task(task: CopyTask, ctx: CopyContext) -> ObjectResult | None:
         if task.method == "copy":
             outcome: _Copied | None = _copy_whole(task, ctx, tally)
         elif task.method == "multipart":
-            outcome = _copy_multipart(task, ctx, tally)
+            outcome = _copy_multipart_checked(task, ctx, tally)
         elif task.method == "chunk":
             outcome = _copy_chunk(task, ctx, tally)
         else:
             raise ValueError(f"task {task.task_id}: method {task.method!r} is not copy, multipart or chunk")
+    except errors.TargetExistsError:
+        # overwrite "never": the key was written after planning; it stays (nothing of ours was written). It may be
+        # our own copy, written by an earlier attempt that did not live to record it (a retried invocation, a
+        # CopyObject that failed after its 200): equal checksums say so, and the row says "identical" then.
+        return _result(task, tally, started, status="skipped", parts=0, error=_exists_reason(task, ctx, tally))
+    except errors.TargetChangedError as err:
+        # overwrite "if-different": the target is no longer the one planned against. Skipped, not failed: the
+        # object there now was written after planning by someone else, so it is newer than anything this run
+        # decided on; overwriting it would lose their write, and failing would fail the run (max_failed_objects)
+        # for a race sfncopy handled safely. The row says so, and a re-run decides afresh.
+        return _result(task, tally, started, status="skipped", parts=0, error=f"{TARGET_CHANGED}: {err}")
     except errors.ObjectError as err:
         return _result(task, tally, started, status="failed", parts=_planned_parts(task),
                        error=f"{err.code}: {err}")
     if outcome is None:
         return None
-    return _result(task, tally, started, status="copied", parts=outcome.parts, target_etag=outcome.target_etag)
+    return _result(task, tally, started, status="copied", parts=outcome.parts, target_etag=outcome.target_etag,
+                   checksum=outcome.checksum, checksum_check=outcome.checksum_check)
 
 
 def _result(task: CopyTask, tally: _Tally, started: float, *, status: ResultStatus, parts: int, error: str = "",
-            target_etag: str = "", method: CopyMethod | None = None) -> ObjectResult:
+            target_etag: str = "", method: CopyMethod | None = None, checksum: str = "",
+            checksum_check: str = "") -> ObjectResult:
     return ObjectResult(
         task_id=task.task_id, copy_id=task.copy_id,
         source_bucket=task.source_bucket, source_key=task.source_key,
@@ -157,7 +186,21 @@ def _result(task: CopyTask, tally: _Tally, started: float, *, status: ResultStat
         bytes=task.nbytes, status=status, method=method or task.method,
         parts=parts, attempts=tally.requests, retries=tally.retries,
         seconds=round(time.monotonic() - started, 3), error=error, target_etag=target_etag,
+        checksum=checksum, checksum_check=checksum_check,
     )
+
+
+def _exists_reason(task: CopyTask, ctx: CopyContext, tally: _Tally) -> str:
+    """"exists", or the "identical: ..." reason when the object at the key has the source's checksum."""
+    if not task.source_checksum or task.method == "chunk":
+        return EXISTS
+    try:
+        proof = prove_by_checksums(task._replace(compare_checksum=task.source_checksum), lambda bucket, key, if_match:
+                                   _call(tally, lambda: ctx.s3.head_object(bucket, key, if_match=if_match,
+                                                                           checksums=True)))
+    except errors.ObjectError:
+        return EXISTS
+    return proof or EXISTS
 
 
 def _planned_parts(task: CopyTask) -> int:
@@ -167,16 +210,34 @@ def _planned_parts(task: CopyTask) -> int:
 
 
 def _copy_whole(task: CopyTask, ctx: CopyContext, tally: _Tally) -> _Copied:
+    """One CopyObject: the target keeps the source's checksum, or gets CRC64NVME (lambdas/integrity.py)."""
     opts = ctx.options
-    etag = _call_with_retries(tally, lambda: ctx.s3.copy_object(
+    if_none_match, if_match = write_conditions(opts.overwrite, task.target_etag)
+    written = _call_with_retries(tally, lambda: ctx.s3.copy_object(
         task.source_bucket, task.source_key, task.etag, task.target_bucket, task.target_key,
         storage_class=opts.storage_class, sse=opts.sse,
-        preserve_metadata=opts.preserve_metadata, preserve_tags=opts.preserve_tags))
-    return _Copied(parts=1, target_etag=etag)
+        preserve_metadata=opts.preserve_metadata, preserve_tags=opts.preserve_tags,
+        checksum_algorithm=copy_checksum_algorithm(task.source_checksum),
+        if_none_match=if_none_match, if_match=if_match))
+    return _Copied.of(1, written, copy_checked(task.source_checksum))
+
+
+def _copy_multipart_checked(task: CopyTask, ctx: CopyContext, tally: _Tally) -> _Copied | None:
+    """A multipart copy S3 refused as corrupted (BadDigest: its upload is aborted, nothing was written) is copied
+    once more from scratch: a corruption on the way is most likely transient. A second refusal fails the object
+    with ChecksumMismatch (it is not raised as a TransientError: the state machine would retry the whole payload
+    without end on a source that reads back wrong every time)."""
+    try:
+        return _copy_multipart(task, ctx, tally)
+    except errors.ChecksumMismatchError as err:
+        log.warning("checksum mismatch, copying the object once more",
+                    extra={"task_id": task.task_id, "key": task.source_key, "error": str(err)})
+        return _copy_multipart(task, ctx, tally)
 
 
 def _copy_multipart(task: CopyTask, ctx: CopyContext, tally: _Tally) -> _Copied | None:
-    """Create (or resume), copy the parts, complete. A permanent failure aborts the upload."""
+    """Create (or resume), copy the parts, complete with the whole-object checksum S3 validates. A permanent
+    failure aborts the upload."""
     upload_id = ctx.uploads.open_upload(task.task_id)
     try:
         head, layout = _read_source(task, ctx, tally)
@@ -184,6 +245,7 @@ def _copy_multipart(task: CopyTask, ctx: CopyContext, tally: _Tally) -> _Copied 
             if ctx.options.preserve_tags else {}
         part_size = choose_part_size(task.size, ctx.part_size, *layout)
         planned = plan_parts(task.size, part_size)
+        spec = multipart_spec(head.checksum, part_size, len(planned), *layout)
         done: list[PartInfo] = []
         if upload_id:
             try:
@@ -194,7 +256,7 @@ def _copy_multipart(task: CopyTask, ctx: CopyContext, tally: _Tally) -> _Copied 
         if not upload_id:
             upload_id = _call(tally, lambda: ctx.s3.create_multipart_upload(
                 task.target_bucket, task.target_key, head if ctx.options.preserve_metadata else None, tags,
-                storage_class=ctx.options.storage_class, sse=ctx.options.sse))
+                storage_class=ctx.options.storage_class, sse=ctx.options.sse, checksum=(spec.algorithm, spec.type)))
             try:
                 ctx.uploads.opened(task.task_id, upload_id)
             except Exception:
@@ -204,12 +266,15 @@ def _copy_multipart(task: CopyTask, ctx: CopyContext, tally: _Tally) -> _Copied 
         parts = _copy_parts(task, ctx, tally, upload_id, planned, done)
         if parts is None:
             return None  # stopped early: the upload stays open (it is in the checkpoint)
-        etag = _call(tally, lambda: ctx.s3.complete_multipart_upload(
-            task.target_bucket, task.target_key, upload_id, parts))
+        checksum = whole_checksum(spec, [(p.checksum, p.size) for p in parts])
+        if_none_match, if_match = write_conditions(ctx.options.overwrite, task.target_etag)
+        written = _call(tally, lambda: ctx.s3.complete_multipart_upload(
+            task.target_bucket, task.target_key, upload_id, parts, checksum=checksum,
+            if_none_match=if_none_match, if_match=if_match))
         if tags and len(tagging_header(tags).encode()) > limits.MAX_TAGGING_HEADER_BYTES:
             # Too big for the x-amz-tagging header of CreateMultipartUpload: set them now.
             _call(tally, lambda: ctx.s3.put_tags(task.target_bucket, task.target_key, tags))
-        return _Copied(parts=len(planned), target_etag=etag)
+        return _Copied.of(len(planned), written, spec.checked if checksum is not None else "")
     except errors.ObjectError:
         if upload_id:
             # A failed copy never leaves an orphaned upload behind.
@@ -218,12 +283,13 @@ def _copy_multipart(task: CopyTask, ctx: CopyContext, tally: _Tally) -> _Copied 
 
 
 def _read_source(task: CopyTask, ctx: CopyContext, tally: _Tally) -> tuple[ObjectHead, tuple[int, int]]:
-    """The source's headers (pinned to the planned ETag) and its part layout (parts, first part size).
+    """The source's headers and checksum (pinned to the planned ETag) and its part layout (parts, first part size).
 
     The layout needs a HEAD with PartNumber=1, asked only when the ETag says the source has parts. It is
     a second HEAD because the emulator (moto) answers a part HEAD with the part's own ETag and without
     the object's headers; on S3 the two agree, so this costs one request per multipart source."""
-    head = _call(tally, lambda: ctx.s3.head_object(task.source_bucket, task.source_key, if_match=task.etag))
+    head = _call(tally, lambda: ctx.s3.head_object(task.source_bucket, task.source_key, if_match=task.etag,
+                                                   checksums=True))
     if multipart_parts_in_etag(task.etag) < 2:
         return head, (0, 0)
     part = _call(tally, lambda: ctx.s3.head_object(task.source_bucket, task.source_key, part_number=1))
@@ -254,10 +320,9 @@ def _copy_parts(task: CopyTask, ctx: CopyContext, tally: _Tally, upload_id: str,
     def copy_part(part: PartRange) -> PartInfo | None:
         if failures or ctx.should_stop():
             return None  # queued (behind other tasks' parts) when the stop or a failure came: do not start
-        etag = _call_with_retries(tally, lambda: ctx.s3.upload_part_copy(
+        return _call_with_retries(tally, lambda: ctx.s3.upload_part_copy(
             task.target_bucket, task.target_key, upload_id, part.number,
             task.source_bucket, task.source_key, task.etag, part.first, part.last))
-        return PartInfo(number=part.number, etag=etag, size=part.nbytes)
 
     copied: list[PartInfo] = []
     for _, future in run_windowed(todo, copy_part, ctx.part_pool, ctx.part_window,
@@ -285,12 +350,12 @@ def _call(tally: _Tally, request: Callable[[], R]) -> R:
         tally.add()
 
 
-def _call_with_retries(tally: _Tally, request: Callable[[], tuple[str, int]]) -> str:
+def _call_with_retries(tally: _Tally, request: Callable[[], tuple[R, int]]) -> R:
     """Send one copy request that reports its SDK retries, counting both."""
     try:
-        etag, retries = request()
+        value, retries = request()
     except errors.SfnCopyError:
         tally.add()
         raise
     tally.add(retries)
-    return etag
+    return value

@@ -89,6 +89,29 @@ class NoSuchUploadError(ObjectError):
     code = "NoSuchUpload"
 
 
+class ChecksumMismatchError(ObjectError):
+    """S3 refused to write a target whose bytes do not match the whole-object checksum sfncopy asked it to
+    validate (BadDigest): a part was corrupted on its way. Nothing was written at the key (the upload is
+    aborted). The worker copies the object once more before it reports this (lambdas/copying.py): a corrupted
+    copy is most likely transient, one that is corrupted twice is a failed object, not a retry loop."""
+
+    code = "ChecksumMismatch"
+
+
+class TargetExistsError(ObjectError):
+    """``overwrite: never``: the target was written by someone else after planning (If-None-Match: * failed).
+    Reported as skipped ("exists"), never as a failure: nothing of theirs was overwritten."""
+
+    code = "TargetExists"
+
+
+class TargetChangedError(ObjectError):
+    """``overwrite: if-different``: the target no longer has the ETag it had at planning (If-Match failed, or
+    it was deleted). Reported as skipped ("target changed during the run"): see lambdas/copying.py."""
+
+    code = "TargetChanged"
+
+
 # Names the state machine's Retry lists besides Lambda's own service errors.
 RETRYABLE_ERROR_NAMES: tuple[str, ...] = (TransientError.__name__, ManifestConflictError.__name__)
 # Errors that end the execution at once (Catch -> Cleanup -> Fail) without retrying.

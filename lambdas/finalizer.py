@@ -35,14 +35,23 @@ from dataclasses import dataclass, replace
 
 from lambdas import logs, manifest
 from lambdas.deadline import Deadline
-from lambdas.errors import NoSuchKeyError, NoSuchUploadError, ObjectError, TooManyFailedObjectsError
+from lambdas.errors import (
+    NoSuchKeyError,
+    NoSuchUploadError,
+    ObjectError,
+    TargetChangedError,
+    TargetExistsError,
+    TooManyFailedObjectsError,
+)
 from lambdas.finalizer_state import FinalizeCursor, FinalizeState, Phase
 from lambdas.finalizer_state import load as load_state
 from lambdas.finalizer_state import save as save_state
 from lambdas.gateway import PartInfo, S3Gateway
+from lambdas.integrity import WriteSpec, whole_checksum, write_conditions
 from lambdas.json_stream import iter_array
 from lambdas.models import (
     ManifestLocation,
+    Overwrite,
     Payload,
     PayloadCheckpoint,
     PlanPointer,
@@ -53,7 +62,7 @@ from lambdas.models import (
     TargetConfig,
     WorkItem,
 )
-from lambdas.planning import TO_RESTORE
+from lambdas.planning import EXISTS, TARGET_CHANGED, TO_RESTORE
 from lambdas.report import (
     MAX_UNMATCHED_LISTED,
     ChunkJoin,
@@ -69,11 +78,12 @@ from lambdas.report import (
     s3_uri,
     skipped_row,
     too_many_failed_message,
+    verified_row,
 )
 from lambdas.report_files import DEFAULT_LAYOUT, ReportFiles, ReportLayout
 from lambdas.restoring.outcomes import RestoreOutcomes, with_times
 from lambdas.settings import Settings
-from lambdas.verification import Expected, verify
+from lambdas.verification import Expected, verify_targets
 
 log = logs.get_logger("finalizer")
 
@@ -218,7 +228,8 @@ class _Finalization:
                 join.add(result)
                 continue
             rows.append(result_row(result))
-            targets.append(Expected(task.target_bucket, task.target_key, task.size))
+            targets.append(Expected(task.target_bucket, task.target_key, task.size, result.target_etag,
+                                    result.checksum_check))
         if checkpoint is not None:
             _abort_open_uploads(self.s3, payload, checkpoint)
         return self._verified(rows, targets, pool)
@@ -234,8 +245,10 @@ class _Finalization:
                 self._report(planned_split_row(split) for split in batch)
             else:
                 # Each completion is a ListParts + CompleteMultipartUpload that S3 may take a while to assemble.
-                rows = list(pool.map(lambda split: settle_split(self.s3, self.state.joins[split.copy_id]), batch))
-                targets = [Expected(split.target_bucket, split.target_key, split.size) for split in batch]
+                rows = list(pool.map(lambda split: settle_split(self.s3, self.state.joins[split.copy_id],
+                                                                self.plan.config.options.overwrite), batch))
+                targets = [Expected(split.target_bucket, split.target_key, split.size, row.target_etag,
+                                    row.checksum_check) for split, row in zip(batch, rows, strict=True)]
                 self._report(self._verified(rows, targets, pool))
             self.state.position += len(batch)
             if self.state.position < len(splits) and self.deadline.near():
@@ -295,14 +308,15 @@ class _Finalization:
     # --- every phase ---------------------------------------------------------------------------------
     def _verified(self, rows: list[ReportRow], targets: Sequence[Expected],
                   pool: ThreadPoolExecutor) -> list[ReportRow]:
-        """``rows`` with each copied row whose target is missing or not the planned size failed."""
+        """``rows`` with each copied row whose target is missing or not the planned size failed, and every other
+        copied row saying how it was proven (verified_by)."""
         copied = [i for i, row in enumerate(rows) if row.status == "copied"]
         if not copied:
             return rows
-        problems = verify(self.s3, [targets[i] for i in copied], pool.map, self.state.verification, self.roots)
-        for index, problem in zip(copied, problems, strict=True):
-            if problem:
-                rows[index] = failed_row(rows[index], problem)
+        verdicts = verify_targets(self.s3, [targets[i] for i in copied], pool.map, self.state.verification,
+                                  self.roots)
+        for index, (problem, proven) in zip(copied, verdicts, strict=True):
+            rows[index] = failed_row(rows[index], problem) if problem else verified_row(rows[index], proven)
         return rows
 
     def _report(self, rows: Iterable[ReportRow]) -> None:
@@ -406,8 +420,11 @@ def _abort_open_uploads(s3: S3Gateway, payload: Payload, checkpoint: PayloadChec
 
 
 # --- split copies ------------------------------------------------------------------------------------
-def settle_split(s3: S3Gateway, join: ChunkJoin) -> ReportRow:
-    """Complete the split copy when every chunk succeeded and every part is in place; otherwise abort it."""
+def settle_split(s3: S3Gateway, join: ChunkJoin, overwrite: Overwrite = "if-different") -> ReportRow:
+    """Complete the split copy when every chunk succeeded and every part is in place, with the whole-object
+    checksum S3 validates (the source's, or the parts' combined: lambdas/integrity.py) and the write conditions
+    of ``overwrite`` (integrity.write_conditions); otherwise abort it. A refused condition aborts the upload and
+    reports the copy skipped, as the worker does for a whole object (lambdas/copying.py)."""
     split = join.split
     if not join.all_copied:
         _abort(s3, split, "a chunk did not succeed")
@@ -416,19 +433,30 @@ def settle_split(s3: S3Gateway, join: ChunkJoin) -> ReportRow:
         parts = s3.list_parts(split.target_bucket, split.target_key, split.upload_id)
     except NoSuchUploadError:
         # A retried finalizer finds the upload it completed last time; anything else is a failure.
-        return join.row(_completed_before(s3, split))
+        return _completed_before(s3, join)
     problems = part_problems(split, parts)
     if problems:
         _abort(s3, split, problems)
         return join.row(f"VerificationError: upload of {_target(split)} {problems}")
+    spec = WriteSpec(split.checksum_algorithm, split.checksum_type, split.checksum_expected)
+    checksum = whole_checksum(spec, [(p.checksum, p.size) for p in parts])
+    if_none_match, if_match = write_conditions(overwrite, split.target_etag)
     try:
-        s3.complete_multipart_upload(split.target_bucket, split.target_key, split.upload_id, parts)
+        written = s3.complete_multipart_upload(split.target_bucket, split.target_key, split.upload_id, parts,
+                                               checksum=checksum, if_none_match=if_none_match, if_match=if_match)
+    except (TargetExistsError, TargetChangedError) as err:
+        _abort(s3, split, str(err))
+        reason = EXISTS if isinstance(err, TargetExistsError) else f"{TARGET_CHANGED}: {err}"
+        return replace(join.row(), status="skipped", bytes=0, error=reason)
     except ObjectError as err:
         _abort(s3, split, str(err))
         return join.row(f"{err.code}: {err}")
     log.info("split copy completed", extra={"key": split.target_key, "bytes": split.size,
-                                            "parts": split.part_count, "method": "multipart-split"})
-    return join.row(_apply_tags(s3, split))
+                                            "parts": split.part_count, "method": "multipart-split",
+                                            "checksum": checksum.text() if checksum else ""})
+    text = written.checksum.text() if written.checksum is not None else ""
+    return join.row(_apply_tags(s3, split), checksum=text, target_etag=written.etag,
+                    checksum_check=spec.checked if checksum is not None and text else "")
 
 
 def part_problems(split: SplitCopy, parts: Iterable[PartInfo]) -> str:
@@ -466,15 +494,25 @@ def number_ranges(numbers: Iterable[int]) -> str:
     return ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in spans)
 
 
-def _completed_before(s3: S3Gateway, split: SplitCopy) -> str:
+def _completed_before(s3: S3Gateway, join: ChunkJoin) -> ReportRow:
+    """The row of a split whose upload is gone: completed by an earlier invocation when the object is there with
+    its size. Its checksum is read back (a HEAD with checksum mode): one of the upload's algorithm and type can only
+    have come from a completion S3 validated (a completion with a checksum succeeds only when it matches)."""
+    split = join.split
     try:
-        head = s3.head_object(split.target_bucket, split.target_key)
+        head = s3.head_object(split.target_bucket, split.target_key, checksums=True)
     except NoSuchKeyError:
-        return f"VerificationError: upload {split.upload_id} of {_target(split)} is gone and the object is missing"
+        return join.row(f"VerificationError: upload {split.upload_id} of {_target(split)} is gone and the object "
+                        "is missing")
     if head.size != split.size:
-        return (f"VerificationError: upload {split.upload_id} of {_target(split)} is gone and the object has "
-                f"{head.size} bytes, expected {split.size}")
-    return _apply_tags(s3, split)
+        return join.row(f"VerificationError: upload {split.upload_id} of {_target(split)} is gone and the object "
+                        f"has {head.size} bytes, expected {split.size}")
+    found = head.checksum
+    spec = WriteSpec(split.checksum_algorithm, split.checksum_type, split.checksum_expected)
+    ours = found is not None and (found.algorithm, found.type) == (spec.algorithm, spec.type) and (
+        not spec.expected or found.value == spec.expected)
+    return join.row(_apply_tags(s3, split), checksum=found.text() if found is not None else "",
+                    target_etag=head.etag, checksum_check=spec.checked if ours else "")
 
 
 def _apply_tags(s3: S3Gateway, split: SplitCopy) -> str:

@@ -22,6 +22,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, ConnectionError, ReadTimeoutError
 
 from lambdas import errors, limits
+from lambdas.integrity import Checksum, object_checksum
 from lambdas.models import BucketAccess, SourceObject, SseConfig
 
 JSON_CONTENT_TYPE = "application/json"
@@ -42,7 +43,17 @@ _OBJECT_ERRORS: dict[str, type[errors.ObjectError]] = {
     "ObjectNotInActiveTierError": errors.ObjectArchivedError,
     "NoSuchBucket": errors.NoSuchBucketError,
     "NoSuchUpload": errors.NoSuchUploadError,
+    # CompleteMultipartUpload with a whole-object checksum the stored parts do not match (Amazon S3 User Guide,
+    # "Uploading and copying objects using multipart upload": "If the two values don't match, Amazon S3 fails the
+    # request with a BadDigest error").
+    "BadDigest": errors.ChecksumMismatchError,
 }
+# A conditional write refused: 412 when the condition is false; 409 ConditionalRequestConflict when another
+# write to the key raced it (Amazon S3 API reference, CopyObject and CompleteMultipartUpload, If-None-Match:
+# "Otherwise, Amazon S3 returns a 412 Precondition Failed error. If a conflicting operation occurs during the
+# upload S3 returns a 409 ConditionalRequestConflict response"). Either way another writer was at the key: sfncopy
+# does not retry over it and reports the object as for a 412 (a re-run copies it if the key is still free).
+TARGET_CONDITION_CODES = frozenset({"PreconditionFailed", "412", "ConditionalRequestConflict", "409"})
 
 
 DENIED_CODES = frozenset({"AccessDenied", "403"})
@@ -115,6 +126,20 @@ class ObjectHead:
     parts_count: int = 0  # > 0 when the object was uploaded in parts (asked with PartNumber=1)
     first_part_size: int = 0  # size of part 1 when asked with PartNumber=1
     checksums: dict[str, str] = field(default_factory=dict)  # algorithm -> value, when asked with checksums
+    checksum_type: str = ""  # FULL_OBJECT or COMPOSITE, when asked with checksums
+
+    @property
+    def checksum(self) -> Checksum | None:
+        """The object's additional checksum (S3 keeps at most one), when asked with checksums."""
+        return object_checksum(self.checksums, self.checksum_type)
+
+
+@dataclass(frozen=True)
+class Written:
+    """What a write (CopyObject, CompleteMultipartUpload) answered: the target's ETag and whole-object checksum."""
+
+    etag: str
+    checksum: Checksum | None = None
 
 
 @dataclass(frozen=True)
@@ -122,6 +147,7 @@ class PartInfo:
     number: int
     etag: str
     size: int
+    checksum: str = ""  # base64, of the upload's checksum algorithm (uploads created with one)
 
 
 @dataclass(frozen=True)
@@ -339,6 +365,7 @@ class S3Gateway:
             parts_count=parts,
             first_part_size=length if part_number else 0,
             checksums={name: str(resp[header]) for name, header in CHECKSUM_FIELDS.items() if resp.get(header)},
+            checksum_type=str(resp.get("ChecksumType", "") or ""),
         )
 
     def restore_object(self, bucket: str, key: str, tier: str, days: int | None) -> str:
@@ -376,8 +403,14 @@ class S3Gateway:
     # --- copying ------------------------------------------------------------------------------------
     def copy_object(self, src_bucket: str, src_key: str, etag: str, dst_bucket: str, dst_key: str,
                     *, storage_class: str | None = None, sse: SseConfig | None = None,
-                    preserve_metadata: bool = True, preserve_tags: bool = True) -> tuple[str, int]:
-        """One CopyObject pinned to the planned ETag. Returns (target ETag, retries)."""
+                    preserve_metadata: bool = True, preserve_tags: bool = True, checksum_algorithm: str = "",
+                    if_none_match: bool = False, if_match: str = "") -> tuple[Written, int]:
+        """One CopyObject pinned to the planned ETag. Returns (what the write answered, retries).
+
+        ``checksum_algorithm``: the checksum S3 computes for the copy ("": it keeps the source's). ``if_none_match``
+        writes only if the key does not exist, ``if_match`` only if the target still has that ETag (Amazon S3 User
+        Guide, "How to prevent object overwrites with conditional writes"): TargetExistsError / TargetChangedError
+        otherwise. A 412 may also be the source's CopySourceIfMatch: a HEAD of the source tells which."""
         kwargs: dict[str, Any] = {
             "Bucket": dst_bucket, "Key": dst_key,
             "CopySource": {"Bucket": src_bucket, "Key": src_key},
@@ -390,21 +423,42 @@ class S3Gateway:
         }
         if not preserve_tags:
             kwargs["Tagging"] = ""
+        if checksum_algorithm:
+            kwargs["ChecksumAlgorithm"] = checksum_algorithm
+        kwargs.update(_write_conditions(if_none_match, if_match))
+        what = f"copy s3://{src_bucket}/{src_key} to s3://{dst_bucket}/{dst_key}"
         try:
             resp = self.client.copy_object(**kwargs)
         except ClientError as err:
-            raise self._translate(err, f"copy s3://{src_bucket}/{src_key} to s3://{dst_bucket}/{dst_key}",
-                                  src_bucket, dst_bucket) from err
+            code = error_code(err)
+            conditional = if_none_match or if_match
+            if conditional and code in TARGET_CONDITION_CODES | {"NoSuchKey", "404"} \
+                    and self._source_unchanged(src_bucket, src_key, etag):
+                raise _target_condition_error(if_none_match, f"{what}: {code}") from err
+            raise self._translate(err, what, src_bucket, dst_bucket) from err
         except (ConnectionError, ReadTimeoutError, BotoCoreError) as err:
             raise translate(err, f"copy s3://{src_bucket}/{src_key}") from err
         result = resp.get("CopyObjectResult", {})
-        return strip_etag(result.get("ETag", "")), _retries(resp)
+        return Written(strip_etag(result.get("ETag", "")), _written_checksum(result)), _retries(resp)
+
+    def _source_unchanged(self, bucket: str, key: str, etag: str) -> bool:
+        """Whether the source still has the planned ETag (a refused conditional copy: whose condition failed)."""
+        try:
+            self.head_object(bucket, key, if_match=etag)
+        except errors.ObjectError:
+            return False
+        return True
 
     def create_multipart_upload(self, bucket: str, key: str, head: ObjectHead | None, tags: dict[str, str],
-                                *, storage_class: str | None = None, sse: SseConfig | None = None) -> str:
-        """Start an upload that carries the source's headers, metadata and (if they fit) tags."""
+                                *, storage_class: str | None = None, sse: SseConfig | None = None,
+                                checksum: tuple[str, str] | None = None) -> str:
+        """Start an upload that carries the source's headers, metadata and (if they fit) tags. ``checksum``:
+        (algorithm, type) every part and the completed object get (API reference, CreateMultipartUpload,
+        x-amz-checksum-algorithm and x-amz-checksum-type)."""
         kwargs: dict[str, Any] = {"Bucket": bucket, "Key": key, **_storage_args(storage_class, sse),
                                   **self._access(bucket), **self._acl(bucket)}
+        if checksum is not None:
+            kwargs["ChecksumAlgorithm"], kwargs["ChecksumType"] = checksum
         if head is not None:
             kwargs.update(_header_args(head))
         header = tagging_header(tags)
@@ -417,9 +471,11 @@ class S3Gateway:
         return str(resp["UploadId"])
 
     def upload_part_copy(self, bucket: str, key: str, upload_id: str, part_number: int,
-                         src_bucket: str, src_key: str, etag: str, first: int, last: int) -> tuple[str, int]:
+                         src_bucket: str, src_key: str, etag: str, first: int, last: int) -> tuple[PartInfo, int]:
         """Copy bytes first..last (zero-based, inclusive) of the source into part ``part_number``
-        (1-based), pinned to the planned ETag. Returns (part ETag, retries)."""
+        (1-based), pinned to the planned ETag. Returns (the part, retries); the part's checksum is there when
+        the upload was created with an algorithm (API reference, CopyPartResult: "present if the multipart
+        upload request was created with the CRC64NVME checksum algorithm")."""
         try:
             resp = self.client.upload_part_copy(
                 Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=part_number,
@@ -431,29 +487,49 @@ class S3Gateway:
                                   src_bucket, bucket) from err
         except (ConnectionError, ReadTimeoutError, BotoCoreError) as err:
             raise translate(err, f"copy part {part_number} of s3://{src_bucket}/{src_key}") from err
-        return strip_etag(resp["CopyPartResult"]["ETag"]), _retries(resp)
+        result = resp["CopyPartResult"]
+        part = PartInfo(part_number, strip_etag(result["ETag"]), last - first + 1, _part_checksum(result))
+        return part, _retries(resp)
 
     def list_parts(self, bucket: str, key: str, upload_id: str) -> list[PartInfo]:
         parts: list[PartInfo] = []
         try:
             paginator = self.client.get_paginator("list_parts")
             for page in paginator.paginate(Bucket=bucket, Key=key, UploadId=upload_id, **self._access(bucket)):
-                parts.extend(PartInfo(int(p["PartNumber"]), strip_etag(p["ETag"]), int(p["Size"]))
+                parts.extend(PartInfo(int(p["PartNumber"]), strip_etag(p["ETag"]), int(p["Size"]), _part_checksum(p))
                              for p in page.get("Parts", ()))
         except ClientError as err:
             raise self._translate(err, f"list parts of s3://{bucket}/{key}", bucket) from err
         return sorted(parts, key=lambda p: p.number)
 
-    def complete_multipart_upload(self, bucket: str, key: str, upload_id: str,
-                                  parts: list[PartInfo]) -> str:
+    def complete_multipart_upload(self, bucket: str, key: str, upload_id: str, parts: list[PartInfo],
+                                  *, checksum: Checksum | None = None, if_none_match: bool = False,
+                                  if_match: str = "") -> Written:
+        """Complete the upload from ``parts`` (with their checksums, which a COMPOSITE upload needs). ``checksum``:
+        the whole-object checksum S3 validates the object against (BadDigest, ChecksumMismatchError, when the
+        parts do not match: lambdas/integrity.py); ``if_none_match`` /
+        ``if_match`` as ``copy_object`` (CompleteMultipartUpload takes both: API reference)."""
+        listed: list[dict[str, Any]] = []
+        for p in sorted(parts, key=lambda p: p.number):
+            entry: dict[str, Any] = {"PartNumber": p.number, "ETag": _quoted(p.etag)}
+            if checksum is not None and p.checksum:
+                entry[CHECKSUM_FIELDS[checksum.algorithm]] = p.checksum
+            listed.append(entry)
+        kwargs: dict[str, Any] = {"Bucket": bucket, "Key": key, "UploadId": upload_id, **self._access(bucket),
+                                  "MultipartUpload": {"Parts": listed}, **_write_conditions(if_none_match, if_match)}
+        if checksum is not None:
+            kwargs[CHECKSUM_FIELDS[checksum.algorithm]] = checksum.value
+            kwargs["ChecksumType"] = checksum.type
+        what = f"complete upload of s3://{bucket}/{key}"
         try:
-            resp = self.client.complete_multipart_upload(
-                Bucket=bucket, Key=key, UploadId=upload_id, **self._access(bucket),
-                MultipartUpload={"Parts": [{"PartNumber": p.number, "ETag": _quoted(p.etag)}
-                                           for p in sorted(parts, key=lambda p: p.number)]})
+            resp = self.client.complete_multipart_upload(**kwargs)
         except ClientError as err:
-            raise self._translate(err, f"complete upload of s3://{bucket}/{key}", bucket) from err
-        return strip_etag(resp.get("ETag", ""))
+            code = error_code(err)
+            if (if_none_match or if_match) and (
+                    code in TARGET_CONDITION_CODES or (if_match and code in {"NoSuchKey", "404"})):
+                raise _target_condition_error(if_none_match, f"{what}: {code}") from err
+            raise self._translate(err, what, bucket) from err
+        return Written(strip_etag(resp.get("ETag", "")), _written_checksum(resp))
 
     def abort_multipart_upload(self, bucket: str, key: str, upload_id: str) -> None:
         """Abort; an upload that is already gone counts as aborted."""
@@ -563,6 +639,31 @@ def _manifest_error(err: ClientError, what: str) -> Exception:
 
 def _quoted(etag: str) -> str:
     return f'"{strip_etag(etag)}"'
+
+
+def _write_conditions(if_none_match: bool, if_match: str) -> dict[str, str]:
+    """S3's conditional-write headers (Amazon S3 User Guide, "How to prevent object overwrites with conditional
+    writes"): If-None-Match takes only "*"; If-Match the quoted ETag."""
+    if if_none_match:
+        return {"IfNoneMatch": "*"}
+    return {"IfMatch": _quoted(if_match)} if if_match else {}
+
+
+def _target_condition_error(if_none_match: bool, what: str) -> errors.ObjectError:
+    if if_none_match:
+        return errors.TargetExistsError(f"{what}: the target was written by someone else after planning")
+    return errors.TargetChangedError(f"{what}: the target no longer has the ETag it had at planning")
+
+
+def _part_checksum(entry: Mapping[str, Any]) -> str:
+    """A part's CRC (CopyPartResult, ListParts' Part): the one of the upload's algorithm, "" when none."""
+    return next((str(entry[f]) for f in CHECKSUM_FIELDS.values() if entry.get(f)), "")
+
+
+def _written_checksum(result: Mapping[str, Any]) -> Checksum | None:
+    """The whole-object checksum a write answered (CopyObjectResult, CompleteMultipartUpload's result)."""
+    values = {name: str(result[f]) for name, f in CHECKSUM_FIELDS.items() if result.get(f)}
+    return object_checksum(values, str(result.get("ChecksumType", "") or ""))
 
 
 def _retries(resp: dict[str, Any]) -> int:

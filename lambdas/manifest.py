@@ -197,13 +197,20 @@ def encode_payload(payload: Payload) -> bytes:
     rows: list[str] = []
     for task in payload.tasks:
         (task_id, copy_id, source_bucket, source_key, size, etag, target_bucket, target_key, method,
-         _part_size, _first_part, _last_part, _upload_id, compare_checksum) = task
-        if method == "chunk" or compare_checksum:  # every column, as Payload.to_dict writes it
+         _part_size, _first_part, _last_part, _upload_id, compare_checksum, target_etag, source_checksum) = task
+        if method == "chunk":  # every column, as Payload.to_dict writes it
             rows.append(encode_json(task).decode())
+            continue
+        head = (f"[{json_string(task_id)},{copy_id:d},{json_string(source_bucket)},{json_string(source_key)},"
+                f"{size:d},{json_string(etag)},{json_string(target_bucket)},{json_string(target_key)},"
+                f"{json_string(method)}")
+        if compare_checksum or target_etag or source_checksum:
+            # Every column (Payload.to_dict), the chunk-only ones at their defaults: most sources keep a checksum
+            # today, so this is a common row too.
+            rows.append(f'{head},0,0,0,"",{json_string(compare_checksum)},{json_string(target_etag)},'
+                        f"{json_string(source_checksum)}]")
         else:
-            rows.append(f"[{json_string(task_id)},{copy_id:d},{json_string(source_bucket)},{json_string(source_key)},"
-                        f"{size:d},{json_string(etag)},{json_string(target_bucket)},{json_string(target_key)},"
-                        f"{json_string(method)}]")
+            rows.append(head + "]")
     return (f'{{"payload_id":{payload.payload_id:d},"worker":{payload.worker:d},"columns":{_COLUMNS},'
             f'"tasks":[{",".join(rows)}]}}').encode()
 

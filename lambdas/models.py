@@ -195,6 +195,12 @@ class CopyTask(NamedTuple):
     # (a multipart source copied in one request, SSE-KMS), and both list this checksum algorithm. The
     # worker compares the two checksums first and skips the copy when they are equal.
     compare_checksum: str = ""
+    # The ETag the target had at planning, when it existed and ``overwrite: if-different`` replaces it: the write
+    # carries If-Match with it, so a target changed since planning is not overwritten (lambdas/copying.py).
+    target_etag: str = ""
+    # Whole-object tasks: the checksum algorithm the source's listing names ("" none). A CopyObject keeps it; a
+    # source without one gets CRC64NVME (lambdas/integrity.py).
+    source_checksum: str = ""
 
     @property
     def nbytes(self) -> int:
@@ -244,7 +250,8 @@ class Payload:
         return sum(t.size if t.method != "chunk" else t.nbytes for t in self.tasks)
 
     def to_dict(self) -> dict[str, Any]:
-        rows = [t if t.method == "chunk" or t.compare_checksum else t[:_WHOLE_TASK_COLUMNS] for t in self.tasks]
+        rows = [t if t.method == "chunk" or t.compare_checksum or t.target_etag or t.source_checksum
+                else t[:_WHOLE_TASK_COLUMNS] for t in self.tasks]
         return {"payload_id": self.payload_id, "worker": self.worker, "columns": CopyTask._fields, "tasks": rows}
 
     @classmethod
@@ -271,6 +278,12 @@ class SplitCopy:
     part_count: int
     upload_id: str
     tags: tuple[tuple[str, str], ...] = ()  # applied after completion when over the tagging header limit
+    # The upload's checksum (lambdas/integrity.py, WriteSpec): its algorithm and type, and the source's value the
+    # finalizer's completion asks S3 to validate ("" when the source has none: the parts' combined CRCs are sent).
+    checksum_algorithm: str = ""
+    checksum_type: str = ""
+    checksum_expected: str = ""
+    target_etag: str = ""  # as CopyTask.target_etag: the completion's If-Match
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -521,10 +534,18 @@ class ObjectResult:
     retries: int = 0  # retries the SDK made (SlowDown, 5xx, resets)
     seconds: float = 0.0
     error: str = ""  # "<code>: <message>" when failed, the reason when skipped
-    target_etag: str = ""
+    target_etag: str = ""  # what the write answered (copied whole-object tasks)
+    # The target's whole-object checksum the write answered, "ALGORITHM:TYPE:VALUE" (lambdas/integrity.py), and
+    # what S3 checked it against at write time ("source", "parts", "copy"). Left out of a checkpoint row when
+    # empty (chunks, skips, failures), so rows stay compact.
+    checksum: str = ""
+    checksum_check: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        if not self.checksum:
+            del data["checksum"], data["checksum_check"]
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ObjectResult:

@@ -18,6 +18,7 @@ from lambdas import binning, history, limits, manifest, planning
 from lambdas.config import check_allowed_buckets, check_object_acl, check_restore, parse_config
 from lambdas.errors import ConfigError, ObjectError, SourceNotFoundError
 from lambdas.gateway import ObjectHead, S3Gateway, tagging_header
+from lambdas.integrity import COMPOSITE, multipart_spec
 from lambdas.logs import get_logger
 from lambdas.models import (
     CopyConfig,
@@ -35,7 +36,7 @@ from lambdas.settings import Settings
 
 log = get_logger("planner")
 
-Upload = tuple[str, tuple[tuple[str, str], ...]]  # (upload id, tags the finalizer applies)
+Upload = planning.StartedUpload
 
 
 @dataclass
@@ -293,17 +294,24 @@ def create_uploads(splits: Sequence[SplitCopy], heads: Mapping[int, ObjectHead],
 
 
 def _create_upload(split: SplitCopy, head: ObjectHead | None, options: CopyOptions, s3: S3Gateway) -> Upload:
+    """Start the split's upload with the source's headers and tags, and with the whole-object checksum its
+    completion will ask S3 to validate (lambdas/integrity.py): the source's own when it keeps a CRC. ``head``
+    (a HEAD of part 1, the layout) does not carry the object's checksum, nor, for objects uploaded in parts, the
+    object's headers on moto (on S3 it does): one HEAD of the whole object with checksum mode gives both."""
     tags = s3.get_tags(split.source_bucket, split.source_key) if options.preserve_tags else {}
-    headers: ObjectHead | None = None
-    if options.preserve_metadata:
-        # A HEAD of part 1 carries the object's headers on S3, but moto answers with the part's alone
-        # for objects uploaded in parts; one more HEAD per split object makes both right.
-        unknown = head is None or head.parts_count > 1
-        headers = s3.head_object(split.source_bucket, split.source_key) if unknown else head
+    whole = s3.head_object(split.source_bucket, split.source_key, checksums=True)
+    headers = whole if options.preserve_metadata else None
+    if head is None and whole.checksum is not None and whole.checksum.type == COMPOSITE:
+        # Only a HEAD of part 1 tells the layout a composite checksum depends on (the sharded assembler passes none).
+        head = s3.head_object(split.source_bucket, split.source_key, part_number=1)
+    layout = (head.parts_count, head.first_part_size) if head is not None else (0, 0)
+    spec = multipart_spec(whole.checksum, split.part_size, split.part_count, *layout)
     upload_id = s3.create_multipart_upload(split.target_bucket, split.target_key, headers, tags,
-                                           storage_class=options.storage_class, sse=options.sse)
+                                           storage_class=options.storage_class, sse=options.sse,
+                                           checksum=(spec.algorithm, spec.type))
     too_long = len(tagging_header(tags).encode()) > limits.MAX_TAGGING_HEADER_BYTES
-    return upload_id, tuple(sorted(tags.items())) if too_long else ()
+    return Upload(upload_id, tuple(sorted(tags.items())) if too_long else (), spec.algorithm, spec.type,
+                  spec.expected)
 
 
 def abort_uploads(splits: Sequence[SplitCopy], uploads: Mapping[int, Upload], s3: S3Gateway) -> None:

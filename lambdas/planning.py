@@ -42,11 +42,12 @@ RESTORE_FIRST = "restore first"
 TO_RESTORE = "to restore"
 RESTORE_REFUSED = "restore refused"
 EXISTS = "exists"
+TARGET_CHANGED = "target changed during the run"  # overwrite if-different: If-Match refused (lambdas/copying.py)
 IDENTICAL = "identical"
 TARGET_COLLISION = "target collision"
 TOO_LARGE = "too large"
 FAILED_AT_PLAN = "failed at plan"
-_DETAILED_REASONS = (TARGET_COLLISION, TOO_LARGE, FAILED_AT_PLAN, IDENTICAL, RESTORE_REFUSED)
+_DETAILED_REASONS = (TARGET_COLLISION, TOO_LARGE, FAILED_AT_PLAN, IDENTICAL, RESTORE_REFUSED, TARGET_CHANGED)
 
 # An object split for balance is cut into chunks of at most ideal / CHUNKS_PER_IDEAL_LOAD, where the
 # ideal load is the total cost / N. LPT scheduling then ends within about one chunk of the ideal.
@@ -165,9 +166,13 @@ def decide(candidates: Iterable[CandidateRow], params: PlanParams) -> Decisions:
         copy_id = len(copies)
         # Every field, through tuple's constructor: the named tuple's own (a Python function) costs a
         # tenth of this loop.
-        compare = checksum_to_compare(obj, existing) if existing is not None and overwrite == "if-different" else ""
+        if existing is not None and overwrite == "if-different":
+            compare, target_etag = checksum_to_compare(obj, existing), existing.etag
+        else:
+            compare = target_etag = ""
+        method = "multipart" if obj.size > cutoff or keeps_composite_layout(obj) else "copy"
         copies.append(new_task(CopyTask, (f"c{copy_id}", copy_id, obj.bucket, obj.key, obj.size, obj.etag, bucket,
-                                          key, "copy" if obj.size <= cutoff else "multipart", 0, 0, 0, "", compare)))
+                                          key, method, 0, 0, 0, "", compare, target_etag, obj.checksum_algorithm)))
     return Decisions(copies=copies, skipped=skipped)
 
 
@@ -180,6 +185,21 @@ def overwrite_reason(obj: SourceObject, existing: ExistingTarget | None, overwri
     if existing.size == obj.size and existing.etag and existing.etag == obj.etag:
         return IDENTICAL
     return ""
+
+
+# Algorithms S3 keeps as a COMPOSITE checksum for an object uploaded in parts unless asked for FULL_OBJECT (which
+# CRC64NVME always is): Amazon S3 User Guide, "Checking object integrity for data uploads in Amazon S3",
+# "Checksum types" (CRC64NVME: full object only; SHA1, SHA256: composite only; CRC32, CRC32C: either).
+COMPOSITE_ALGORITHMS = frozenset({"CRC32", "CRC32C", "SHA1", "SHA256"})
+
+
+def keeps_composite_layout(obj: SourceObject) -> bool:
+    """Whether the object is copied in parts however small, to keep its checksum: uploaded in parts with an
+    algorithm S3 keeps per part (a composite checksum, the CRC of the part checksums), it keeps that value
+    only in a copy with the same part layout (lambdas/integrity.py), which also keeps its multipart ETag. One
+    CopyObject would give it a FULL_OBJECT checksum and an MD5 ETag, neither comparable with the source's, and
+    every re-run would copy it again."""
+    return obj.checksum_algorithm in COMPOSITE_ALGORITHMS and is_multipart_etag(obj.etag)
 
 
 def checksum_to_compare(obj: SourceObject, existing: ExistingTarget) -> str:
@@ -319,7 +339,8 @@ def chunk_tasks(task: CopyTask, part_size: int, limit: int) -> list[CopyTask]:
     for index in range(chunks):
         last = first + base - 1 + (1 if index < extra else 0)
         tasks.append(task._replace(task_id=f"c{task.copy_id}.p{first}", method="chunk", part_size=part_size,
-                                   first_part=first, last_part=last, compare_checksum=""))
+                                   first_part=first, last_part=last, compare_checksum="",
+                                   target_etag="", source_checksum=""))  # the split's completion carries the If-Match
         first = last + 1
     return tasks
 
@@ -338,7 +359,7 @@ def split_record(task: CopyTask, part_size: int) -> SplitCopy:
     return SplitCopy(
         copy_id=task.copy_id, source_bucket=task.source_bucket, source_key=task.source_key, size=task.size,
         etag=task.etag, target_bucket=task.target_bucket, target_key=task.target_key, part_size=part_size,
-        part_count=part_count(task.size, part_size), upload_id="",
+        part_count=part_count(task.size, part_size), upload_id="", target_etag=task.target_etag,
     )
 
 
@@ -386,14 +407,32 @@ def bin_tasks(tasks: Sequence[CopyTask], splits: list[SplitCopy], params: PlanPa
                 worker_loads=tuple(loads), payload_bytes=tuple(payload_bytes), requests=total_requests)
 
 
-def with_uploads(work: Work, uploads: Mapping[int, tuple[str, tuple[tuple[str, str], ...]]]) -> Work:
-    """``work`` with the upload id (and over-long tags) of each split filled in: copy_id -> (id, tags)."""
-    splits = tuple(replace(s, upload_id=uploads[s.copy_id][0], tags=uploads[s.copy_id][1]) for s in work.splits)
+class StartedUpload(NamedTuple):
+    """A split copy's upload as the planner started it (planner.create_uploads)."""
+
+    upload_id: str
+    tags: tuple[tuple[str, str], ...] = ()  # applied by the finalizer (too long for the upload's header)
+    checksum_algorithm: str = ""  # the upload's checksum (lambdas/integrity.py, WriteSpec)
+    checksum_type: str = ""
+    checksum_expected: str = ""
+
+
+def split_with_upload(split: SplitCopy, upload: StartedUpload | None) -> SplitCopy:
+    """``split`` with its upload's id, tags and checksum filled in (None: no upload was started)."""
+    if upload is None:
+        return replace(split, upload_id="", tags=())
+    return replace(split, upload_id=upload.upload_id, tags=upload.tags, checksum_algorithm=upload.checksum_algorithm,
+                   checksum_type=upload.checksum_type, checksum_expected=upload.checksum_expected)
+
+
+def with_uploads(work: Work, uploads: Mapping[int, StartedUpload]) -> Work:
+    """``work`` with the upload of each split filled in: copy_id -> StartedUpload."""
+    splits = tuple(split_with_upload(s, uploads[s.copy_id]) for s in work.splits)
     payloads = tuple(_payload_with_uploads(p, uploads) for p in work.payloads)
     return replace(work, splits=splits, payloads=payloads)
 
 
-def _payload_with_uploads(payload: Payload, uploads: Mapping[int, tuple[str, tuple[tuple[str, str], ...]]]) -> Payload:
+def _payload_with_uploads(payload: Payload, uploads: Mapping[int, StartedUpload]) -> Payload:
     if not any(t.method == "chunk" for t in payload.tasks):
         return payload
     tasks = tuple(t._replace(upload_id=uploads[t.copy_id][0]) if t.method == "chunk" else t for t in payload.tasks)

@@ -16,10 +16,10 @@ import hashlib
 import io
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal, TextIO
 
-from lambdas import limits
+from lambdas import integrity, limits
 from lambdas.models import CopyTask, ObjectResult, RunPlan, RunSummary, SkippedObject, SplitCopy
 from lambdas.planning import UNMATCHED, reason_kind
 
@@ -28,7 +28,7 @@ RowStatus = Literal["copied", "skipped", "failed", "planned"]
 # Column order of report.csv; readers (spreadsheets, scripts) rely on it, so only ever append.
 COLUMNS: tuple[str, ...] = (
     "source", "target", "bytes", "status", "method", "parts", "attempts", "retries", "seconds", "error",
-    "restore_requested", "restore_completed",
+    "checksum", "verified_by", "restore_requested", "restore_completed",
 )
 SPLIT_METHOD = "multipart-split"
 # report.json lists failed objects up to this many, then only counts the rest: a run with a million
@@ -64,6 +64,19 @@ class ReportRow:
     # restore in progress) and when the restored copy was first seen readable; "" otherwise.
     restore_requested: str = ""
     restore_completed: str = ""
+    checksum: str = ""  # the target's whole-object checksum as written, "ALGORITHM:TYPE:VALUE" (lambdas/integrity.py)
+    # How the finalizer proved the copied target: "checksum", or "etag: <why>" / "size: <why>"
+    # (integrity.verified_by); "" for rows that are not copies.
+    verified_by: str = ""
+    # Not in the CSV: what the write answered and what S3 checked its checksum against, for verification.
+    target_etag: str = ""
+    checksum_check: str = ""
+
+    def values(self) -> tuple[object, ...]:
+        """The CSV columns' values, in COLUMNS order."""
+        return (self.source, self.target, self.bytes, self.status, self.method, self.parts, self.attempts,
+                self.retries, f"{self.seconds:.3f}", self.error, self.checksum, self.verified_by,
+                self.restore_requested, self.restore_completed)
 
 
 def s3_uri(bucket: str, key: str) -> str:
@@ -84,6 +97,9 @@ def result_row(result: ObjectResult) -> ReportRow:
         retries=result.retries,
         seconds=result.seconds,
         error=result.error,
+        checksum=result.checksum if result.status == "copied" else "",
+        target_etag=result.target_etag,
+        checksum_check=result.checksum_check,
     )
 
 
@@ -165,9 +181,11 @@ class ChunkJoin:
     def all_skipped(self) -> bool:
         return self.chunks > 0 and self.statuses["skipped"] == self.chunks
 
-    def row(self, completion_error: str = "") -> ReportRow:
+    def row(self, completion_error: str = "", checksum: str = "", target_etag: str = "",
+            checksum_check: str = "") -> ReportRow:
         """The copy's row. ``completion_error`` is what went wrong after the chunks (ListParts checks,
-        CompleteMultipartUpload, tagging): any error, from a chunk or after, fails the copy."""
+        CompleteMultipartUpload, tagging): any error, from a chunk or after, fails the copy. ``checksum``,
+        ``target_etag``, ``checksum_check``: what the completion answered (ReportRow)."""
         split = self.split
         more = self.failed_chunks - CHUNK_ERRORS_QUOTED
         errors = [*self.errors[:CHUNK_ERRORS_QUOTED], *([f"... {more} more"] if more > 0 else [])]
@@ -194,6 +212,9 @@ class ChunkJoin:
             retries=self.retries,
             seconds=self.seconds,
             error="; ".join(errors),
+            checksum=checksum if status == "copied" else "",
+            target_etag=target_etag,
+            checksum_check=checksum_check,
         )
 
     def to_state(self) -> dict[str, Any]:
@@ -220,8 +241,12 @@ def join_chunks(split: SplitCopy, results: Iterable[ObjectResult], completion_er
 
 def failed_row(row: ReportRow, error: str) -> ReportRow:
     """The same row, failed (verification found the target wrong)."""
-    return ReportRow(row.source, row.target, 0, "failed", row.method, row.parts, row.attempts, row.retries,
-                     row.seconds, error)
+    return replace(row, bytes=0, status="failed", error=error, checksum="", verified_by="")
+
+
+def verified_row(row: ReportRow, verified_by: str) -> ReportRow:
+    """The same row, with how verification proved it."""
+    return replace(row, verified_by=verified_by)
 
 
 # --- CSV ---------------------------------------------------------------------------------------------
@@ -230,8 +255,7 @@ def write_csv(rows: Iterable[ReportRow], stream: TextIO) -> None:
     writer = csv.writer(stream)
     writer.writerow(COLUMNS)
     for row in rows:
-        writer.writerow((row.source, row.target, row.bytes, row.status, row.method, row.parts, row.attempts,
-                         row.retries, f"{row.seconds:.3f}", row.error, row.restore_requested, row.restore_completed))
+        writer.writerow(row.values())
 
 
 def to_csv(rows: Iterable[ReportRow]) -> str:
@@ -261,12 +285,15 @@ class Tally:
     retries: int = 0
     skipped_by_reason: Counter[str] = field(default_factory=Counter)
     failed_objects: list[dict[str, str]] = field(default_factory=list)
+    verified_by: Counter[str] = field(default_factory=Counter)  # copied rows by how they were proven
 
     def add(self, row: ReportRow) -> None:
         self.counts[row.status] += 1
         self.retries += row.retries
         if row.status == "copied":
             self.bytes_copied += row.bytes
+            if row.verified_by:
+                self.verified_by[integrity.verified_kind(row.verified_by)] += 1
         elif row.status == "skipped":
             # Counted by kind, as the plan's totals are ("too large: 6 TiB ..." -> "too large").
             self.skipped_by_reason[reason_kind(row.error)] += 1
@@ -285,6 +312,7 @@ class Tally:
             "skipped_by_reason": dict(sorted(self.skipped_by_reason.items())),
             "failed_objects": self.failed_objects,
             "failed_objects_not_listed": max(0, self.failed - len(self.failed_objects)),
+            "verified_by": {kind: self.verified_by[kind] for kind in integrity.VERIFIED_KINDS},
         }
 
     @classmethod
@@ -293,7 +321,8 @@ class Tally:
         return cls(counts=Counter({k: v for k, v in data["counts"].items() if v}),
                    bytes_copied=data["bytes_copied"], retries=data["retries"],
                    skipped_by_reason=Counter(data["skipped_by_reason"]),
-                   failed_objects=[dict(f) for f in data["failed_objects"]])
+                   failed_objects=[dict(f) for f in data["failed_objects"]],
+                   verified_by=Counter({k: v for k, v in data.get("verified_by", {}).items() if v}))
 
 
 def tally(rows: Iterable[ReportRow]) -> Tally:
@@ -400,9 +429,7 @@ class CsvLines:
         self._writer = csv.writer(self._sink)
 
     def line(self, row: ReportRow) -> bytes:
-        self._writer.writerow((row.source, row.target, row.bytes, row.status, row.method, row.parts, row.attempts,
-                               row.retries, f"{row.seconds:.3f}", row.error, row.restore_requested,
-                               row.restore_completed))
+        self._writer.writerow(row.values())
         return self._sink.line.encode()
 
 

@@ -1,4 +1,11 @@
-"""Verify copied targets shard by shard: each target exists with its planned size.
+"""Verify copied targets shard by shard: each target exists with its planned size, and how it is proven.
+
+What is compared needs no object data and no HEAD where a listing answers: the size and the ETag a listing (or a
+HEAD) shows against the planned size and the ETag the write answered, which the worker recorded. S3 validated
+each target's whole-object checksum when it was written (lambdas/integrity.py), and an object written again with
+other contents gets another ETag, so an unchanged ETag shows the checksum-verified bytes are still there:
+``verified_by`` is "checksum" without reading the checksum back (integrity.verified_by says when it is only "etag"
+or "size").
 
 The finalizer hands over one shard at a time (one payload's copied rows, or a batch of split copies), so
 memory holds that shard and one listing page, never a whole target listing. Within a shard, each bucket's
@@ -27,6 +34,7 @@ from typing import TypeVar
 from lambdas import limits
 from lambdas.errors import NoSuchKeyError, ObjectError
 from lambdas.gateway import S3Gateway
+from lambdas.integrity import verified_by
 
 # A listing page must answer for at least this many shard keys to be worth another page rather than HEADs.
 # A page of 1,000 keys is one request, but S3 bills LIST with PUT, COPY and POST at about 12.5 times the
@@ -49,11 +57,20 @@ Mapper = Callable[[Callable[[T], R], Iterable[T]], Iterator[R]]
 
 @dataclass(frozen=True, slots=True)
 class Expected:
-    """A copied target that must exist with ``size`` bytes."""
+    """A copied target that must exist with ``size`` bytes; ``etag`` is what its write answered and ``checked``
+    what S3 validated its checksum against (ObjectResult.checksum_check), "" when unknown."""
 
     bucket: str
     key: str
     size: int
+    etag: str = ""
+    checked: str = ""
+
+
+# What a listing or a HEAD found of a target: (size, ETag), None when it is missing.
+Found = tuple[int, str] | None
+# A target's verdict: (the VerificationError text or "", verified_by or "").
+Verdict = tuple[str, str]
 
 
 @dataclass(slots=True)
@@ -81,6 +98,14 @@ def size_problem(target: Expected, found: int | None) -> str:
     return ""
 
 
+def verdict(target: Expected, found: Found) -> Verdict:
+    """The problem ("" when the size is right) and, when right, how the target is proven (integrity.verified_by)."""
+    problem = size_problem(target, None if found is None else found[0])
+    if problem or found is None:
+        return problem, ""
+    return "", verified_by(target.checked, target.etag, found[1])
+
+
 def common_prefix(first: str, last: str) -> str:
     """The characters ``first`` and ``last`` begin with (of sorted keys: what every key between begins with)."""
     length = 0
@@ -97,9 +122,16 @@ def start_after(key: str) -> str:
     return key[:-1]
 
 
-def verify(s3: S3Gateway, targets: Sequence[Expected], mapper: Mapper[int, str] = map,
+def verify(s3: S3Gateway, targets: Sequence[Expected], mapper: Mapper[int, Verdict] = map,
            stats: VerifyStats | None = None, roots: Mapping[str, Sequence[str]] | None = None) -> list[str]:
-    """For each target, "" when it exists with its size, else the VerificationError text. ``mapper`` runs
+    """For each target, "" when it exists with its size, else the VerificationError text (``verify_targets``)."""
+    return [problem for problem, _ in verify_targets(s3, targets, mapper, stats, roots)]
+
+
+def verify_targets(s3: S3Gateway, targets: Sequence[Expected], mapper: Mapper[int, Verdict] = map,
+                   stats: VerifyStats | None = None, roots: Mapping[str, Sequence[str]] | None = None) -> list[Verdict]:
+    """For each target, its Verdict: ("", verified_by) when it exists with its size, else the VerificationError
+    text. ``mapper`` runs
     the HEADs (a thread pool's ``map`` sends them concurrently). ``roots``: each bucket's target prefixes
     (finalizer.listing_roots); keys under different roots are listed apart, so every listing's Prefix
     begins with a target prefix: a role whose s3:ListBucket is conditioned on its target prefixes (a bucket
@@ -108,7 +140,7 @@ def verify(s3: S3Gateway, targets: Sequence[Expected], mapper: Mapper[int, str] 
     Reference, "Actions, resources, and condition keys for Amazon S3", s3:prefix; generator/policies.py writes
     such conditions)."""
     stats = stats if stats is not None else VerifyStats()
-    problems = [""] * len(targets)
+    problems: list[Verdict] = [("", "")] * len(targets)
     groups: dict[tuple[str, str], list[int]] = {}
     for index, target in enumerate(targets):
         root = next((p for p in (roots or {}).get(target.bucket, ()) if target.key.startswith(p)), "")
@@ -118,15 +150,16 @@ def verify(s3: S3Gateway, targets: Sequence[Expected], mapper: Mapper[int, str] 
         indexes.sort(key=lambda i: targets[i].key)
         to_head += _by_listing(s3, bucket, indexes, targets, problems, stats)
 
-    def head(index: int) -> str:
+    def head(index: int) -> Verdict:
         target = targets[index]
         try:
-            found: int | None = s3.head_object(target.bucket, target.key).size
+            head = s3.head_object(target.bucket, target.key)
+            found: Found = (head.size, head.etag)
         except NoSuchKeyError:
             found = None
         except ObjectError as err:  # not missing, but not readable either: the copy cannot be trusted
-            return f"VerificationError: cannot check {uri(target.bucket, target.key)}: {err}"
-        return size_problem(target, found)
+            return f"VerificationError: cannot check {uri(target.bucket, target.key)}: {err}", ""
+        return verdict(target, found)
 
     stats.heads += len(to_head)
     for index, problem in zip(to_head, mapper(head, to_head), strict=True):
@@ -135,7 +168,7 @@ def verify(s3: S3Gateway, targets: Sequence[Expected], mapper: Mapper[int, str] 
 
 
 def _by_listing(s3: S3Gateway, bucket: str, indexes: list[int], targets: Sequence[Expected],
-                problems: list[str], stats: VerifyStats) -> list[int]:
+                problems: list[Verdict], stats: VerifyStats) -> list[int]:
     """Check ``indexes`` (sorted by key) with listing pages while they pay; return those left for HEADs."""
     if len(indexes) < HEAD_ONLY_BELOW:
         return indexes
@@ -146,12 +179,12 @@ def _by_listing(s3: S3Gateway, bucket: str, indexes: list[int], targets: Sequenc
         page, truncated = s3.list_page(bucket, prefix, start_after(keys[done]), limits.LIST_PAGE_SIZE)
         stats.list_pages += 1
         stats.keys_listed += len(page)
-        sizes = {obj.key: obj.size for obj in page}
+        found = {obj.key: (obj.size, obj.etag) for obj in page}
         # A complete listing answers for every remaining key; a truncated one up to its last key.
         answered = len(keys) if not truncated else bisect_right(keys, page[-1].key, lo=done) if page else done
         for position in range(done, answered):
             index = indexes[position]
-            problems[index] = size_problem(targets[index], sizes.get(keys[position]))
+            problems[index] = verdict(targets[index], found.get(keys[position]))
         count, done = answered - done, answered
         if truncated and count < LIST_MIN_ANSWERED:
             break

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from lambdas import limits, manifest
 from lambdas.errors import SfnCopyError
-from lambdas.gateway import ObjectHead, PartInfo, S3Gateway
+from lambdas.gateway import ObjectHead, PartInfo, S3Gateway, Written
 from lambdas.models import Payload, RunPlan, SkippedObject, SplitCopy, SseConfig
 from lambdas.restoring.estimate import RestoreEstimate, estimate_restores
 from lambdas.settings import Settings
@@ -63,7 +63,8 @@ class MemoryGateway(S3Gateway):
         return sorted(key for b, key in self.files if b == bucket and key.startswith(prefix))
 
     def create_multipart_upload(self, bucket: str, key: str, head: ObjectHead | None, tags: dict[str, str],
-                                *, storage_class: str | None = None, sse: SseConfig | None = None) -> str:
+                                *, storage_class: str | None = None, sse: SseConfig | None = None,
+                                checksum: tuple[str, str] | None = None) -> str:
         self.uploads += 1
         return f"{DRY_RUN_UPLOAD}{self.uploads}"
 
@@ -71,13 +72,14 @@ class MemoryGateway(S3Gateway):
         if not upload_id.startswith(DRY_RUN_UPLOAD):
             raise DryRunWriteError(f"dry run: refused to abort upload {upload_id} of s3://{bucket}/{key}")
 
-    def copy_object(self, *args: Any, **kwargs: Any) -> tuple[str, int]:
+    def copy_object(self, *args: Any, **kwargs: Any) -> tuple[Written, int]:
         raise DryRunWriteError("dry run: refused CopyObject")
 
-    def upload_part_copy(self, *args: Any, **kwargs: Any) -> tuple[str, int]:
+    def upload_part_copy(self, *args: Any, **kwargs: Any) -> tuple[PartInfo, int]:
         raise DryRunWriteError("dry run: refused UploadPartCopy")
 
-    def complete_multipart_upload(self, bucket: str, key: str, upload_id: str, parts: list[PartInfo]) -> str:
+    def complete_multipart_upload(self, bucket: str, key: str, upload_id: str, parts: list[PartInfo],
+                                  **kwargs: Any) -> Written:
         raise DryRunWriteError(f"dry run: refused to complete an upload of s3://{bucket}/{key}")
 
     def put_tags(self, bucket: str, key: str, tags: dict[str, str]) -> None:

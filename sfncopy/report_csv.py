@@ -59,7 +59,9 @@ def _copy(s3: S3Gateway, csv_uri: str, manifest_uri: str, out: IO[bytes]) -> str
         parts = s3.get_json(*split_uri(manifest_uri))
     except ManifestConflictError as err:
         raise ExecutionError(f"{manifest_uri} does not exist (the run may not have finished its report)") from err
-    out.write(csv_header())
+    # The manifest names the columns its parts were written with (a report of an older version has fewer).
+    header = parts.get("Header")
+    out.write(header.encode() if isinstance(header, str) and header else csv_header())
     for entry in parts.get("Results", ()):
         _copy_part(s3, entry, out)
     return f"{manifest_uri} ({len(parts.get('Results', ()))} parts, {parts.get('Rows', 0):,} rows)"

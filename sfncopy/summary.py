@@ -88,6 +88,10 @@ def report_lines(report: dict[str, Any]) -> list[str]:
         lines.append(f"bytes copied: {format_bytes(copied)} ({copied:,} B)")
     if report.get("retries"):
         lines.append(f"S3 retries: {report['retries']:,}")
+    verified = report.get("verified_by")
+    if isinstance(verified, dict) and any(verified.values()):
+        # How the finalizer proved the copies (report.csv's verified_by column says why, row by row).
+        lines.append("verified: " + ", ".join(f"{count:,} by {kind}" for kind, count in verified.items()))
     for reason, count in (report.get("skipped_by_reason") or {}).items():
         lines.append(f"skipped ({reason}): {count:,}")
     if report.get("unmatched"):

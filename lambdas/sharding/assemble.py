@@ -142,13 +142,12 @@ def assemble(run_id: str, loc: ManifestLocation, s3: S3Gateway, threads: int = R
     splits = _read_splits(s3, loc, summaries, threads)
     segments = [segment for summary in summaries for segment in summary.segments]
     binned = bin_items(items_of(segments, splits, params), params.workers)
-    uploads: dict[int, tuple[str, tuple[tuple[str, str], ...]]] = {}
+    uploads: dict[int, planning.StartedUpload] = {}
     if splits and not context.config.options.dry_run:
         uploads = planner.create_uploads(splits, {}, context.config.options, s3, threads)
     try:
         lists, payloads, requests = _write_workers(s3, loc, binned, uploads, params, threads)
-        splits = [SplitCopy.from_dict({**s.to_dict(), "upload_id": uploads.get(s.copy_id, ("", ()))[0],
-                                       "tags": uploads.get(s.copy_id, ("", ()))[1]}) for s in splits]
+        splits = [planning.split_with_upload(s, uploads.get(s.copy_id)) for s in splits]
         splits_key = layout.key(loc, "splits.json")
         s3.put_json(loc.bucket, splits_key, [s.to_dict() for s in splits])
         plan = AssembledPlan(run_id=run_id, workers=params.workers, payloads=payloads, worker_lists=tuple(lists),
@@ -190,7 +189,7 @@ def _read_splits(s3: S3Gateway, loc: ManifestLocation, summaries: Sequence[Shard
 
 
 def _write_workers(s3: S3Gateway, loc: ManifestLocation, binned: Binned,
-                   uploads: dict[int, tuple[str, tuple[tuple[str, str], ...]]], params: planning.PlanParams,
+                   uploads: dict[int, planning.StartedUpload], params: planning.PlanParams,
                    threads: int) -> tuple[list[str], int, int]:
     """Every worker's chunk payloads and list of payload references; returns the lists' keys, the payload
     count and the S3 copy requests the plan will send."""
@@ -205,7 +204,8 @@ def _write_workers(s3: S3Gateway, loc: ManifestLocation, binned: Binned,
                 refs.append(PayloadRef(number, item.segment.key, item.segment.bytes, item.segment.objects))
                 requests += item.segment.requests
                 number += 1
-        chunks = [item.chunk._replace(upload_id=uploads.get(item.chunk.copy_id, ("", ()))[0])
+        chunks = [item.chunk._replace(upload_id=uploads[item.chunk.copy_id].upload_id
+                                      if item.chunk.copy_id in uploads else "")
                   for item in share if item.chunk is not None]
         cut, sizes = binning.cut_payloads(chunks, [c.nbytes for c in chunks], params.max_payload_bytes,
                                           params.max_objects_per_payload)

@@ -512,7 +512,7 @@ class _Writer:
             return SplitCopy(copy_id=task.copy_id, source_bucket=task.source_bucket, source_key=task.source_key,
                              size=task.size, etag=task.etag, target_bucket=task.target_bucket,
                              target_key=task.target_key, part_size=size, part_count=part_count(task.size, size),
-                             upload_id="")
+                             upload_id="", target_etag=task.target_etag)
 
         for result in self.pool.map(look, tasks):
             if isinstance(result, SkippedObject):

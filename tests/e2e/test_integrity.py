@@ -192,31 +192,118 @@ def test_rerun_copies_nothing_then_only_the_changed_object(world: World, main_st
     support.assert_no_incomplete_uploads(world.s3, main_stack, target)
 
 
-def test_rerun_proves_a_copy_identical_by_checksum_when_the_etags_differ(world: World, solo_stack: Stack) -> None:
-    # GIVEN a 10 MiB object uploaded in 5 MiB parts with CRC32 (as SDKs upload today), copied once in one
-    # CopyObject (under the cutoff; one worker, so it is not split): the copy's ETag is an MD5, the source's
-    # a multipart ETag, so the ETags cannot show they are the same bytes
-    medium = replace(rich("in/m/medium.bin", 10 * MiB, in_parts=5 * MiB), checksum="CRC32")
-    source, target = world.source(medium), world.target()
-    document = support.config_document({"s3_bucket": source, "s3_path": "in/m/"},
-                                       [{"file_types": ["*"], "s3_bucket": target, "s3_path": "out/"}])
-    first, name = world.run(solo_stack, document, "checksum-1")
-    assert first.returncode == 0, f"first run failed:\n{first.stdout}\n{first.stderr}"
-    [row] = support.read_report(world.s3, solo_stack, name).rows
-    assert (row["status"], row["method"]) == ("copied", "copy")
-    copied = world.s3.head_object(Bucket=target, Key="out/medium.bin")
-    assert copied["ETag"] != world.s3.head_object(Bucket=source, Key="in/m/medium.bin")["ETag"]
+def test_every_copy_is_checksum_verified_and_a_rerun_copies_nothing(world: World, solo_stack: Stack) -> None:
+    # GIVEN sources as SDKs upload them today (a CRC32 with every PUT; parts with a composite CRC32): a small
+    # object, a 10 MiB object uploaded in 5 MiB parts (copied by the worker in parts, under the cutoff, to keep its
+    # composite checksum), and a 13 MiB object uploaded with one PUT, split into chunks by the 12 MB payload cap
+    small = rich("in/v/small.bin", 64 * 1024)
+    composite = replace(rich("in/v/composite.bin", 10 * MiB, in_parts=5 * MiB), checksum="CRC32")
+    single_put = rich("in/v/single-put.bin", 13 * MiB)
+    objects = [small, composite, single_put]
+    source, target, encrypted = world.source(*objects), world.target(), world.target()
+    plain = support.config_document({"s3_bucket": source, "s3_path": "in/v/"},
+                                    [{"file_types": ["*"], "s3_bucket": target, "s3_path": "out/"}],
+                                    max_payload_size_mb=12)
+    # AND the same copied to a target encrypted with SSE-KMS (whose ETags are not MD5s on S3)
+    kms = support.config_document({"s3_bucket": source, "s3_path": "in/v/"},
+                                  [{"file_types": ["*"], "s3_bucket": encrypted, "s3_path": "out/"}],
+                                  max_payload_size_mb=12, sse="aws:kms")
+    for document, label in ((plain, "verified"), (kms, "verified-kms")):
+        # WHEN the config runs
+        first, name = world.run(solo_stack, document, label)
+        assert first.returncode == 0, f"{label} failed:\n{first.stdout}\n{first.stderr}"
+        # THEN each object was copied by its method, and verified by the checksum S3 validated at write time
+        report = support.read_report(world.s3, solo_stack, name)
+        methods = {row["source"]: (row["status"], row["method"], row["verified_by"]) for row in report.rows}
+        assert methods == {uri(source, small.key): ("copied", "copy", "checksum"),
+                           uri(source, composite.key): ("copied", "multipart", "checksum"),
+                           uri(source, single_put.key): ("copied", "multipart-split", "checksum")}, methods
+        assert report.summary["verified_by"] == {"checksum": 3, "etag": 0, "size": 0}
+        # AND each target keeps the source's checksum: its algorithm, type and value (a composite one its layout)
+        for obj in objects:
+            key = "out/" + obj.key[len("in/v/"):]
+            wanted = world.s3.head_object(Bucket=source, Key=obj.key, ChecksumMode="ENABLED")
+            got = world.s3.head_object(Bucket=document["s3_copy_config"]["target_s3_config"][0]["s3_bucket"],
+                                       Key=key, ChecksumMode="ENABLED")
+            assert (got.get("ChecksumCRC32"), got.get("ChecksumType")) == (
+                wanted.get("ChecksumCRC32"), wanted.get("ChecksumType")), key
+            row = next(r for r in report.rows if r["source"] == uri(source, obj.key))
+            assert row["checksum"] == f"CRC32:{got['ChecksumType']}:{got['ChecksumCRC32']}"
 
-    # WHEN the same config runs again
-    world.emulator.reset_stats()
-    second, name = world.run(solo_stack, document, "checksum-2")
+        # WHEN it runs again
+        world.emulator.reset_stats()
+        again, name = world.run(solo_stack, document, f"{label}-again")
+        # THEN nothing is copied: every pair is proven identical, at most by a HEAD pair each
+        assert again.returncode == 0, f"{label} re-run failed:\n{again.stdout}\n{again.stderr}"
+        report = support.read_report(world.s3, solo_stack, name)
+        assert {r["status"] for r in report.rows} == {"skipped"}, report.rows
+        assert report.summary["copied"] == 0 and report.summary["skipped_by_reason"] == {"identical": 3}
+        requests = world.emulator.stats()["s3_requests"]
+        assert not {op: n for op, n in requests.items()
+                    if op in ("CopyObject", "UploadPartCopy", "CreateMultipartUpload")}, requests
+        assert requests.get("HeadObject", 0) <= 2 * len(objects), requests
+    expected = {(bucket, "out/" + o.key[len("in/v/"):]): o for bucket in (target, encrypted) for o in objects}
+    support.assert_targets(world.s3, expected, [target, encrypted])
+    support.assert_no_incomplete_uploads(world.s3, solo_stack, target, encrypted)
 
-    # THEN the object is skipped on the proof of equal checksums, and nothing is written
-    assert second.returncode == 0, f"second run failed:\n{second.stdout}\n{second.stderr}"
+
+def test_a_corrupted_part_fails_its_object_and_never_keeps_a_concurrent_writers_objects(
+        world: World, solo_stack: Stack) -> None:
+    # GIVEN objects copied with overwrite "never": one whose part 2 S3 stores corrupted on every copy, one copied
+    # whole and one split into chunks whose targets someone else writes after planning, and one plain copy
+    corrupt = replace(rich("in/n/corrupt.bin", 10 * MiB, in_parts=5 * MiB), checksum="CRC32")
+    raced, raced_split, plain = rich("in/n/raced.bin", 1000), rich("in/n/raced-split.bin", 13 * MiB), \
+        rich("in/n/plain.bin", 2000)
+    source, target = world.source(corrupt, raced, raced_split, plain), world.target()
+    document = support.config_document({"s3_bucket": source, "s3_path": "in/n/"},
+                                       [{"file_types": ["*"], "s3_bucket": target, "s3_path": "out/"}],
+                                       overwrite="never", max_payload_size_mb=12, max_failed_objects=1)
+    theirs = {key: f"written by someone else: {key}".encode() for key in ("out/raced.bin", "out/raced-split.bin")}
+
+    def write_theirs() -> None:
+        for key, data in theirs.items():
+            world.s3.put_object(Bucket=target, Key=key, Body=data)
+        # The workers may go on (GetObject answered again); every copy of the corrupt object's part 2 is corrupted.
+        world.emulator.set_faults({"s3": {"corrupt_parts": [{"bucket": target, "key_pattern": "out/corrupt.bin",
+                                                             "part_number": 2}]}})
+
+    # WHEN the config runs, the two targets written between planning and copying
+    run, name = _after_planning(world, solo_stack, document, "never-raced", write_theirs)
+
+    # THEN the run succeeds (one failure allowed): the corrupted object failed with a checksum error and nothing
+    # is at its key; the raced ones are skipped as "exists" with the writer's bytes kept; the plain one is copied
+    assert run.returncode == 0, f"run failed:\n{run.stdout}\n{run.stderr}"
     report = support.read_report(world.s3, solo_stack, name)
-    assert [(r["status"], r["error"]) for r in report.rows] == [("skipped", "identical: equal CRC32 checksums")]
-    assert report.summary["skipped_by_reason"] == {"identical": 1}
-    requests = world.emulator.stats()["s3_requests"]
-    assert not {op: n for op, n in requests.items() if op in ("CopyObject", "UploadPartCopy")}, requests
-    assert world.s3.head_object(Bucket=target, Key="out/medium.bin")["LastModified"] == copied["LastModified"]
-    support.assert_targets(world.s3, {(target, "out/medium.bin"): medium}, [target])
+    rows = {row["source"]: row for row in report.rows}
+    failed = rows[uri(source, corrupt.key)]
+    assert failed["status"] == "failed" and failed["error"].startswith("ChecksumMismatch: "), failed
+    for obj in (raced, raced_split):
+        assert (rows[uri(source, obj.key)]["status"], rows[uri(source, obj.key)]["error"]) == ("skipped", "exists")
+    assert (rows[uri(source, plain.key)]["status"], rows[uri(source, plain.key)]["verified_by"]) == (
+        "copied", "checksum")
+    for key, data in theirs.items():
+        assert world.s3.get_object(Bucket=target, Key=key)["Body"].read() == data
+    assert support.list_keys(world.s3, target) == ["out/plain.bin", "out/raced-split.bin", "out/raced.bin"]
+    support.assert_copied(world.s3, plain, target, "out/plain.bin")
+    support.assert_no_incomplete_uploads(world.s3, solo_stack, target)
+
+
+def _after_planning(world: World, stack: Stack, document: dict[str, Any], label: str,
+                    action: Any) -> tuple[support.CliRun, str]:
+    """Run ``document`` and call ``action`` after the plan is written and before any worker copies (the gate of
+    ``_replace_after_planning``: every GetObject answered SlowDown until ``action`` lifts it)."""
+    world.emulator.set_faults({"s3": {"slow_down_fraction": 1.0, "operations": ["GetObject"]}})
+    name = support.execution_name(label)
+    index_key = stack.run_prefix(name) + "plan/index.json"
+    started = time.monotonic()
+    process = support.start_cli(world.endpoint, stack, document, name, world.work_dir)
+    try:
+        support.wait_until(lambda: _exists(world.s3, stack.manifest_bucket, index_key), timeout=60,
+                           what="the plan")
+        action()
+    except BaseException:
+        world.emulator.clear_faults()
+        raise
+    result = support.finish_cli(process, stack, name, started)
+    world.emulator.clear_faults()
+    return result, name

@@ -13,6 +13,7 @@ import boto3
 import pytest
 from botocore.stub import ANY, Stubber
 
+from lambdas import checksums
 from lambdas.copying import CopyContext, copy_task
 from lambdas.gateway import S3Gateway
 from lambdas.limits import MiB
@@ -63,8 +64,14 @@ def task(method: Any, **extra: Any) -> CopyTask:
     return CopyTask(**{**fields, **extra})
 
 
+def part_crc(number: int) -> str:
+    """A part's CRC64NVME as UploadPartCopy answers it (base64 of 8 bytes)."""
+    return checksums.encode(checksums.CRC64NVME, number * 0x0101010101010101)
+
+
 def expect_part_copy(stub: Stubber, number: int, first: int, last: int, upload_id: str = "up-1") -> None:
-    stub.add_response("upload_part_copy", {"CopyPartResult": {"ETag": f'"part{number}"'}}, {
+    stub.add_response("upload_part_copy", {"CopyPartResult": {"ETag": f'"part{number}"',
+                                                              "ChecksumCRC64NVME": part_crc(number)}}, {
         "Bucket": "dst", "Key": "out/big file.bin", "UploadId": upload_id, "PartNumber": number,
         "CopySource": SOURCE, "CopySourceIfMatch": PINNED, "CopySourceRange": f"bytes={first}-{last}"})
 
@@ -72,14 +79,14 @@ def expect_part_copy(stub: Stubber, number: int, first: int, last: int, upload_i
 def expect_multipart_start(stub: Stubber) -> None:
     stub.add_response("head_object", {"ContentLength": SIZE, "ETag": PINNED, "ContentType": "video/mp4",
                                       "Metadata": {"a": "b"}},
-                      {"Bucket": "src", "Key": "dir/big file.bin", "IfMatch": PINNED})
+                      {"Bucket": "src", "Key": "dir/big file.bin", "IfMatch": PINNED, "ChecksumMode": "ENABLED"})
     stub.add_response("head_object", {"ContentLength": 5 * MiB, "ETag": PINNED, "PartsCount": 3},
                       {"Bucket": "src", "Key": "dir/big file.bin", "PartNumber": 1})
     stub.add_response("get_object_tagging", {"TagSet": [{"Key": "t", "Value": "v"}]},
                       {"Bucket": "src", "Key": "dir/big file.bin"})
     stub.add_response("create_multipart_upload", {"UploadId": "up-1"}, {
         "Bucket": "dst", "Key": "out/big file.bin", "ContentType": "video/mp4", "Metadata": {"a": "b"},
-        "Tagging": "t=v"})
+        "Tagging": "t=v", "ChecksumAlgorithm": "CRC64NVME", "ChecksumType": "FULL_OBJECT"})
 
 
 def test_copy_object_pins_the_planned_etag(stubbed):
@@ -87,7 +94,7 @@ def test_copy_object_pins_the_planned_etag(stubbed):
     stub, gateway = stubbed
     stub.add_response("copy_object", {"CopyObjectResult": {"ETag": '"new"'}}, {
         "Bucket": "dst", "Key": "out/big file.bin", "CopySource": SOURCE, "CopySourceIfMatch": PINNED,
-        "MetadataDirective": "COPY", "TaggingDirective": "COPY"})
+        "MetadataDirective": "COPY", "TaggingDirective": "COPY", "ChecksumAlgorithm": "CRC64NVME"})
 
     # WHEN it is copied
     with ThreadPoolExecutor(1) as pool:
@@ -105,9 +112,15 @@ def test_every_part_of_a_multipart_copy_pins_the_planned_etag(stubbed):
     expect_part_copy(stub, 1, 0, 5 * MiB - 1)
     expect_part_copy(stub, 2, 5 * MiB, 10 * MiB - 1)
     expect_part_copy(stub, 3, 10 * MiB, SIZE - 1)
-    stub.add_response("complete_multipart_upload", {"ETag": PINNED}, {
+    # the whole object's CRC64NVME combined from the parts' (the source has none), for S3 to validate
+    whole = checksums.full_object("CRC64NVME", [(part_crc(1), 5 * MiB), (part_crc(2), 5 * MiB),
+                                                (part_crc(3), SIZE - 10 * MiB)])
+    stub.add_response("complete_multipart_upload", {"ETag": PINNED, "ChecksumCRC64NVME": whole,
+                                                    "ChecksumType": "FULL_OBJECT"}, {
         "Bucket": "dst", "Key": "out/big file.bin", "UploadId": "up-1",
-        "MultipartUpload": {"Parts": [{"PartNumber": n, "ETag": f'"part{n}"'} for n in (1, 2, 3)]}})
+        "ChecksumCRC64NVME": whole, "ChecksumType": "FULL_OBJECT",
+        "MultipartUpload": {"Parts": [{"PartNumber": n, "ETag": f'"part{n}"', "ChecksumCRC64NVME": part_crc(n)}
+                                      for n in (1, 2, 3)]}})
     book = Book()
 
     # WHEN it is copied
@@ -117,6 +130,7 @@ def test_every_part_of_a_multipart_copy_pins_the_planned_etag(stubbed):
     # THEN every UploadPartCopy carried CopySourceIfMatch, and the upload was recorded when created
     assert result is not None
     assert (result.status, result.parts, result.target_etag) == ("copied", 3, ETAG)
+    assert (result.checksum, result.checksum_check) == (f"CRC64NVME:FULL_OBJECT:{whole}", "parts")
     assert result.attempts == 8  # 2 HEADs, tags, create, 3 parts, complete
     assert book.uploads == {"c7": "up-1"}
 

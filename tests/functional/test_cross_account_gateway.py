@@ -134,9 +134,12 @@ def test_a_multipart_copy_sends_the_payer_on_every_source_request_and_the_owners
     stub, s3 = stubbed
     size = 12 * MiB
     target = {"Bucket": "dst", "Key": "out/a.bin"}
-    stub.add_response("head_object", {"ContentLength": size, "ETag": ETAG}, {**SOURCE, "IfMatch": ETAG, **READ})
+    stub.add_response("head_object", {"ContentLength": size, "ETag": ETAG},
+                      {**SOURCE, "IfMatch": ETAG, "ChecksumMode": "ENABLED", **READ})
     stub.add_response("get_object_tagging", {"TagSet": []}, {**SOURCE, **READ})
-    stub.add_response("create_multipart_upload", {"UploadId": "u"}, {**target, "Metadata": {}, "ACL": ACL, **WRITE})
+    stub.add_response("create_multipart_upload", {"UploadId": "u"}, {
+        **target, "Metadata": {}, "ACL": ACL, "ChecksumAlgorithm": "CRC64NVME", "ChecksumType": "FULL_OBJECT",
+        **WRITE})
     ranges = [(1, 0, 5 * MiB - 1), (2, 5 * MiB, 10 * MiB - 1), (3, 10 * MiB, size - 1)]
     for number, first, last in ranges:
         stub.add_response("upload_part_copy", {"CopyPartResult": {"ETag": f'"p{number}"'}}, {

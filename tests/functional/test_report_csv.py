@@ -63,6 +63,19 @@ def test_a_report_of_parts_only_is_saved_as_the_header_and_every_part(s3, tmp_pa
     assert not (tmp_path / "r.csv.partial").exists()
 
 
+def test_parts_are_saved_under_the_header_their_manifest_names(s3, tmp_path: Path):
+    # GIVEN a report of parts whose manifest names the columns of an older version (no checksum, verified_by)
+    run, _, report = finished_run(s3, PARTS_ONLY)
+    key = manifest.key(run.loc, PARTS_MANIFEST)
+    parts = s3.get_json(MANIFESTS, key)
+    old = "source,target,bytes,status,method,parts,attempts,retries,seconds,error\r\n"
+    s3.put_json(MANIFESTS, key, {**parts, "Header": old})
+    # WHEN saved  THEN the file starts with that header, the one its rows were written under
+    out = tmp_path / "r.csv"
+    save_csv(s3, report, "", out)
+    assert out.read_bytes().startswith(old.encode())
+
+
 def test_a_report_written_before_parts_is_read_from_report_csv(s3, tmp_path: Path):
     # GIVEN report.json as versions before the parts wrote it (no "parts"), with report.csv
     _, summary, report = finished_run(s3)

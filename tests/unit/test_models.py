@@ -66,7 +66,8 @@ def test_payload_files_store_tasks_as_rows_and_read_any_column_order():
     assert data["tasks"][0] == ["c0", 0, "src", "in/a b.jpg", 10, "e0", "dst", "out/a b.jpg", "copy"]
     assert len(data["tasks"][2]) == len(data["columns"])
     # AND a whole-object task with a checksum to compare keeps every field, so the worker sees it
-    assert len(data["tasks"][3]) == len(data["columns"]) and data["tasks"][3][-1] == "CRC32"
+    compare = data["columns"].index("compare_checksum")
+    assert len(data["tasks"][3]) == len(data["columns"]) and data["tasks"][3][compare] == "CRC32"
     assert Payload.from_dict(data) == Payload(7, 3, tasks)
     # AND a file written with another column order (another version) reads the same
     order = list(reversed(data["columns"]))
@@ -88,7 +89,8 @@ def test_payload_files_are_plain_compact_json_that_reads_back_the_same(key):
     tasks = (CopyTask("c0", 0, "src", key, 10, "e0", "dst", "out/" + key, "copy"),
              CopyTask("c1", 1, "src", key, 9 * 2**30, "e1", "dst", key, "multipart"),
              CopyTask("c2", 2, "src", key, 10, "e2", "dst", key, "copy", compare_checksum="CRC32C"),
-             CopyTask("c3.p4", 3, "src", key, 100, "e3", "dst", key, "chunk", 10, 4, 6, "u-3"))
+             CopyTask("c3.p4", 3, "src", key, 100, "e3", "dst", key, "chunk", 10, 4, 6, "u-3"),
+             CopyTask("c4", 4, "src", key, 10, "e4", "dst", key, "copy", target_etag="old", source_checksum="CRC32"))
     payload = Payload(7, 3, tasks)
     # WHEN the planner's writer encodes it
     body = encode_payload(payload)
@@ -98,7 +100,7 @@ def test_payload_files_are_plain_compact_json_that_reads_back_the_same(key):
     assert body.isascii()
     # AND whole copies with nothing to compare are short rows; the others carry every column
     data = json.loads(body)
-    assert [len(row) for row in data["tasks"]] == [9, 9, len(CopyTask._fields), len(CopyTask._fields)]
+    assert [len(row) for row in data["tasks"]] == [9, 9, *[len(CopyTask._fields)] * 3]
     # AND the rows read back as the same tasks
     assert Payload.from_dict(data) == payload
 

@@ -240,8 +240,11 @@ def test_split_part_size_mirrors_the_source_layout_when_it_fits_the_cap():
 def test_upload_ids_are_filled_into_splits_and_their_chunks():
     params = PlanParams(workers=2, max_payload_bytes=GiB, max_objects_per_payload=100)
     work = planning.plan([cand(obj("big", 3 * GiB)), cand(obj("s"))], params, preferred(params)).work
-    filled = planning.with_uploads(work, {0: ("upload-0", (("k", "v"),))})
+    filled = planning.with_uploads(work, {0: planning.StartedUpload("upload-0", (("k", "v"),), "CRC32", "COMPOSITE",
+                                                                    "AAAAAA==-3")})
     assert [(s.upload_id, s.tags) for s in filled.splits] == [("upload-0", (("k", "v"),))]
+    assert [(s.checksum_algorithm, s.checksum_type, s.checksum_expected) for s in filled.splits] == [
+        ("CRC32", "COMPOSITE", "AAAAAA==-3")]
     tasks = [t for p in filled.payloads for t in p.tasks]
     assert {t.upload_id for t in tasks if t.method == "chunk"} == {"upload-0"}
     assert {t.upload_id for t in tasks if t.method != "chunk"} == {""}

@@ -90,21 +90,23 @@ def test_skipped_rows_carry_the_reason():
 def test_csv_has_a_header_and_keeps_commas_quotes_newlines_and_unicode():
     # GIVEN rows whose keys need quoting
     key = 'a, "b"\nc/ü 日本.txt'
-    rows = [ReportRow(f"s3://s/{key}", f"s3://d/{key}", 3, "copied", "copy", 0, 1, 0, 0.5, ""),
+    rows = [ReportRow(f"s3://s/{key}", f"s3://d/{key}", 3, "copied", "copy", 0, 1, 0, 0.5, "",
+                      "CRC64NVME:FULL_OBJECT:AAAAAAAAAAA=", "checksum"),
             ReportRow("s3://s/x", "s3://d/x", 0, "failed", "copy", 0, 2, 1, 1.0, 'AccessDenied: "no", sorry')]
     # WHEN written as CSV
     text = to_csv(rows)
     # THEN a CSV reader gets every field back intact, in the stable column order
     parsed = list(csv.reader(io.StringIO(text, newline="")))
     assert tuple(parsed[0]) == COLUMNS
-    assert parsed[1] == [f"s3://s/{key}", f"s3://d/{key}", "3", "copied", "copy", "0", "1", "0", "0.500", "", "", ""]
-    assert parsed[2][9] == 'AccessDenied: "no", sorry'
+    assert parsed[1] == [f"s3://s/{key}", f"s3://d/{key}", "3", "copied", "copy", "0", "1", "0", "0.500", "",
+                         "CRC64NVME:FULL_OBJECT:AAAAAAAAAAA=", "checksum", "", ""]
+    assert parsed[2][COLUMNS.index("error")] == 'AccessDenied: "no", sorry'
     assert csv_bytes(rows) == text.encode("utf-8")
 
 
 def test_tally_counts_statuses_bytes_retries_and_reason_kinds():
-    rows = [ReportRow("s3://s/a", "s3://d/a", 10, "copied", "copy", retries=2),
-            ReportRow("s3://s/b", "s3://d/b", 5, "copied", "copy"),
+    rows = [ReportRow("s3://s/a", "s3://d/a", 10, "copied", "copy", retries=2, verified_by="checksum"),
+            ReportRow("s3://s/b", "s3://d/b", 5, "copied", "copy", verified_by="etag: the source has no checksum"),
             ReportRow("s3://s/c", "", 0, "skipped", "none", error="identical"),
             ReportRow("s3://s/d", "", 0, "skipped", "none", error="identical"),
             ReportRow("s3://s/f", "", 0, "skipped", "none", error="too large: 6 TiB is more than 5 TiB"),
@@ -115,7 +117,10 @@ def test_tally_counts_statuses_bytes_retries_and_reason_kinds():
         "bytes_copied": 15, "retries": 3, "skipped_by_reason": {"identical": 2, "too large": 1},
         "failed_objects": [{"source": "s3://s/e", "target": "s3://d/e", "error": "NoSuchKey: gone"}],
         "failed_objects_not_listed": 0,
+        "verified_by": {"checksum": 1, "etag": 1, "size": 0},
     }
+    # AND the counts survive a finalizer's state (another invocation reads them back)
+    assert type(tally(rows)).from_dict(counts).as_dict() == counts
 
 
 def test_failed_objects_are_listed_up_to_the_cap_then_counted():

@@ -92,13 +92,14 @@ def test_report_lines_of_a_finished_run():
         "counts": {"copied": 8, "skipped": 1, "failed": 2, "planned": 0}, "bytes_copied": 2048,
         "skipped_by_reason": {"identical": 1}, "unmatched": 4,
         "failed_objects": [{"source": "s3://s/a", "target": "s3://t/a", "error": "SourceChanged: etag"}],
-        "failed_objects_not_listed": 1,
+        "failed_objects_not_listed": 1, "verified_by": {"checksum": 6, "etag": 1, "size": 1},
         "report": {"json": "s3://m/report.json", "csv": "s3://m/report.csv"},
     }
     assert summary.report_lines(report) == [
         "run r1: failed (8 copied, 1 skipped, 2 failed)",
         "bytes copied: 2.0 KiB (2,048 B)",
         "S3 retries: 3",
+        "verified: 6 by checksum, 1 by etag, 1 by size",
         "skipped (identical): 1",
         "matched no target: 4",
         "failed: s3://s/a -> s3://t/a: SourceChanged: etag",

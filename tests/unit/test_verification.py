@@ -17,6 +17,7 @@ from lambdas.verification import (
     common_prefix,
     start_after,
     verify,
+    verify_targets,
 )
 
 
@@ -138,3 +139,23 @@ def test_keys_under_two_target_prefixes_of_one_bucket_are_listed_apart_under_eac
     # THEN every listing's prefix lies under one of them (never "", their common prefix)
     assert problems == [""] * 200
     assert sorted(prefix for prefix, _ in bucket.pages) == ["docs/000", "media/000"]  # keys 00000-00099
+
+
+def test_verified_by_compares_the_listed_or_headed_etag_with_the_one_written():
+    # GIVEN targets the bucket lists with ETag "e": one written with "e" and validated against its source, one
+    # whose source had no checksum, one written again since (its recorded ETag is another), one with none recorded
+    def shard(count: int) -> list[Expected]:
+        names = keys(count)
+        recorded = [("e", "source"), ("e", "parts"), ("old", "source"), ("", "")]
+        return [Expected("t", k, 7, *recorded[i % 4]) for i, k in enumerate(names)]
+
+    wanted = ["checksum", "etag: the source has no checksum; S3 computed the target's at write time",
+              "size: the ETag is no longer the one written (the object was written again since)",
+              "size: no ETag was recorded for the write"]
+    # WHEN verified by a listing (a dense shard) and by HEADs (a few keys)
+    for count in (LIST_MIN_ANSWERED * 2, 4):
+        bucket = Bucket(dict.fromkeys(keys(count), 7))
+        verdicts = verify_targets(bucket, shard(count))
+        # THEN each says how it is proven, the same either way, and none is a failure
+        assert [v for v in verdicts[:4]] == [("", w) for w in wanted]
+        assert bool(bucket.pages) == (count > 4) and bool(bucket.heads) == (count == 4)
