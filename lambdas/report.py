@@ -60,10 +60,6 @@ class ReportRow:
     retries: int = 0
     seconds: float = 0.0
     error: str = ""  # "<code>: <message>" when failed, the reason when skipped
-    # options.restore (lambdas/restoring/): when this run asked S3 to restore the source (or first saw a
-    # restore in progress) and when the restored copy was first seen readable; "" otherwise.
-    restore_requested: str = ""
-    restore_completed: str = ""
     checksum: str = ""  # the target's whole-object checksum as written, "ALGORITHM:TYPE:VALUE" (lambdas/integrity.py)
     # How the finalizer proved the copied target: "checksum", or "etag: <why>" / "size: <why>"
     # (integrity.verified_by); "" for rows that are not copies.
@@ -71,6 +67,10 @@ class ReportRow:
     # Not in the CSV: what the write answered and what S3 checked its checksum against, for verification.
     target_etag: str = ""
     checksum_check: str = ""
+    # options.restore (lambdas/restoring/): when this run asked S3 to restore the source (or first saw a
+    # restore in progress) and when the restored copy was first seen readable; "" otherwise.
+    restore_requested: str = ""
+    restore_completed: str = ""
 
     def values(self) -> tuple[object, ...]:
         """The CSV columns' values, in COLUMNS order."""
