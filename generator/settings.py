@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from lambdas import limits
+from lambdas import finalize_shards, limits
 from lambdas.config import OBJECT_ACLS
 from lambdas.errors import SettingsError
 
@@ -55,6 +55,10 @@ MAX_PLANNER_SHARDS = 10_000
 # listing its key range; 100 keeps a run well inside the default 1,000 concurrent executions of an account (Lambda
 # developer guide, "Lambda quotas", Concurrent executions).
 DEFAULT_SHARD_CONCURRENCY = 100
+# Finalize shards finalized at once (the FinalizeShards Map's MaxConcurrency): the workers are done by then, so
+# this is the run's whole Lambda concurrency at that point; 100 stays inside a new account's 1,000 (Lambda
+# developer guide, "Lambda quotas", Concurrent executions) beside another run's workers.
+DEFAULT_FINALIZER_CONCURRENCY = 100
 
 # Optional settings and their defaults. Everything else is required: no silent defaults.
 DEFAULTS: dict[str, str] = {
@@ -75,6 +79,10 @@ DEFAULTS: dict[str, str] = {
     "planning": PLANNING_SINGLE,
     "planner_shards": "",  # wanted shard count; "" lets the partition estimate it from the sources
     "planner_shard_concurrency": str(DEFAULT_SHARD_CONCURRENCY),
+    # The Finalize stage's fan-out (lambdas/finalize_shards.py): finalize shards at once, and the report rows a
+    # shard aims at (smaller: more, shorter child executions).
+    "finalizer_concurrency": str(DEFAULT_FINALIZER_CONCURRENCY),
+    "finalizer_shard_rows": str(finalize_shards.DEFAULT_SHARD_ROWS),
 }
 REQUIRED = (
     "stack_name", "region", "num_copy_lambda_workers", "max_payload_size_per_lambda_execution_in_mb",
@@ -155,6 +163,9 @@ class EnvSettings:
     planning: str = field(default=PLANNING_SINGLE)
     planner_shards: int | None = field(default=None)
     planner_shard_concurrency: int = field(default=DEFAULT_SHARD_CONCURRENCY)
+    # The FinalizeShards Map's MaxConcurrency and the rows a finalize shard aims at.
+    finalizer_concurrency: int = field(default=DEFAULT_FINALIZER_CONCURRENCY)
+    finalizer_shard_rows: int = field(default=finalize_shards.DEFAULT_SHARD_ROWS)
     # AWS_* variables for the clients (file values, overridden by the process environment), sorted.
     client_environment: tuple[tuple[str, str], ...] = field(default=())
     # sfncopy settings whose value came from the process environment, not the file (sorted names): the
@@ -382,6 +393,9 @@ def _validate(env: str, path: Path, values: dict[str, str], origins: dict[str, s
         planning=planning if planning in PLANNING_MODES else PLANNING_SINGLE,
         planner_shards=planner_shards,
         planner_shard_concurrency=shard_concurrency,
+        finalizer_concurrency=check.integer("finalizer_concurrency", 1, MAX_WORKER_CONCURRENCY,
+                                            unit=" shards at once (a Distributed Map's limit)"),
+        finalizer_shard_rows=check.integer("finalizer_shard_rows", 1, 100_000_000, unit=" rows"),
         client_environment=tuple(sorted((k, v) for k, v in values.items() if k in CLIENT_VARIABLES)),
     )
     if check.problems:

@@ -188,7 +188,9 @@ def definition_string(settings: EnvSettings, timing: state_machine.RetryTiming) 
                if settings.sharded else None)
     definition = state_machine.build_definition(settings.workers, state_machine.placeholders(), timing,
                                                 state_machine.drain_seconds(settings.worker.timeout_seconds),
-                                                settings.worker_concurrency, sharded)
+                                                settings.worker_concurrency, sharded,
+                                                state_machine.FinalizeFanOut(settings.finalizer_shard_rows,
+                                                                             settings.finalizer_concurrency))
     return state_machine.to_json(definition)
 
 
