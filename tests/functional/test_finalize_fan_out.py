@@ -18,7 +18,7 @@ from lambdas.deadline import Deadline
 from lambdas.errors import FinalizeShardError, TooManyFailedObjectsError
 from lambdas.finalize_shards import ShardSpec
 from lambdas.finalizer import finalize, finalize_fanned_out, merge_step, plan_finalize, shard_step
-from lambdas.finalizer_state import FIRST, FinalizeCursor, csv_upload_key
+from lambdas.finalizer_state import FIRST, csv_upload_key
 from lambdas.gateway import S3Gateway
 from lambdas.models import CopyOptions, RunSummary
 from lambdas.report import csv_header
