@@ -56,6 +56,10 @@ def test_twenty_thousand_objects_on_four_workers_fit_the_history_budget(world: W
     report = support.read_report(world.s3, main_stack, name)
     assert report.summary["counts"]["copied"] == OBJECTS + len(sample)
     assert len(report.rows) == OBJECTS + len(sample)
+    # AND it was finalized in a fan-out: payload shards of about 5,000 rows each and the skipped objects' shard,
+    # merged into one report.csv
+    assert report.summary["timings"]["finalize_shards"] == 4 + 1, report.summary["timings"]
+    assert report.summary["report"]["csv"].endswith("/report.csv")
     support.assert_no_incomplete_uploads(world.s3, main_stack, target)
     # AND the execution's history stayed inside the budget (its payloads ran as child executions of the workers'
     # Distributed Maps: the run itself records its fixed states and each worker's Map), and no state carried
