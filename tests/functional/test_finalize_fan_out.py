@@ -23,7 +23,17 @@ from lambdas.gateway import S3Gateway
 from lambdas.models import CopyOptions, RunSummary
 from lambdas.report import csv_header
 from lambdas.report_files import PARTS_MANIFEST, ReportLayout, part_key
-from tests.functional.run_builder import MANIFESTS, PART, SETTINGS, SOURCE, moto_gateway, uploads
+from tests.functional.run_builder import (
+    MANIFESTS,
+    PART,
+    SETTINGS,
+    SOURCE,
+    TARGET,
+    RunBuilder,
+    body_of,
+    moto_gateway,
+    uploads,
+)
 from tests.functional.test_finalizer_streaming import SMALL, a_run, outputs, read
 
 ONE_PAYLOAD = 1  # shard_rows: every payload is a shard of its own (the run's payloads hold a few rows each)
@@ -210,3 +220,20 @@ def test_the_handler_plans_the_shards_as_the_state_machine_asks(s3, monkeypatch)
     items = s3.get_json(MANIFESTS, answer["items"])
     assert [i["kind"] for i in items] == ["payloads"] * 4 + ["skipped"]
     assert finalizer.skipped_sources(run.loc) == (manifest.key(run.loc, manifest.SKIPPED),)
+
+
+def test_a_dry_run_in_the_fan_out_reports_planned_rows_and_touches_nothing(s3):
+    # GIVEN a dry-run plan with one whole copy and one split copy (planned without an upload), in two payloads
+    run = RunBuilder(s3, options=CopyOptions(dry_run=True))
+    run.whole("a.txt", b"abc", outcome="none")
+    run.split("big.bin", body_of(PART + 1), [(0, 1, 1), (1, 2, 2)], planned_only=True)
+    pointer = run.write(ran=set())
+    # WHEN the fan-out finalizes it, a shard per payload
+    summary = finalize_fanned_out(pointer, SETTINGS, s3, SMALL, shard_rows=ONE_PAYLOAD)
+    # THEN the report lists what would be copied, nothing was copied, and no upload is open
+    assert summary.status == "dry-run"
+    rows = csv_rows(s3, manifest.key(run.loc, manifest.REPORT_CSV))
+    assert [(r["status"], r["method"], r["bytes"], r["parts"]) for r in rows] == [
+        ("planned", "copy", "3", "0"), ("planned", "multipart-split", str(PART + 1), "2")]
+    assert s3.client.list_objects_v2(Bucket=TARGET).get("KeyCount") == 0
+    assert uploads(s3) == [] and uploads(s3, MANIFESTS) == []
