@@ -168,7 +168,7 @@ def test_plan_reports_the_history_and_the_concurrency_a_run_needs(aws, workspace
     assert "  run's history: 0.2% of 25,000 events\n" in result.output
     assert "  largest child history: 0.1% of 25,000 events\n" in result.output
     assert "  planner memory: 0.0% of 512 MB\n" in result.output
-    assert "  finalizer rows per invocation: 0.0% of 166,666 rows\n" in result.output  # 240 s at 1.44 ms a row
+    assert "  finalize shard rows per invocation: 0.0% of 166,666 rows\n" in result.output  # 240 s at 1.44 ms a row
 
 
 def test_plan_refuses_workers_the_worker_functions_concurrency_cannot_run(aws, workspace, monkeypatch):
@@ -198,7 +198,7 @@ def test_plan_refuses_workers_the_worker_functions_concurrency_cannot_run(aws, w
     assert room["fix"].startswith("lower worker_concurrency (now 2)")
     assert {stage["name"] for stage in room["stages"]} == {
         "planner memory", "planner time", "run's history", "largest child history", "payloads of the busiest worker",
-        "Lambda concurrency", "finalizer rows per invocation"}
+        "Lambda concurrency", "finalize shard rows per invocation"}
 
 
 def test_plan_of_a_sharded_env_uses_the_single_planner_and_says_so(aws, workspace):
