@@ -67,6 +67,8 @@ def test_the_shards_cover_the_payloads_in_order_then_each_skipped_file():
     many = finalize_shards.plan_shards(1_000_000, 1_000_000_000, ["s"], shard_rows=1, max_shards=1_000)
     assert len(many) <= 1_000 and len({s.count for s in many[:-2]}) == 1
     assert many[-2].first + many[-2].count == 1_000_000
+    # AND a run without payloads (an empty source) has its skipped objects' shard only
+    assert finalize_shards.plan_shards(0, 0, ["s"]) == [ShardSpec(0, "skipped", key="s")]
     # AND a Map item reads back as it was written
     assert [ShardSpec.from_dict(s.to_dict()) for s in shards] == shards
 
