@@ -14,9 +14,12 @@ Layout under ``<SFNCOPY_MANIFEST_PREFIX>runs/<run_id>/``::
                                  (written once, never changed); "<writer>-<number>", the writer being
                                  "<invocation>-<8 random hex digits>", unique to one worker invocation
     report.json, report.csv      written by the finalizer (report.csv for reports up to 1,048,575 rows)
-    report/part-00000.csv, ...   the report's rows in parts, and report/manifest.json naming them
-                                 (lambdas/report_files.py)
-    finalizer/state-00001.json   the finalizer's state between two of its invocations (lambdas/finalizer_state.py)
+    report/part-00003-00000.csv, ...   the report's rows in parts (a finalize shard's, the merge's
+                                 "part-splits-..."), and report/manifest.json naming them (lambdas/report_files.py)
+    finalizer/shards.json        the finalize shards, the FinalizeShards Map's items (lambdas/finalize_shards.py)
+    finalizer/shard-00003/summary.json   what finalize shard 3 leaves for the merge
+    finalizer/state-00001.json   the finalizer's state between two of its invocations (lambdas/finalizer_state.py;
+                                 a shard's under finalizer/shard-00003/)
     failure.json                 written by cleanup when the execution fails
 
 A payload's checkpoint is append-only, so the bytes written for it grow with its results (O(n)) instead of
