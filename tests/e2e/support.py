@@ -72,6 +72,8 @@ class StackSpec:
     planner_shard_concurrency: int | None = None
     # The Finalize stage's fan-out (env finalizer_shard_rows): report rows a finalize shard aims at.
     finalizer_shard_rows: int | None = None
+    # Further env settings as (name, value) pairs (schedule_<name>, notification_topic ...).
+    extra: tuple[tuple[str, str], ...] = ()
 
     def overrides(self) -> dict[str, str]:
         values = {
@@ -90,6 +92,7 @@ class StackSpec:
                 values["planner_shards"] = str(self.planner_shards)
             if self.planner_shard_concurrency is not None:
                 values["planner_shard_concurrency"] = str(self.planner_shard_concurrency)
+        values.update(self.extra)
         return values
 
 
