@@ -156,7 +156,7 @@ def test_plan_reports_the_history_and_the_concurrency_a_run_needs(aws, workspace
     assert result.exit_code == 0, result.output
     # THEN the run's execution and a payload's child execution each have their history figure (the child's
     # budgeted as if its payload failed for good after its retries: 11 + 2 + 6 x 3)
-    assert "history events: 58 in the run's execution, at most 31 in a payload's child execution" in result.output
+    assert "history events: 66 in the run's execution, at most 31 in a payload's child execution" in result.output
     # AND the workers' concurrency is named, with a warning that the account's could not be read
     assert "concurrency: 3 worker(s) x 1 payload(s) at once = 3 worker invocations at most" in result.output
     assert "warning: Lambda concurrency unknown (GetAccountSettings failed" in result.output

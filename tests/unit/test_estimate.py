@@ -53,7 +53,7 @@ def test_requests_transitions_and_dollars_of_a_small_plan():
     assert figures.state_transitions == 9 + 1 * 1 + 1 * 4 + 2 * 4
     # AND the run's execution records its fixed events and one Map, the child one payload's, budgeted as if its
     # one invocation failed for good after its retries (RecordFailure, PayloadFailed: lambdas/history.py)
-    assert (figures.history_events, figures.child_history_events) == (40 + 1 * 6, 11 + 2 + 6 * 3)
+    assert (figures.history_events, figures.child_history_events) == (48 + 1 * 6, 11 + 2 + 6 * 3)
     assert figures.lambda_invocations == 1 + 1 + 1 + 2 + 1  # planner, worker, StartFinalize, 2 shards, merge
     s3 = (r.writes_and_lists * 0.005 + r.reads * 0.0004) / 1000
     assert figures.s3_dollars == pytest.approx(s3)
