@@ -162,10 +162,10 @@ def test_plan_reports_the_history_and_the_concurrency_a_run_needs(aws, workspace
     assert "warning: Lambda concurrency unknown (GetAccountSettings failed" in result.output
     assert "a new account has 1,000 per Region" in result.output
     # AND the stage closest to its ceiling is named with the setting to change, then each stage's headroom:
-    # 3 invocations of a new account's 1,000; 48 and 31 history events of 25,000; 83 objects on a 512 MB planner
+    # 3 invocations of a new account's 1,000; 66 and 31 history events of 25,000; 83 objects on a 512 MB planner
     assert ("binding stage: Lambda concurrency: 0.3% of 1,000 invocations: lower worker_concurrency (now 1) or "
             "num_copy_lambda_workers in the env file") in result.output
-    assert "  run's history: 0.2% of 25,000 events\n" in result.output
+    assert "  run's history: 0.3% of 25,000 events\n" in result.output
     assert "  largest child history: 0.1% of 25,000 events\n" in result.output
     assert "  planner memory: 0.0% of 512 MB\n" in result.output
     assert "  finalize shard rows per invocation: 0.0% of 166,666 rows\n" in result.output  # 240 s at 1.44 ms a row
