@@ -13,11 +13,15 @@ Nothing here re-implements a stage; each figure comes from one of three places, 
 - **finalizer, measured at 1M rows and extrapolated** (bench/finalizer_scale.py, the real streamed
   finalizer, one process, payloads laid out as sharded planning lays them out: each a shard's segment, a
   contiguous key range, ``--layout segments``): peak memory (flat in the rows: README's 10M run,
-  FINALIZER_10M) and time per row; invocations = rows / rows per invocation (840 s each). Two times per row
-  are shown: the stand-in's (its listings and HEADs are free) and AWS's, adding for each verification request
-  the finalizer sent what it costs on AWS: botocore's CPU for a HEAD (HEAD_CPU_S; HEADs go out concurrently,
-  so their latency overlaps), and for a listing page its CPU and S3's latency (LIST_PAGE_CPU_S +
-  LIST_PAGE_LATENCY_S: a payload's pages are sent one after another). The targets are held to the AWS figure.
+  FINALIZER_10M) and time per row. Two times per row are shown: the stand-in's (its listings and HEADs are
+  free) and AWS's, adding for each verification request the finalizer sent what it costs on AWS: botocore's
+  CPU for a HEAD (HEAD_CPU_S; HEADs go out concurrently, so their latency overlaps), and for a listing page
+  its CPU and S3's latency (LIST_PAGE_CPU_S + LIST_PAGE_LATENCY_S: a payload's pages are sent one after
+  another). The targets are held to the AWS figure. The Finalize stage is the fan-out the state machine runs
+  (lambdas/finalize_shards.py, its real ``plan_shards``): finalize shards of about DEFAULT_SHARD_ROWS rows,
+  FINALIZER_CONCURRENCY at once, each a child execution whose invocations are its rows over rows per
+  invocation (840 s each), then the merge; the parent records a fixed number of events (lambdas/history.py)
+  plus 7 per merge continuation.
 
     python -m bench.scale [--quick]        # the table, then every figure as JSON on the last line
 """
@@ -33,7 +37,7 @@ from typing import Any
 
 from bench import planning_scale
 from bench.json_subprocess import run_json
-from lambdas import estimate, history, limits
+from lambdas import estimate, finalize_shards, history, limits
 
 GB = 1_000_000_000
 WORKERS = planning_scale.WORKERS  # the assembled plan's workers (100)
@@ -63,10 +67,20 @@ FINALIZER_LAYOUT = "segments"
 # 396.8 s CPU, 9,990,008 HEADs (re-running it takes ~8 minutes; --finalizer-rows runs it instead).
 FINALIZER_10M = {"rows": 10_000_000, "peak_rss_bytes": 100_000_000, "seconds": 470.8, "cpu_seconds": 396.8,
                  "heads": 9_990_008, "source": "bench/README.md (47b9b12), not re-run"}
-# Step Functions transitions of the finalizer's loop: FinalizeMore (Task) + FinalizeDone (Choice) per extra
-# invocation; its history events: a Task's 5 + a Choice's 2 (limits.EVENTS_PER_CONTINUATION's shape).
-FINALIZER_TRANSITIONS_PER_CONTINUATION = 2
+# Step Functions transitions of a finalizer loop (a shard's child, or the merge): the Task + the done Choice per
+# extra invocation; its history events: a Task's 5 + a Choice's 2 (limits.EVENTS_PER_CONTINUATION's shape).
+FINALIZER_TRANSITIONS_PER_CONTINUATION = estimate.TRANSITIONS_PER_CONTINUATION
 FINALIZER_EVENTS_PER_CONTINUATION = limits.EVENTS_PER_CONTINUATION
+# Finalize shards finalized at once (env finalizer_concurrency, the FinalizeShards Map's MaxConcurrency): the
+# workers are done by then, so the copy stage's 1,000 concurrent invocations (a new account's Lambda
+# concurrency) are free for the finalizer. The env's default is 100.
+FINALIZER_CONCURRENCY = WORKERS * WORKER_CONCURRENCY
+# The merge reads one summary per shard (a GET of the simulated S3's 20-60 ms, 16 at a time: manifest.READ_THREADS)
+# and settles each split copy with a ListParts, a CompleteMultipartUpload and a HEAD (64 at a time between two
+# deadline checks, on the finalizer's 16 threads).
+GET_LATENCY_S = 0.04
+READ_THREADS = 16
+SPLIT_REQUESTS = 3
 # The stages of a run, in order (the JSON's keys are sorted: the table names them in this order).
 STAGES = ("planning", "copy", "finalize")
 # Issue 13's targets.
@@ -138,20 +152,43 @@ def finalizer_rates(measured: dict[str, Any]) -> dict[str, Any]:
             "measured_peak_rss_bytes": measured["peak_rss_bytes"]}
 
 
-def finalize_stage(rows: int, rates: dict[str, Any]) -> dict[str, Any]:
-    """The finalizer over ``rows`` copied rows, one invocation chain: invocations from rows per invocation."""
-    out: dict[str, Any] = {"rows": rows, "peak_rss_bytes": rates["peak_rss_bytes"]}
+def finalize_stage(rows: int, rates: dict[str, Any], payloads: int = 0, splits: int = 0) -> dict[str, Any]:
+    """The Finalize stage over ``rows`` copied rows in ``payloads`` payloads, as the fan-out runs it: finalize
+    shards (lambdas/finalize_shards.plan_shards), FINALIZER_CONCURRENCY at once, each a chain of invocations in
+    its own child execution, then the merge (summaries read, ``splits`` split copies settled)."""
+    shards = finalize_shards.plan_shards(max(1, payloads), rows, ("skipped",))
+    payload_shards = [s for s in shards if s.kind == "payloads"]
+    rows_per_payload = rows / max(1, payloads)
+    largest_rows = max(round(s.count * rows_per_payload) for s in payload_shards)
+    rounds = math.ceil(len(payload_shards) / FINALIZER_CONCURRENCY)
+    out: dict[str, Any] = {"rows": rows, "peak_rss_bytes": rates["peak_rss_bytes"], "shards": len(shards),
+                           "largest_shard_rows": largest_rows, "concurrency": min(FINALIZER_CONCURRENCY, len(shards))}
+    merge_seconds = (len(shards) * GET_LATENCY_S + splits * SPLIT_REQUESTS * GET_LATENCY_S) / READ_THREADS
     for model in ("standin", "aws"):
-        seconds = rows * rates[f"{model}_seconds_per_row"]
-        calls = max(1, math.ceil(seconds / INVOCATION_BUDGET_S))
-        out[model] = {"seconds": round(seconds), "invocations": calls,
-                      "rows_per_invocation": int(INVOCATION_BUDGET_S / rates[f"{model}_seconds_per_row"])}
+        per_row = rates[f"{model}_seconds_per_row"]
+        shard_seconds = largest_rows * per_row  # every payload shard holds about as many rows
+        shard_calls = max(1, math.ceil(shard_seconds / INVOCATION_BUDGET_S))
+        lambda_seconds = rows * per_row + merge_seconds
+        out[model] = {"seconds": round(rounds * shard_seconds + merge_seconds), "lambda_seconds": round(lambda_seconds),
+                      "chain_seconds": round(lambda_seconds),  # one chain of invocations, as before the fan-out
+                      "invocations": len(payload_shards) * shard_calls + 1 + 2,  # + the skipped shard, start, merge
+                      "shard_invocations": shard_calls, "longest_invocation_seconds": min(shard_seconds,
+                                                                                          INVOCATION_BUDGET_S),
+                      "rows_per_invocation": int(INVOCATION_BUDGET_S / per_row)}
     heads = int(rows * rates["heads_per_row"])
     pages = int(rows * rates.get("list_pages_per_row", 0.0))
     aws = out["aws"]
-    gb_seconds = aws["seconds"] * FINALIZER_MEMORY_MB / 1024
-    aws["transitions"] = (aws["invocations"] - 1) * FINALIZER_TRANSITIONS_PER_CONTINUATION
-    aws["events"] = (aws["invocations"] - 1) * FINALIZER_EVENTS_PER_CONTINUATION
+    merge_calls = max(1, math.ceil(merge_seconds / INVOCATION_BUDGET_S))
+    extra = aws["shard_invocations"] - 1
+    # A shard's child: its start, the Task, the Choice, the Succeed; 2 more per continuation (estimate.py).
+    aws["transitions"] = (2 + len(shards) * estimate.TRANSITIONS_PER_FINALIZE_SHARD
+                          + len(payload_shards) * extra * FINALIZER_TRANSITIONS_PER_CONTINUATION
+                          + (merge_calls - 1) * FINALIZER_TRANSITIONS_PER_CONTINUATION)
+    # The largest child (a finalize shard) records what a payload's child does (measured on moto's interpreter:
+    # tests/functional/test_state_machine.py); the run's own history only the merge's continuations.
+    aws["child_events"] = history.child_events(extra)
+    aws["parent_events"] = (merge_calls - 1) * FINALIZER_EVENTS_PER_CONTINUATION
+    gb_seconds = aws["lambda_seconds"] * FINALIZER_MEMORY_MB / 1024
     cost = {"s3": heads * estimate.S3_READ_PER_1000 / 1000 + pages * estimate.S3_WRITE_OR_LIST_PER_1000 / 1000,
             "lambda": gb_seconds * estimate.LAMBDA_PER_GB_SECOND + aws["invocations"] * estimate.LAMBDA_PER_REQUEST,
             "step_functions": aws["transitions"] * estimate.SFN_PER_1000_TRANSITIONS / 1000}
@@ -168,23 +205,25 @@ def planning_transitions(row: dict[str, Any]) -> int:
 def whole_run(plan: dict[str, Any], copy: dict[str, Any], fin: dict[str, Any]) -> dict[str, Any]:
     peaks = {f"plan {k}": v for k, v in plan["peak_rss_bytes"].items()}
     peaks["finalizer"] = fin["peak_rss_bytes"]
-    parent = copy["worker_map_events"] + fin["aws"]["events"]
+    parent = copy["worker_map_events"] + fin["aws"]["parent_events"]
     longest = {"prepare": plan["prepare_seconds"],
                "shard": max(p["longest_invocation_seconds"] for p in plan["passes"]),
                "assemble": plan["assemble_seconds"], "worker": copy["longest_invocation_seconds"],
-               "finalizer": min(fin["aws"]["seconds"], INVOCATION_BUDGET_S)}
+               "finalizer": fin["aws"]["longest_invocation_seconds"]}
     cost = {"planning": plan["cost_total_usd"], "copy": copy["cost_total_usd"], "finalize": fin["cost_total_usd"]}
     return {
         "objects": plan["objects"],
         "wall_seconds": {"planning": plan["wall_seconds"], "copy": copy["wall_seconds"],
-                         "finalize": fin["aws"]["seconds"], "finalize_standin": fin["standin"]["seconds"]},
+                         "finalize": fin["aws"]["seconds"], "finalize_standin": fin["standin"]["seconds"],
+                         "finalize_one_chain": fin["aws"]["chain_seconds"]},
         "peak_rss_bytes": peaks, "largest_peak_bytes": max(peaks.values()),
         "invocations": {"planning": plan["invocations"], "copy": copy["invocations"],
                         "finalize": fin["aws"]["invocations"]},
         "transitions": {"planning": planning_transitions(plan), "copy": copy["transitions"],
                         "finalize": fin["aws"]["transitions"]},
-        "parent_events": parent, "largest_child_events": copy["child_events"],
+        "parent_events": parent, "largest_child_events": max(copy["child_events"], fin["aws"]["child_events"]),
         "concurrency": copy["concurrency"], "per_map_concurrency": copy["per_map_concurrency"],
+        "finalize_map_concurrency": fin["concurrency"],
         "planning_map_concurrency": plan["concurrency"], "longest_invocation_seconds": longest,
         "payloads_per_worker": copy["payloads_per_worker"], "cost_usd": cost,
         "cost_total_usd": round(sum(cost.values()), 2), "copy": copy, "finalize": fin,
@@ -195,7 +234,7 @@ def targets(row: dict[str, Any]) -> list[dict[str, Any]]:
     """Issue 13's targets for one size, each with its value and PASS/FAIL (None: the target is not for it)."""
     n = row["objects"]
     longest = max(row["longest_invocation_seconds"].values())
-    children = max(row["per_map_concurrency"], row["planning_map_concurrency"])
+    children = max(row["per_map_concurrency"], row["planning_map_concurrency"], row["finalize_map_concurrency"])
     out = [
         ("planned in <= 15 min (issue: at 100M)", round(row["wall_seconds"]["planning"] / 60, 1),
          row["wall_seconds"]["planning"] <= PLANNING_TARGET_S if n <= 100_000_000 else None),
@@ -240,15 +279,15 @@ def run(quick: bool = False, planning: dict[str, Any] | None = None, finalizer: 
         if plan["concurrency"] != planning_scale.CONCURRENCY[0]:
             continue
         copy = copy_stage(plan["objects"], assembled[plan["objects"]], mean_bytes)
-        row = whole_run(plan, copy, finalize_stage(copy["copies"], rates))
+        row = whole_run(plan, copy, finalize_stage(copy["copies"], rates, copy["payloads"], copy["split_objects"]))
         row["targets"] = targets(row)
         rows.append(row)
     return {"quick": quick, "workers": WORKERS, "worker_concurrency": WORKER_CONCURRENCY,
             "throughput_mb_s": THROUGHPUT_MB_S, "mean_object_bytes": round(mean_bytes),
             "worker_memory_mb": WORKER_MEMORY_MB, "finalizer_memory_mb": FINALIZER_MEMORY_MB,
             "head_cpu_seconds": HEAD_CPU_S, "list_page_cpu_seconds": LIST_PAGE_CPU_S,
-            "list_page_latency_seconds": LIST_PAGE_LATENCY_S, "finalizer_measured": finalizer,
-            "finalizer_recorded": FINALIZER_10M,
+            "list_page_latency_seconds": LIST_PAGE_LATENCY_S, "finalizer_concurrency": FINALIZER_CONCURRENCY,
+            "finalizer_measured": finalizer, "finalizer_recorded": FINALIZER_10M,
             "finalizer_rates": rates, "planning": planning, "rows": rows}
 
 
@@ -284,8 +323,13 @@ def table_lines(results: dict[str, Any] | None) -> list[str]:
 
     add("wall: planning (computed from measured roles)", lambda r: f"{r['wall_seconds']['planning'] / 60:.1f} min")
     add("wall: copy (modelled)", lambda r: _duration(r["wall_seconds"]["copy"]))
-    add("wall: finalize, AWS (stand-in)", lambda r: f"{_duration(r['wall_seconds']['finalize'])} "
+    add("wall: finalize in the fan-out, AWS (stand-in)", lambda r: f"{_duration(r['wall_seconds']['finalize'])} "
         f"({_duration(r['wall_seconds']['finalize_standin'])})")
+    add("wall: finalize as one chain before the fan-out, AWS",
+        lambda r: _duration(r["wall_seconds"]["finalize_one_chain"]))
+    add("finalize shards (rows of the largest) x at once",
+        lambda r: f"{r['finalize']['shards']:,} ({r['finalize']['largest_shard_rows']:,}) x "
+                  f"{r['finalize']['concurrency']:,}")
     add("peak GB: prepare / shard / assemble / finalizer", lambda r: " / ".join(
         f"{r['peak_rss_bytes'][k] / GB:.2f}" for k in ("plan prepare", "plan shard", "plan assemble", "finalizer")))
     add("peak GB: worker", lambda r: f"not measured ({results['worker_memory_mb']} MB configured)")
@@ -294,12 +338,14 @@ def table_lines(results: dict[str, Any] | None) -> list[str]:
     add("finalizer invocations on the stand-in", lambda r: f"{r['finalize']['standin']['invocations']:,}")
     add("state transitions: planning / copy / finalize", lambda r: " / ".join(
         f"{r['transitions'][k]:,}" for k in STAGES))
-    add("parent history events (Maps + finalizer loop)", lambda r: f"{r['copy']['worker_map_events']:,} + "
-        f"{r['finalize']['aws']['events']:,} = {r['parent_events']:,}")
-    add("largest child history events", lambda r: f"{r['largest_child_events']:,}")
-    add("concurrency: workers x per Map = all (planning Map)",
+    add("parent history events (fixed + Maps, + merge continuations)",
+        lambda r: f"{r['copy']['worker_map_events']:,} + {r['finalize']['aws']['parent_events']:,} = "
+                  f"{r['parent_events']:,}")
+    add("largest child history events: payload / finalize shard",
+        lambda r: f"{r['copy']['child_events']:,} / {r['finalize']['aws']['child_events']:,}")
+    add("concurrency: workers x per Map = all (planning Map, finalize Map)",
         lambda r: f"{r['concurrency'] // r['per_map_concurrency']} x {r['per_map_concurrency']} = "
-                  f"{r['concurrency']:,} ({r['planning_map_concurrency']:,})")
+                  f"{r['concurrency']:,} ({r['planning_map_concurrency']:,}, {r['finalize_map_concurrency']:,})")
     add("longest invocation s: shard / worker / finalizer", lambda r: " / ".join(
         f"{r['longest_invocation_seconds'][k]:.0f}" for k in ("shard", "worker", "finalizer")))
     prefixes = len(planning_scale.document()["s3_copy_config"]["target_s3_config"])

@@ -292,7 +292,8 @@ def state_machine_policy(settings: EnvSettings, function_logical_ids: Sequence[s
     the machine: the machine depends on this role, so a reference back would be a circular dependency. Child
     executions are named "<machine>/<map label>:<id>" (the Map Run ARN "…:mapRun:<machine>/<label>:<id>",
     developer guide, "Examining Map Run"), hence the second execution pattern; the first is the one the
-    guide's example grants. The lists are read from the run folders' plan/workers/ only."""
+    guide's example grants. The lists are read from the run folders' plan/workers/ and finalizer/shards.json
+    only."""
     account = "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}"
     manifest = manifest_location(settings)
     statements: list[Statement] = [
@@ -309,7 +310,9 @@ def state_machine_policy(settings: EnvSettings, function_logical_ids: Sequence[s
                       # so the express pattern (still this machine's name only) matches nothing that exists.
                       _sub(f"{account}:express:{settings.stack_name}:*:*")]},
         {"Sid": "ReadWorkerLists", "Effect": "Allow", "Action": ["s3:GetObject"],
-         "Resource": [_sub(f"{manifest.bucket_arn}/{manifest.prefix}runs/*/plan/workers/*")]},
+         "Resource": [_sub(f"{manifest.bucket_arn}/{manifest.prefix}runs/*/plan/workers/*"),
+                      # The FinalizeShards Map's items (lambdas/finalize_shards.py, shards_key).
+                      _sub(f"{manifest.bucket_arn}/{manifest.prefix}runs/*/finalizer/shards.json")]},
     ]
     if settings.sharded:
         # The PlanShards Map reads each generation's shard items (lambdas/sharding/layout.py: shards.json and

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from generator import schedules as schedules_module
 from generator.schedules import Schedule
-from lambdas import limits
+from lambdas import finalize_shards, limits
 from lambdas.config import OBJECT_ACLS
 from lambdas.errors import SettingsError
 
@@ -59,6 +59,10 @@ MAX_PLANNER_SHARDS = 10_000
 # listing its key range; 100 keeps a run well inside the default 1,000 concurrent executions of an account (Lambda
 # developer guide, "Lambda quotas", Concurrent executions).
 DEFAULT_SHARD_CONCURRENCY = 100
+# Finalize shards finalized at once (the FinalizeShards Map's MaxConcurrency): the workers are done by then, so
+# this is the run's whole Lambda concurrency at that point; 100 stays inside a new account's 1,000 (Lambda
+# developer guide, "Lambda quotas", Concurrent executions) beside another run's workers.
+DEFAULT_FINALIZER_CONCURRENCY = 100
 # notification_topic=create: the stack creates the SNS topic that receives each run's summary.
 NOTIFICATION_CREATE = "create"
 # SNS topic ARN (Amazon SNS API reference, CreateTopic, Name: 1-256 letters, digits, "-" and "_"; a FIFO
@@ -90,6 +94,10 @@ DEFAULTS: dict[str, str] = {
     "restore_archived": "false",
     "restore_first_wait_seconds": "",
     "restore_bound_seconds": "",
+    # The Finalize stage's fan-out (lambdas/finalize_shards.py): finalize shards at once, and the report rows a
+    # shard aims at (smaller: more, shorter child executions).
+    "finalizer_concurrency": str(DEFAULT_FINALIZER_CONCURRENCY),
+    "finalizer_shard_rows": str(finalize_shards.DEFAULT_SHARD_ROWS),
     # Run summaries on success and failure: "" (none), "create" (the stack's own topic) or a topic ARN.
     "notification_topic": "",
 }
@@ -177,6 +185,9 @@ class EnvSettings:
     restore_archived: bool = field(default=False)
     restore_first_wait_seconds: int | None = field(default=None)
     restore_bound_seconds: int | None = field(default=None)
+    # The FinalizeShards Map's MaxConcurrency and the rows a finalize shard aims at.
+    finalizer_concurrency: int = field(default=DEFAULT_FINALIZER_CONCURRENCY)
+    finalizer_shard_rows: int = field(default=finalize_shards.DEFAULT_SHARD_ROWS)
     # EventBridge Scheduler schedules that start runs of stored configs (schedule_<name> lines), by name.
     schedules: tuple[Schedule, ...] = field(default=())
     # "" (no notifications), NOTIFICATION_CREATE, or an existing SNS topic's ARN.
@@ -440,6 +451,9 @@ def _validate(env: str, path: Path, values: dict[str, str], origins: dict[str, s
         restore_archived=restore_archived == "true",
         restore_first_wait_seconds=restore_wait,
         restore_bound_seconds=restore_bound,
+        finalizer_concurrency=check.integer("finalizer_concurrency", 1, MAX_WORKER_CONCURRENCY,
+                                            unit=" shards at once (a Distributed Map's limit)"),
+        finalizer_shard_rows=check.integer("finalizer_shard_rows", 1, 100_000_000, unit=" rows"),
         schedules=schedules,
         notification_topic=topic,
         client_environment=tuple(sorted((k, v) for k, v in values.items() if k in CLIENT_VARIABLES)),

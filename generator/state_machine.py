@@ -1,14 +1,20 @@
 """The state machine, as Python data (Amazon States Language).
 
-    Plan -> DryRun? --yes--------------------------------> StartFinalize -> Finalize -> FinalizeDone? --> Finalized
-                    --no--> Copy (Parallel, N branches) -> StartFinalize  (done: false -> FinalizeMore -> FinalizeDone?)
-    (StartFinalize adds the finalizer's first cursor to the plan pointer; Finalized ends with the RunSummary)
+    Plan -> DryRun? --yes--------------------------------> StartFinalize -> FinalizeShards -> Finalize
+                    --no--> Copy (Parallel, N branches) -> StartFinalize
+    Finalize -> FinalizeDone? --> Finalized   (done: false -> FinalizeMore -> FinalizeDone?)
+    StartFinalize: the finalizer cuts the run into finalize shards (lambdas/finalize_shards.py) and writes them
+              as finalizer/shards.json; FinalizeShards, a Distributed Map over that list, finalizes each shard in
+              a child execution (FinalizeShard -> FinalizeShardDone? --no--> FinalizeShard, --yes--> ShardFinalized);
+              Finalize merges the shards' summaries, settles the split copies and writes the end-of-run files
+              (Finalized ends with the RunSummary)
     branch i: Worker<i>, a Distributed Map over worker i's payload items (read from S3, MaxConcurrency
               worker_concurrency at a time), one child execution per payload:
               CopyPayload<i> -> PayloadDone<i>? --no--> CopyPayload<i>   (--yes--> PayloadCopied<i>)
               CopyPayload<i> fails for good -> RecordFailure<i> (the worker writes the error into the
               payload's checkpoint head) -> PayloadFailed<i> (the child fails with the original error)
-    Plan / Finalize / FinalizeMore fail -> Cleanup -> Failed (Error and Cause from the cleanup's answer)
+    Plan / StartFinalize / FinalizeShards / Finalize / FinalizeMore fail -> Cleanup -> Failed (Error and Cause
+    from the cleanup's answer)
 
 With sharded planning (env planning=sharded, lambdas/sharding/), Plan is replaced by:
 
@@ -43,7 +49,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from lambdas import errors, limits
+from lambdas import errors, finalize_shards, limits
 from lambdas.sharding.shard import MAX_GENERATION as MAX_SHARD_GENERATION
 
 State = dict[str, Any]
@@ -64,6 +70,11 @@ CATCH_ALL = "States.ALL"
 CLEANUP = "Cleanup"
 DRAIN_WORKERS = "DrainWorkers"
 START_FINALIZE = "StartFinalize"
+FINALIZE_SHARDS = "FinalizeShards"
+FINALIZE_SHARD = "FinalizeShard"
+FINALIZE_SHARD_DONE = "FinalizeShardDone"
+SHARD_FINALIZED = "ShardFinalized"
+FINALIZE = "Finalize"
 FINALIZE_DONE = "FinalizeDone"
 # lambdas/finalizer_state.py, FIRST: the cursor of a finalization's first invocation, by a caller that loops.
 FIRST_FINALIZE_CURSOR = {"step": 0, "phase": "payloads", "position": 0}
@@ -77,7 +88,7 @@ FINALIZED = "Finalized"
 # sandbox stops (unverified: Lambda documents no figure).
 DRAIN_MARGIN_SECONDS = 10
 TOLERATED_FAILURE_PERCENTAGE = 100.0
-SHARD_TOLERATED_FAILURE_PERCENTAGE = 0.0  # every shard must plan
+SHARD_TOLERATED_FAILURE_PERCENTAGE = 0.0  # every shard must plan (and every finalize shard must finish)
 ITEM_READER_FAILED = "States.ItemReaderFailed"
 
 
@@ -93,6 +104,18 @@ class RetryTiming:
 
 
 PRODUCTION_RETRY = RetryTiming()
+
+
+@dataclass(frozen=True)
+class FinalizeFanOut:
+    """The Finalize stage's fan-out: report rows a finalize shard aims at, and shards finalized at once (the
+    FinalizeShards Map's MaxConcurrency)."""
+
+    shard_rows: int = finalize_shards.DEFAULT_SHARD_ROWS
+    concurrency: int = 100
+
+
+DEFAULT_FINALIZE = FinalizeFanOut()
 
 
 @dataclass(frozen=True)
@@ -426,6 +449,72 @@ def restore_branch(resource: str, timing: RetryTiming) -> State:
     }
 
 
+def finalize_states(resource: str, timing: RetryTiming, fan_out: FinalizeFanOut) -> dict[str, State]:
+    """StartFinalize -> FinalizeShards (a Distributed Map, one child per finalize shard) -> Finalize (the merge,
+    called again while it answers a cursor) -> Finalized. The run's history records a fixed number of events
+    here whatever the run's size: each shard's invocations and continuations fill its own child's history."""
+    if fan_out.concurrency < 1 or fan_out.shard_rows < 1:
+        raise ValueError(f"{fan_out}: concurrency and shard_rows must be at least 1")
+    pointer = {"pointer.$": "$.plan"}
+    return {
+        START_FINALIZE: _task(resource, timing, Parameters={"mode": "shards", **pointer,
+                                                            "shard_rows": fan_out.shard_rows},
+                              ResultPath="$.finalize", Next=FINALIZE_SHARDS, Catch=_catch()),
+        FINALIZE_SHARDS: {
+            "Type": "Map",
+            # The shards StartFinalize wrote (developer guide, "ItemReader (Map)"), so no list rides in the state.
+            "ItemReader": {
+                "Resource": "arn:aws:states:::s3:getObject",
+                "ReaderConfig": {"InputType": "JSON"},
+                "Parameters": {"Bucket.$": "$.plan.manifest.bucket", "Key.$": "$.finalize.items"},
+            },
+            # The first cursor tells the finalizer its caller loops (lambdas/handlers.py, finalize).
+            "ItemSelector": {"mode": "shard", **pointer, "shard.$": "$$.Map.Item.Value",
+                             "cursor": FIRST_FINALIZE_CURSOR},
+            "MaxConcurrency": fan_out.concurrency,
+            # 0: a shard that cannot finish fails the Map Run, and the run (developer guide, "Setting failure
+            # thresholds for Distributed Map states"). The merge checks again that every shard left its summary
+            # (moto does not enforce the threshold): the report never misses a shard's rows silently.
+            "ToleratedFailurePercentage": SHARD_TOLERATED_FAILURE_PERCENTAGE,
+            "Label": FINALIZE_SHARDS,
+            "Retry": [{**_retry(timing)[0], "ErrorEquals": [ITEM_READER_FAILED]}],
+            "ItemProcessor": {
+                # STANDARD children: a finalizer invocation may run up to Lambda's 15 minutes, longer than an
+                # EXPRESS child may (developer guide, "Standard and Express workflow types": 5 minutes).
+                "ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
+                "StartAt": FINALIZE_SHARD,
+                "States": {
+                    FINALIZE_SHARD: _task(resource, timing, Next=FINALIZE_SHARD_DONE),
+                    FINALIZE_SHARD_DONE: {
+                        "Type": "Choice",
+                        "Choices": [{"Variable": "$.done", "BooleanEquals": True, "Next": SHARD_FINALIZED}],
+                        "Default": FINALIZE_SHARD,
+                    },
+                    SHARD_FINALIZED: {"Type": "Succeed", "OutputPath": None},  # {}: the summary is in S3
+                },
+            },
+            "ResultPath": None,
+            "Next": FINALIZE,
+            "Catch": _catch(),
+        },
+        # The merge answers the RunSummary, or (more split copies than one invocation settles) its own event
+        # with done false and a cursor, to be called again with (lambdas/handlers.py, finalize).
+        FINALIZE: _task(resource, timing, Parameters={"mode": "merge", **pointer, "cursor": FIRST_FINALIZE_CURSOR},
+                        Next=FINALIZE_DONE, Catch=_catch()),
+        FINALIZE_DONE: {
+            "Type": "Choice",
+            # Only a continuation carries a cursor; the RunSummary has none. One IsPresent test, never a
+            # comparison on a path that may be missing (a runtime error on AWS: Step Functions developer
+            # guide, "Choice workflow state", "IsPresent"; whether And stops at its first false rule is
+            # unverified, so it is not relied on).
+            "Choices": [{"Variable": "$.cursor", "IsPresent": True, "Next": FINALIZE_MORE}],
+            "Default": FINALIZED,
+        },
+        FINALIZE_MORE: _task(resource, timing, Next=FINALIZE_DONE, Catch=_catch()),
+        FINALIZED: {"Type": "Succeed"},  # the execution's output: the RunSummary
+    }
+
+
 def drain_seconds(worker_timeout_seconds: int) -> int:
     """How long a failed Copy waits before Cleanup: until every worker invocation has surely ended."""
     return worker_timeout_seconds + DRAIN_MARGIN_SECONDS
@@ -433,7 +522,8 @@ def drain_seconds(worker_timeout_seconds: int) -> int:
 
 def build_definition(workers: int, functions: Functions, timing: RetryTiming = PRODUCTION_RETRY,
                      drain: int = drain_seconds(limits.MAX_LAMBDA_TIMEOUT_SECONDS), concurrency: int = 1,
-                     sharded: ShardedPlanning | None = None, restore: bool = False) -> State:
+                     sharded: ShardedPlanning | None = None, restore: bool = False,
+                     finalize: FinalizeFanOut = DEFAULT_FINALIZE) -> State:
     """The whole state machine for ``workers`` parallel workers, each running ``concurrency`` payloads at once;
     a failed Copy waits ``drain`` seconds (``drain_seconds`` of the worker's timeout) before Cleanup. Planning
     is one Plan task, or, with ``sharded``, the sharded planning states (``sharded_plan_states``). With
@@ -475,23 +565,7 @@ def build_definition(workers: int, functions: Functions, timing: RetryTiming = P
             # until they time out (unverified that stopping a child differs from a failed Parallel here).
             DRAIN_WORKERS: {"Type": "Wait", "Seconds": drain,
                             "Next": CLEANUP},
-            # The finalizer answers the RunSummary, or (a run too large for one invocation) its own event with
-            # done false and a cursor, to be called again with (lambdas/handlers.py, finalize). The first event
-            # carries the first cursor: it tells the finalizer that it will be called again.
-            START_FINALIZE: {"Type": "Pass", "Result": FIRST_FINALIZE_CURSOR, "ResultPath": "$.plan.cursor",
-                             "Next": "Finalize"},
-            "Finalize": _task(functions.finalizer, timing, InputPath="$.plan", Next=FINALIZE_DONE, Catch=_catch()),
-            FINALIZE_DONE: {
-                "Type": "Choice",
-                # Only a continuation carries a cursor; the RunSummary has none. One IsPresent test, never a
-                # comparison on a path that may be missing (a runtime error on AWS: Step Functions developer
-                # guide, "Choice workflow state", "IsPresent"; whether And stops at its first false rule is
-                # unverified, so it is not relied on).
-                "Choices": [{"Variable": "$.cursor", "IsPresent": True, "Next": FINALIZE_MORE}],
-                "Default": FINALIZED,
-            },
-            FINALIZE_MORE: _task(functions.finalizer, timing, Next=FINALIZE_DONE, Catch=_catch()),
-            FINALIZED: {"Type": "Succeed"},  # the execution's output: the RunSummary
+            **finalize_states(functions.finalizer, timing, finalize),
             CLEANUP: _task(functions.cleanup, timing,
                              Parameters={"run_id.$": "$$.Execution.Name", "error.$": "$.error"},
                              ResultPath="$.cleanup", Next="Failed"),

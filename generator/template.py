@@ -220,7 +220,9 @@ def definition_string(settings: EnvSettings, timing: state_machine.RetryTiming) 
     definition = state_machine.build_definition(settings.workers, state_machine.placeholders(), timing,
                                                 state_machine.drain_seconds(settings.worker.timeout_seconds),
                                                 settings.worker_concurrency, sharded,
-                                                restore=settings.restore_archived)
+                                                restore=settings.restore_archived,
+                                                finalize=state_machine.FinalizeFanOut(settings.finalizer_shard_rows,
+                                                                                      settings.finalizer_concurrency))
     if settings.notifications:
         topic = (f"${{{policies.NOTIFICATION_TOPIC_RESOURCE}}}" if settings.creates_topic
                  else settings.notification_topic)

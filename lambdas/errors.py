@@ -43,6 +43,10 @@ class VerificationError(SfnCopyError):
     """A target object does not match what was planned (size, or a multipart upload missing parts)."""
 
 
+class FinalizeShardError(SfnCopyError):
+    """A finalize shard left no summary: its child execution failed, so the report would miss its rows."""
+
+
 # --- Errors the state machine retries ---------------------------------------------------------------
 class TransientError(SfnCopyError):
     """A retryable failure that outlived the in-process retries (throttling, 5xx, timeouts)."""

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from lambdas import binning, history, limits
+from lambdas import binning, finalize_shards, history, limits
 from lambdas.models import Payload, RunPlan, TargetConfig
 
 # --- prices (USD, us-east-1) ------------------------------------------------------------------------
@@ -38,15 +38,18 @@ INVOCATION_OVERHEAD_SECONDS = 0.5
 # The planner lists, routes and bins about 50,000 objects a second; the finalizer checks ~100,000.
 PLANNER_SECONDS_PER_OBJECT = 20e-6
 FINALIZER_SECONDS_PER_OBJECT = 10e-6
-# State transitions: the fixed states (Plan, the dry-run Choice, Parallel, the cursor Pass, Finalize, its done
-# Choice, the Succeed, end), one Map per branch, per payload its child execution's start, CopyPayload, Choice
-# and Succeed, per extra invocation CopyPayload + Choice. Step Functions charges one transition for each child execution
-# a Distributed Map starts (developer guide, "Transitions", transitions in Distributed Map states: "you are
-# charged one state transition for each child workflow execution that the Distributed Map state starts").
-TRANSITIONS_FIXED = 8
+# State transitions: the fixed states (Plan, the dry-run Choice, Parallel, StartFinalize, the FinalizeShards
+# Map, Finalize, its done Choice, the Succeed, end), one Map per branch, per payload its child execution's
+# start, CopyPayload, Choice and Succeed, per extra invocation CopyPayload + Choice, and per finalize shard
+# (lambdas/finalize_shards.py) its child's start, FinalizeShard, its Choice and the Succeed. Step Functions
+# charges one transition for each child execution a Distributed Map starts (developer guide, "Transitions",
+# transitions in Distributed Map states: "you are charged one state transition for each child workflow
+# execution that the Distributed Map state starts").
+TRANSITIONS_FIXED = 9
 TRANSITIONS_PER_BRANCH = 1
 TRANSITIONS_PER_PAYLOAD = 4
 TRANSITIONS_PER_CONTINUATION = 2
+TRANSITIONS_PER_FINALIZE_SHARD = 4
 # Requests of one whole-object multipart copy besides its parts: HEAD, create, complete (+ tags read).
 MULTIPART_HEAD_CREATE_COMPLETE = 3
 
@@ -131,9 +134,11 @@ def estimate(plan: RunPlan, payloads: Sequence[Payload], worker_memory_mb: int,
     extra = history.continuations(p.nbytes for p in payloads)
     events = history.estimate([p.nbytes for p in payloads], plan.workers)
     requests = count_requests(plan, payloads, extra, part_size)
-    invocations = 2 + len(payloads) + extra  # planner, finalizer, one per payload and continuation
+    shards = finalize_shard_count(len(payloads), plan.totals.copies)
+    # planner, one per payload and continuation, the finalizer's: StartFinalize, one per shard, the merge
+    invocations = 1 + len(payloads) + extra + 2 + shards
     gb_seconds = _seconds(plan, loads, invocations, throughput_mb_s) * worker_memory_mb / 1024
-    transitions = state_transitions(plan.workers, len(payloads), extra)
+    transitions = state_transitions(plan.workers, len(payloads), extra, shards)
     return Estimate(
         workers=plan.workers, copies=plan.totals.copies, bytes=plan.totals.bytes,
         split_objects=len(plan.splits), payloads=len(payloads),
@@ -182,9 +187,16 @@ def count_requests(plan: RunPlan, payloads: Sequence[Payload], continuations: in
     )
 
 
-def state_transitions(workers: int, payloads: int, continuations: int) -> int:
+def finalize_shard_count(payloads: int, copies: int,
+                         shard_rows: int = finalize_shards.DEFAULT_SHARD_ROWS) -> int:
+    """The finalize shards of a run (its payload shards and its one skipped-objects file)."""
+    return len(finalize_shards.plan_shards(payloads, copies, ("skipped",), shard_rows))
+
+
+def state_transitions(workers: int, payloads: int, continuations: int, shards: int = 2) -> int:
+    """A run's transitions: ``shards`` finalize shards (a small run's two: its payloads, its skipped objects)."""
     return (TRANSITIONS_FIXED + workers * TRANSITIONS_PER_BRANCH + payloads * TRANSITIONS_PER_PAYLOAD
-            + continuations * TRANSITIONS_PER_CONTINUATION)
+            + continuations * TRANSITIONS_PER_CONTINUATION + shards * TRANSITIONS_PER_FINALIZE_SHARD)
 
 
 def per_target(plan: RunPlan, payloads: Sequence[Payload]) -> tuple[TargetEstimate, ...]:

@@ -1,5 +1,13 @@
 """Finish a run after every worker is done, in bounded memory whatever the run's size.
 
+The state machine finalizes in a fan-out (lambdas/finalize_shards.py): ``plan_finalize`` cuts the run into
+finalize shards, a Distributed Map runs ``shard_step`` on each in a child execution of its own (phase 1 on a
+range of payloads, or phase 3 on one skipped-objects file), and ``merge_step`` merges their summaries, settles
+the split copies (phase 2) and writes the end-of-run files (phase 4, ``_Finalization.finish_merge``: the one
+place every end-of-run artefact is written). ``finalize_step`` (scope "run") does all the phases in one chain
+of invocations: what an execution started before the fan-out existed still calls (an execution keeps the
+definition it started with), and what ``finalize`` runs in one call.
+
 The run is reported in phases, each streamed in bounded pieces:
 
 1. payloads, one at a time (a few read ahead): join each payload's results with its tasks into report rows
@@ -31,11 +39,13 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
 
-from lambdas import logs, manifest
+from lambdas import finalize_shards, logs, manifest
 from lambdas.deadline import Deadline
 from lambdas.errors import (
+    FinalizeShardError,
     NoSuchKeyError,
     NoSuchUploadError,
     ObjectError,
@@ -43,7 +53,8 @@ from lambdas.errors import (
     TargetExistsError,
     TooManyFailedObjectsError,
 )
-from lambdas.finalizer_state import FinalizeCursor, FinalizeState, Phase
+from lambdas.finalize_shards import ShardSpec, ShardSummary
+from lambdas.finalizer_state import FinalizeCursor, FinalizeState, Phase, csv_upload_key
 from lambdas.finalizer_state import load as load_state
 from lambdas.finalizer_state import save as save_state
 from lambdas.gateway import PartInfo, S3Gateway
@@ -80,7 +91,14 @@ from lambdas.report import (
     too_many_failed_message,
     verified_row,
 )
-from lambdas.report_files import DEFAULT_LAYOUT, ReportFiles, ReportLayout
+from lambdas.report_files import (
+    DEFAULT_LAYOUT,
+    REPORT_CSV,
+    ReportFiles,
+    ReportLayout,
+    join_single_csv,
+    write_parts_manifest,
+)
 from lambdas.restoring.outcomes import RestoreOutcomes, with_times
 from lambdas.settings import Settings
 from lambdas.verification import Expected, verify_targets
@@ -96,6 +114,47 @@ SPLIT_BATCH = 64
 SKIPPED_BATCH = 10_000
 
 
+ScopeKind = Literal["run", "shard", "merge"]
+
+
+@dataclass(frozen=True)
+class Scope:
+    """The share of a finalization one chain of invocations covers: the whole run, one finalize shard, or
+    the merge of the shards (the split copies, then the end-of-run files)."""
+
+    kind: ScopeKind = "run"
+    shard: ShardSpec | None = None
+
+    @property
+    def name(self) -> str:
+        """Where the chain keeps its state: "" (the run's finalizer folder) or the shard's number."""
+        return self.shard.name if self.shard is not None else ""
+
+    @property
+    def files_name(self) -> str:
+        """What its report parts are named for (report_files.part_key)."""
+        return {"run": "", "merge": "splits"}.get(self.kind, self.name)
+
+    @property
+    def phases(self) -> tuple[Phase, ...]:
+        if self.kind == "merge":
+            return ("splits",)
+        if self.shard is not None:
+            return (self.shard.kind,)
+        return ("payloads", "splits", "skipped")
+
+
+RUN = Scope()
+MERGE = Scope("merge")
+
+
+def skipped_sources(loc: ManifestLocation, plan: RunPlan) -> tuple[str, ...]:
+    """The keys of the run's skipped-objects files (JSON arrays of SkippedObject), in report order: the files
+    the plan's index names (plan/skipped.json, or the shards' own files). The one place the finalizer learns
+    where skipped objects are listed."""
+    return tuple(manifest.skipped_keys(loc, plan))
+
+
 def finalize(pointer: PlanPointer, settings: Settings, s3: S3Gateway,
              layout: ReportLayout = DEFAULT_LAYOUT) -> RunSummary:
     """The whole finalization in this call, however long it takes (a caller that cannot call again, tests)."""
@@ -107,39 +166,141 @@ def finalize(pointer: PlanPointer, settings: Settings, s3: S3Gateway,
         cursor = outcome
 
 
+def finalize_fanned_out(pointer: PlanPointer, settings: Settings, s3: S3Gateway,
+                        layout: ReportLayout = DEFAULT_LAYOUT,
+                        shard_rows: int = finalize_shards.DEFAULT_SHARD_ROWS) -> RunSummary:
+    """The state machine's fan-out in this call, one shard after another: plan, every shard, the merge."""
+    for spec in plan_finalize(pointer, s3, shard_rows):
+        cursor: FinalizeCursor | None = None
+        while isinstance(outcome := shard_step(pointer, spec, settings, s3, Deadline.never(), cursor, layout),
+                         FinalizeCursor):
+            cursor = outcome
+    merge_cursor: FinalizeCursor | None = None
+    while isinstance(done := merge_step(pointer, settings, s3, Deadline.never(), merge_cursor, layout),
+                     FinalizeCursor):
+        merge_cursor = done
+    return done
+
+
+def plan_finalize(pointer: PlanPointer, s3: S3Gateway,
+                  shard_rows: int = finalize_shards.DEFAULT_SHARD_ROWS) -> list[ShardSpec]:
+    """Cut the run into finalize shards and write them as the FinalizeShards Map's items."""
+    loc = pointer.manifest
+    plan = manifest.read_plan(s3, loc)
+    shards = finalize_shards.plan_shards(len(payload_ids(pointer)), pointer.copies, skipped_sources(loc, plan),
+                                         shard_rows)
+    s3.put_json(loc.bucket, finalize_shards.shards_key(loc), [spec.to_dict() for spec in shards])
+    log.info("finalize shards planned", extra={"shards": len(shards), "payloads": len(payload_ids(pointer)),
+                                               "shard_rows": shard_rows})
+    return shards
+
+
 def finalize_step(pointer: PlanPointer, settings: Settings, s3: S3Gateway, deadline: Deadline,
                   cursor: FinalizeCursor | None = None,
                   layout: ReportLayout = DEFAULT_LAYOUT) -> RunSummary | FinalizeCursor:
-    """One invocation's share: from ``cursor`` (None or step 0: the beginning) until done (the RunSummary)
-    or until ``deadline`` is near (a cursor to call again with). Raises TooManyFailedObjectsError past
-    max_failed_objects, after writing the report."""
+    """One invocation's share of the whole run: from ``cursor`` (None or step 0: the beginning) until done
+    (the RunSummary) or until ``deadline`` is near (a cursor to call again with). Raises
+    TooManyFailedObjectsError past max_failed_objects, after writing the report."""
+    outcome = _step(pointer, settings, s3, deadline, cursor, layout, RUN)
+    assert not isinstance(outcome, ShardSummary)
+    return outcome
+
+
+def shard_step(pointer: PlanPointer, spec: ShardSpec, settings: Settings, s3: S3Gateway, deadline: Deadline,
+               cursor: FinalizeCursor | None = None,
+               layout: ReportLayout = DEFAULT_LAYOUT) -> ShardSummary | FinalizeCursor:
+    """One invocation's share of finalize shard ``spec``: its summary when done, else a cursor."""
+    outcome = _step(pointer, settings, s3, deadline, cursor, layout, Scope("shard", spec))
+    assert not isinstance(outcome, RunSummary)
+    return outcome
+
+
+def merge_step(pointer: PlanPointer, settings: Settings, s3: S3Gateway, deadline: Deadline,
+               cursor: FinalizeCursor | None = None,
+               layout: ReportLayout = DEFAULT_LAYOUT) -> RunSummary | FinalizeCursor:
+    """One invocation's share of the merge: the RunSummary when done (or TooManyFailedObjectsError after the
+    report is written; FinalizeShardError when a shard left no summary), else a cursor."""
+    outcome = _step(pointer, settings, s3, deadline, cursor, layout, MERGE)
+    assert not isinstance(outcome, ShardSummary)
+    return outcome
+
+
+def _step(pointer: PlanPointer, settings: Settings, s3: S3Gateway, deadline: Deadline,
+          cursor: FinalizeCursor | None, layout: ReportLayout,
+          scope: Scope) -> RunSummary | ShardSummary | FinalizeCursor:
     loc = pointer.manifest
     plan = manifest.read_plan(s3, loc)
     s3 = s3.for_buckets(plan.config.bucket_access())  # each target's expected owner, on every request to it
     step = cursor.step if cursor is not None else 0
+    summaries: list[ShardSummary] | None = None
     if step == 0:  # the first invocation (the state machine's first cursor is step 0: nothing saved yet)
         state, pending = FinalizeState(started=_now()), b""
         state.joins = {split.copy_id: ChunkJoin(split) for split in plan.splits}
-        # report.csv is written when the plan's rows (copies and skipped objects) fit one spreadsheet.
-        single_csv = plan.totals.copies + plan.totals.skipped <= layout.single_csv_max_rows
+        state.phase = scope.phases[0]
+        if scope.kind == "merge":
+            summaries = read_summaries(s3, loc)
+            _merge_into(state, summaries)
+        # report.csv is written as it goes when the plan's rows (copies and skipped objects) fit one spreadsheet;
+        # the merge joins the shards' parts into it instead (finish_merge).
+        single_csv = scope.kind == "run" and plan.totals.copies + plan.totals.skipped <= layout.single_csv_max_rows
     else:
-        state, pending = load_state(s3, loc, step, plan.splits)
+        state, pending = load_state(s3, loc, step, plan.splits, scope.name)
         single_csv = False  # the saved report files say
-    files = ReportFiles(s3, loc, layout, single_csv, state.files, pending)
-    run = _Finalization(pointer, plan, settings, s3, deadline, state, files)
+    files = ReportFiles(s3, loc, layout, single_csv, state.files, pending, scope.files_name)
+    run = _Finalization(pointer, plan, settings, s3, deadline, state, files, scope, layout, summaries)
     try:
         if not run.go_on():
             state.invocations += 1
             state.files = files.state()
-            save_state(s3, loc, step + 1, state, files.pending_bytes())
+            save_state(s3, loc, step + 1, state, files.pending_bytes(), scope.name)
             log.info("finalizer continues in another invocation",
                      extra={"step": step + 1, "phase": state.phase, "position": state.position,
-                            "rows": files.rows})
+                            "rows": files.rows, "scope": scope.kind, "shard": scope.name})
             return FinalizeCursor(step=step + 1, phase=state.phase, position=state.position)
-        return run.finish()
+        if scope.kind == "shard":
+            return run.finish_shard()
+        return run.finish_merge() if scope.kind == "merge" else run.finish()
     except BaseException as error:
         files.abort(error)
         raise
+
+
+def read_summaries(s3: S3Gateway, loc: ManifestLocation) -> list[ShardSummary]:
+    """Every finalize shard's summary, in shard order; FinalizeShardError naming the shards that left none."""
+    specs = [ShardSpec.from_dict(item) for item in s3.get_json(loc.bucket, finalize_shards.shards_key(loc))]
+
+    def read(spec: ShardSpec) -> ShardSummary | None:
+        data = s3.get_json_or_none(loc.bucket, finalize_shards.summary_key(loc, spec.name))
+        return ShardSummary.from_dict(data) if isinstance(data, dict) else None
+
+    with ThreadPoolExecutor(max_workers=manifest.READ_THREADS) as pool:
+        found = {spec.index: summary for spec, summary in zip(specs, pool.map(read, specs), strict=True)
+                 if summary is not None}
+    missing = finalize_shards.missing_shards(specs, found)
+    if missing:
+        named = "; ".join(finalize_shards.describe(spec) for spec in missing[:5])
+        more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
+        raise FinalizeShardError(
+            f"{len(missing)} of {len(specs)} finalize shards did not finish: {named}{more}. Their child "
+            "executions of the FinalizeShards Map failed (their errors are in the Map Run); the report would "
+            "miss their rows, so the run fails")
+    return [found[spec.index] for spec in specs]
+
+
+def _merge_into(state: FinalizeState, summaries: Sequence[ShardSummary]) -> None:
+    """The merge's first state: the shards' counts, split joins, unmatched objects and verification."""
+    state.tally = finalize_shards.merge_tallies([s.tally for s in summaries])
+    for summary in summaries:
+        for copy_id, saved in summary.joins.items():
+            join = state.joins.get(copy_id)
+            if join is None:
+                raise FinalizeShardError(f"finalize shard {summary.index} reports chunks of split copy {copy_id}, "
+                                         "which the plan does not have")
+            finalize_shards.merge_join(join, saved)
+    state.unmatched, state.unmatched_count = finalize_shards.merge_unmatched(summaries)
+    state.verification = finalize_shards.merge_verification([s.verification for s in summaries])
+    state.seconds = finalize_shards.merge_seconds(summaries)
+    state.started = min((s.started for s in summaries if s.started), default=state.started)
 
 
 def payload_ids(pointer: PlanPointer) -> list[int]:
@@ -158,6 +319,9 @@ class _Finalization:
     deadline: Deadline
     state: FinalizeState
     files: ReportFiles
+    scope: Scope = RUN
+    layout: ReportLayout = DEFAULT_LAYOUT
+    summaries: list[ShardSummary] | None = field(default=None)  # the merge's, once read
     _restores: RestoreOutcomes | None = None
 
     @property
@@ -188,17 +352,22 @@ class _Finalization:
                 self.state.seconds[phase] = round(self.state.seconds.get(phase, 0.0) + time.monotonic() - began, 3)
                 if not finished:
                     return False
-                self.state.phase, self.state.position = _next_phase(phase), 0
+                self.state.phase, self.state.position = _next_phase(phase, self.scope.phases), 0
                 if self.state.phase != "done" and self.deadline.near():
                     return False
         return True
 
     # --- phase 1: payloads ---------------------------------------------------------------------------
-    def _payloads(self, pool: ThreadPoolExecutor) -> bool:
+    def _payload_ids(self) -> list[int]:
         ids = payload_ids(self.pointer)
-        files = manifest.payload_files(self.s3, self.loc, self.plan)  # where each payload's file is
-        items = [files.get(pid) or WorkItem(pid, -1, manifest.payload_key(self.loc, pid))
-                 for pid in ids[self.state.position:]]
+        shard = self.scope.shard
+        return ids[shard.first:shard.first + shard.count] if shard is not None else ids
+
+    def _payloads(self, pool: ThreadPoolExecutor) -> bool:
+        ids = self._payload_ids()
+        todo = ids[self.state.position:]
+        files = manifest.payload_files(self.s3, self.loc, self.plan, todo)  # where each payload's file is
+        items = [files.get(pid) or WorkItem(pid, -1, manifest.payload_key(self.loc, pid)) for pid in todo]
         with _PayloadReader(self.s3, self.loc, items, not self.dry_run) as reads:
             for payload, checkpoint in reads:
                 if self.dry_run:
@@ -255,15 +424,19 @@ class _Finalization:
                 return False
         return True
 
-    # --- phase 3: the files of skipped objects -------------------------------------------------------
+    # --- phase 3: the skipped objects -----------------------------------------------------------------
+    def _skipped_files(self) -> tuple[str, ...]:
+        shard = self.scope.shard
+        return (shard.key,) if shard is not None else skipped_sources(self.loc, self.plan)
+
     def _skipped(self, pool: ThreadPoolExecutor) -> bool:
-        """Each file the index names, in order (``state.skipped_file``), from a byte offset (``position``)."""
-        keys = manifest.skipped_keys(self.loc, self.plan)
-        while self.state.skipped_file < len(keys):
-            if not self._skipped_file(keys[self.state.skipped_file], pool):
+        """Each of the scope's skipped files, in order (``state.item``), from a byte offset (``position``)."""
+        files = self._skipped_files()
+        while self.state.item < len(files):
+            if not self._skipped_file(files[self.state.item], pool):
                 return False
-            self.state.skipped_file, self.state.position = self.state.skipped_file + 1, 0
-            if self.state.skipped_file < len(keys) and self.deadline.near():
+            self.state.item, self.state.position = self.state.item + 1, 0
+            if self.state.item < len(files) and self.deadline.near():
                 return False
         return True
 
@@ -326,16 +499,56 @@ class _Finalization:
             files.add(row)
 
     def finish(self) -> RunSummary:
-        """Write the report's last files and report.json; the run's summary (or TooManyFailedObjectsError)."""
-        plan, state, loc = self.plan, self.state, self.loc
+        """The whole run's last files (its report parts, report.csv, the manifest) and report.json."""
         finished = _now()
         entries = self.files.finish(created=finished)
-        report_json, report_csv = loc.uri(manifest.REPORT_JSON), self.files.csv_uri
+        return self._conclude(finished, entries, self.files.rows, self.files.csv_uri,
+                              {"invocations": self.state.invocations + 1})
+
+    def finish_shard(self) -> ShardSummary:
+        """A finalize shard's last part and its summary for the merge (no end-of-run file)."""
+        assert self.scope.shard is not None
+        state, spec = self.state, self.scope.shard
+        entries = self.files.finish(created=_now(), manifest=False)
+        summary = ShardSummary(index=spec.index, kind=spec.kind, rows=self.files.rows, entries=entries,
+                               tally=state.tally,
+                               joins={i: join.to_state() for i, join in state.joins.items() if join.chunks},
+                               unmatched=state.unmatched, unmatched_count=state.unmatched_count,
+                               verification=state.verification, started=state.started,
+                               invocations=state.invocations + 1, seconds=state.seconds)
+        self.s3.put_json(self.loc.bucket, finalize_shards.summary_key(self.loc, spec.name), summary.to_dict())
+        log.info("finalize shard done", extra={"shard": spec.index, "kind": spec.kind, "rows": summary.rows,
+                                               "failed": state.tally.failed, "parts": len(entries)})
+        return summary
+
+    def finish_merge(self) -> RunSummary:
+        """The end of the run: every end-of-run file is written here, once the shards' summaries and the split
+        copies' rows are in. The report's parts in row order (payload shards, split copies, skipped
+        objects), report.csv when the rows fit ``single_csv_max_rows``, report/manifest.json, report.json."""
+        summaries = self.summaries if self.summaries is not None else read_summaries(self.s3, self.loc)
+        own = self.files.finish(created=_now(), manifest=False)
+        entries = [*(e for s in summaries if s.kind == "payloads" for e in s.entries), *own,
+                   *(e for s in summaries if s.kind == "skipped" for e in s.entries)]
+        rows = sum(s.rows for s in summaries) + self.files.rows
+        report_csv = ""
+        if rows <= self.layout.single_csv_max_rows:
+            join_single_csv(self.s3, self.loc, entries, self.layout, csv_upload_key(self.loc))
+            report_csv = self.loc.uri(REPORT_CSV)
+        finished = _now()
+        write_parts_manifest(self.s3, self.loc, entries, finished)
+        timings = {"invocations": self.state.invocations + 1 + sum(s.invocations for s in summaries),
+                   "finalize_shards": len(summaries), "merge_invocations": self.state.invocations + 1}
+        return self._conclude(finished, entries, rows, report_csv, timings)
+
+    def _conclude(self, finished: str, entries: Sequence[dict[str, Any]], rows: int, report_csv: str,
+                  timings: dict[str, Any]) -> RunSummary:
+        """report.json with the totals; the run's summary (or TooManyFailedObjectsError)."""
+        plan, state, loc = self.plan, self.state, self.loc
+        report_json = loc.uri(manifest.REPORT_JSON)
         counts = state.tally
         extra = {
-            "parts": {"manifest": self.files.manifest_uri, "count": len(entries), "rows": self.files.rows},
-            "timings": {"finalizer_started": state.started, "invocations": state.invocations + 1,
-                        "phase_seconds": state.seconds},
+            "parts": {"manifest": self.files.manifest_uri, "count": len(entries), "rows": rows},
+            "timings": {"finalizer_started": state.started, **timings, "phase_seconds": state.seconds},
             "verification": state.verification.as_dict(),
         }
         if plan.config.options.restore is not None and not self.dry_run:
@@ -354,8 +567,9 @@ class _Finalization:
         return head
 
 
-def _next_phase(phase: Phase) -> Phase:
-    order: tuple[Phase, ...] = ("payloads", "splits", "skipped", "done")
+def _next_phase(phase: Phase, phases: tuple[Phase, ...]) -> Phase:
+    """The phase after ``phase`` in a scope's ``phases`` ("done" after the last)."""
+    order = (*phases, "done")
     return order[order.index(phase) + 1]
 
 

@@ -6,6 +6,8 @@ most 256 KiB, limits.MAX_STATE_PAYLOAD_BYTES); the state it names lives in the m
 
     finalizer/state-00001.json   FinalizeState after the first invocation (counts, split joins, report files)
     finalizer/state-00001.csv    the rows of the report part being filled when it stopped
+    finalizer/shard-00003/state-00001.json, .csv   the same, of finalize shard 3's chain (lambdas/finalize_shards.py)
+    finalizer/report-csv.json    the report.csv upload the merge is writing (for cleanup, until it is completed)
 
 Step n's files are written once by the invocation that began at step n-1 (a retry of that invocation, from
 the same cursor, writes them again), so a retried invocation always starts from the state its cursor names.
@@ -59,12 +61,22 @@ class FinalizeCursor:
 FIRST = FinalizeCursor(step=0, phase="payloads", position=0)
 
 
-def state_key(loc: ManifestLocation, step: int) -> str:
-    return f"{loc.prefix}finalizer/state-{step:05d}.json"
+def _folder(loc: ManifestLocation, shard: str) -> str:
+    """The run's finalizer folder, or finalize shard ``shard``'s (lambdas/finalize_shards.py)."""
+    return f"{loc.prefix}finalizer/shard-{shard}/" if shard else f"{loc.prefix}finalizer/"
 
 
-def pending_key(loc: ManifestLocation, step: int) -> str:
-    return f"{loc.prefix}finalizer/state-{step:05d}.csv"
+def state_key(loc: ManifestLocation, step: int, shard: str = "") -> str:
+    return f"{_folder(loc, shard)}state-{step:05d}.json"
+
+
+def pending_key(loc: ManifestLocation, step: int, shard: str = "") -> str:
+    return f"{_folder(loc, shard)}state-{step:05d}.csv"
+
+
+def csv_upload_key(loc: ManifestLocation) -> str:
+    """Names the report.csv upload the merge has open (its id), so cleanup can abort it after a crash."""
+    return f"{loc.prefix}finalizer/report-csv.json"
 
 
 @dataclass
@@ -74,7 +86,6 @@ class FinalizeState:
 
     phase: Phase = "payloads"
     position: int = 0
-    skipped_file: int = 0  # in the skipped phase: which of the plan's skipped files ``position`` is in
     started: str = ""  # when the first invocation began
     invocations: int = 0  # invocations before this one
     tally: Tally = field(default_factory=Tally)
@@ -84,15 +95,15 @@ class FinalizeState:
     files: dict[str, Any] = field(default_factory=dict)  # ReportFiles.state()
     verification: VerifyStats = field(default_factory=VerifyStats)
     seconds: dict[str, float] = field(default_factory=dict)  # time spent per phase
+    item: int = 0  # in phase "skipped": which of the scope's skipped files ``position`` is an offset in
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "phase": self.phase, "position": self.position, "skipped_file": self.skipped_file,
-            "started": self.started,
+            "phase": self.phase, "position": self.position, "started": self.started,
             "invocations": self.invocations, "tally": self.tally.as_dict(),
             "joins": {str(copy_id): join.to_state() for copy_id, join in self.joins.items() if join.chunks},
             "unmatched": self.unmatched, "unmatched_count": self.unmatched_count, "files": self.files,
-            "verification": self.verification.as_dict(), "seconds": self.seconds,
+            "verification": self.verification.as_dict(), "seconds": self.seconds, "item": self.item,
         }
 
     @classmethod
@@ -101,30 +112,36 @@ class FinalizeState:
         joins = {split.copy_id: ChunkJoin(split) for split in splits}
         joins.update({int(copy_id): ChunkJoin.from_state(by_id[int(copy_id)], saved)
                       for copy_id, saved in data["joins"].items()})
-        return cls(phase=data["phase"], position=int(data["position"]),
-                   skipped_file=int(data.get("skipped_file", 0)), started=data["started"],
+        return cls(phase=data["phase"], position=int(data["position"]), started=data["started"],
                    invocations=int(data["invocations"]), tally=Tally.from_dict(data["tally"]), joins=joins,
                    unmatched=list(data["unmatched"]), unmatched_count=int(data["unmatched_count"]),
                    files=dict(data["files"]), verification=VerifyStats(**data["verification"]),
-                   seconds=dict(data["seconds"]))
+                   seconds=dict(data["seconds"]), item=int(data.get("item", 0)))
 
 
-def save(s3: S3Gateway, loc: ManifestLocation, step: int, state: FinalizeState, pending: bytes) -> None:
+def save(s3: S3Gateway, loc: ManifestLocation, step: int, state: FinalizeState, pending: bytes,
+         shard: str = "") -> None:
     """Step ``step``'s files: the pending rows first, the state (which a cursor names) last."""
-    s3.put_bytes(loc.bucket, pending_key(loc, step), pending, CSV_CONTENT_TYPE)
-    s3.put_bytes(loc.bucket, state_key(loc, step), encode_json(state.to_dict()), JSON_CONTENT_TYPE)
+    s3.put_bytes(loc.bucket, pending_key(loc, step, shard), pending, CSV_CONTENT_TYPE)
+    s3.put_bytes(loc.bucket, state_key(loc, step, shard), encode_json(state.to_dict()), JSON_CONTENT_TYPE)
 
 
-def load(s3: S3Gateway, loc: ManifestLocation, step: int, splits: Sequence[SplitCopy]) -> tuple[FinalizeState, bytes]:
+def load(s3: S3Gateway, loc: ManifestLocation, step: int, splits: Sequence[SplitCopy],
+         shard: str = "") -> tuple[FinalizeState, bytes]:
     """Step ``step``'s state and pending rows (ManifestConflictError when missing)."""
-    state = FinalizeState.from_dict(s3.get_json(loc.bucket, state_key(loc, step)), splits)
-    pending = b"".join(s3.read_chunks(loc.bucket, pending_key(loc, step)))
+    state = FinalizeState.from_dict(s3.get_json(loc.bucket, state_key(loc, step, shard)), splits)
+    pending = b"".join(s3.read_chunks(loc.bucket, pending_key(loc, step, shard)))
     return state, pending
 
 
 def latest_upload(s3: S3Gateway, loc: ManifestLocation) -> str:
-    """The report.csv upload id the latest saved state records ("" when none): for cleanup."""
-    keys = [obj.key for obj in s3.list_objects(loc.bucket, f"{loc.prefix}finalizer/") if obj.key.endswith(".json")]
+    """The report.csv upload id that may be open ("" when none): the merge's marker, else what the run's latest
+    saved state records (shards write no report.csv). For cleanup."""
+    marker = s3.get_json_or_none(loc.bucket, csv_upload_key(loc))
+    if isinstance(marker, dict) and marker.get("upload_id"):
+        return str(marker["upload_id"])
+    keys = [obj.key for obj in s3.list_objects(loc.bucket, f"{loc.prefix}finalizer/state-")
+            if obj.key.endswith(".json")]
     if not keys:
         return ""
     data = s3.get_json_or_none(loc.bucket, max(keys))

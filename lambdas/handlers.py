@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from lambdas import cleanup, finalizer, logs, planner, stored_config, worker
+from lambdas import cleanup, finalize_shards, finalizer, logs, planner, stored_config, worker
 from lambdas.deadline import Deadline
 from lambdas.finalizer_state import FinalizeCursor
 from lambdas.gateway import S3Gateway, gateway_from_settings
@@ -110,20 +110,44 @@ def restore(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 
 def finalize(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """Event: PlanPointer, with a ``cursor`` when the state machine loops on the finalizer (step 0 the first
-    time) -> RunSummary when the run is finalized, else the event itself with ``"done": false`` and the
-    cursor to call again with (as the worker's PayloadTask loop). Without a cursor the whole finalization
-    runs in this invocation, as before cursors. Raises TooManyFailedObjectsError past max_failed_objects."""
-    pointer = PlanPointer.from_dict(event)
+    """The finalizer's steps, by the event's ``mode`` (lambdas/finalize_shards.py):
+
+    - ``{"mode": "shards", "pointer": PlanPointer, "shard_rows": n}`` (StartFinalize) -> ``{"items": <key of
+      the FinalizeShards Map's items>, "shards": <count>}``;
+    - ``{"mode": "shard", "pointer", "shard": <a Map item>, "cursor"}`` (a FinalizeShards child) ->
+      ``{"done": true, "shard": <index>, "rows": n}``, or the event with ``"done": false`` and the next cursor;
+    - ``{"mode": "merge", "pointer", "cursor"}`` (Finalize, FinalizeMore) -> RunSummary, or the event with
+      ``"done": false`` and the next cursor. Raises TooManyFailedObjectsError past max_failed_objects;
+    - no mode: PlanPointer, with a ``cursor`` when the state machine loops (step 0 the first time): the whole
+      run in one chain, as state machines before the fan-out call it (an execution keeps the definition it
+      started with); without a cursor, the whole finalization in this invocation."""
+    mode = event.get("mode")
+    pointer = PlanPointer.from_dict(event["pointer"] if mode else event)
     cursor = FinalizeCursor.from_event(event)
     logs.bind(run_id=pointer.run_id)
     settings, s3 = _setup()
+    if mode == "shards":
+        rows = int(event.get("shard_rows") or finalize_shards.DEFAULT_SHARD_ROWS)
+        shards = finalizer.plan_finalize(pointer, s3, rows)
+        return {"items": finalize_shards.shards_key(pointer.manifest), "shards": len(shards)}
     if cursor is None:  # a state machine without the Finalize loop could not call again: no deadline
+        if mode:
+            raise ValueError(f"finalizer: a {mode!r} event needs a cursor (the state machine's first is step 0)")
         return finalizer.finalize(pointer, settings, s3).to_dict()
     deadline = Deadline(context.get_remaining_time_in_millis, settings.deadline_margin_seconds)
-    outcome = finalizer.finalize_step(pointer, settings, s3, deadline, cursor)
+    if mode == "shard":
+        spec = finalize_shards.ShardSpec.from_dict(event["shard"])
+        logs.bind(run_id=pointer.run_id, shard=spec.index)
+        done = finalizer.shard_step(pointer, spec, settings, s3, deadline, cursor)
+        if isinstance(done, FinalizeCursor):
+            return {**event, "done": False, "cursor": done.to_dict()}
+        return {"done": True, "shard": done.index, "rows": done.rows}  # small: the Map keeps it (256 KiB)
+    if mode not in (None, "merge"):
+        raise ValueError(f"finalizer: unknown mode {mode!r} (expected shards, shard or merge)")
+    step = finalizer.merge_step if mode == "merge" else finalizer.finalize_step
+    outcome = step(pointer, settings, s3, deadline, cursor)
     if isinstance(outcome, FinalizeCursor):
-        return {**event, "done": False, "cursor": outcome.to_dict()}  # the planner's pointer as it came
+        return {**event, "done": False, "cursor": outcome.to_dict()}  # the event as it came
     return outcome.to_dict()
 
 

@@ -67,13 +67,15 @@ MAX_NOTIFIED_CAUSE_CHARACTERS = 4_096
 MAX_HISTORY_EVENTS = 25_000
 # We plan for at most this share of the history budget, leaving room for retries and continuations.
 HISTORY_EVENT_BUDGET = 20_000
-# The parent execution's events no longer depend on the payloads: ExecutionStarted, Plan (Task: entered,
-# scheduled, started, succeeded, exited), DryRun (Choice: entered, exited), Copy (Parallel: entered, started,
-# succeeded, exited), StartFinalize (Pass 2), Finalize (Task 5), FinalizeDone (Choice 2), Finalized (Succeed 2)
-# and ExecutionSucceeded are 24 (Step Functions API reference, HistoryEvent types); the rest is slack, for
-# retries and the finalizer's continuations (7 each). tests/functional/test_state_machine.py measures them on
-# moto's interpreter.
-EVENTS_PARENT_FIXED = 30
+# The parent execution's events depend neither on the payloads nor on the report's size: ExecutionStarted, Plan
+# (Task: entered, scheduled, started, succeeded, exited), DryRun (Choice: entered, exited), Copy (Parallel:
+# entered, started, succeeded, exited), StartFinalize (Task 5), FinalizeShards (a Distributed Map, 6 as a
+# worker's), Finalize (Task 5), FinalizeDone (Choice 2), Finalized (Succeed 2) and ExecutionSucceeded are 33
+# (Step Functions API reference, HistoryEvent types); the finalize shards' invocations and continuations are in
+# their children's histories. With notifications, SummarizeSucceeded (Pass 2) and NotifySucceeded (Task 5) add 7.
+# The rest is slack, for retries and the merge's continuations (7 each, only when settling the split copies takes
+# more than one invocation). tests/functional/test_state_machine.py measures them on moto's interpreter.
+EVENTS_PARENT_FIXED = 48
 # Each worker's Distributed Map in the parent: MapStateEntered, MapStateStarted, MapRunStarted, MapRunSucceeded,
 # MapStateSucceeded, MapStateExited (measured likewise).
 EVENTS_PER_WORKER = 6

@@ -17,9 +17,12 @@ Layout under ``<SFNCOPY_MANIFEST_PREFIX>runs/<run_id>/``::
                                  (written once, never changed); "<writer>-<number>", the writer being
                                  "<invocation>-<8 random hex digits>", unique to one worker invocation
     report.json, report.csv      written by the finalizer (report.csv for reports up to 1,048,575 rows)
-    report/part-00000.csv, ...   the report's rows in parts, and report/manifest.json naming them
-                                 (lambdas/report_files.py)
-    finalizer/state-00001.json   the finalizer's state between two of its invocations (lambdas/finalizer_state.py)
+    report/part-00003-00000.csv, ...   the report's rows in parts (a finalize shard's, the merge's
+                                 "part-splits-..."), and report/manifest.json naming them (lambdas/report_files.py)
+    finalizer/shards.json        the finalize shards, the FinalizeShards Map's items (lambdas/finalize_shards.py)
+    finalizer/shard-00003/summary.json   what finalize shard 3 leaves for the merge
+    finalizer/state-00001.json   the finalizer's state between two of its invocations (lambdas/finalizer_state.py;
+                                 a shard's under finalizer/shard-00003/)
     failure.json                 written by cleanup when the execution fails
 
 A payload's checkpoint is append-only, so the bytes written for it grow with its results (O(n)) instead of
@@ -55,7 +58,7 @@ from __future__ import annotations
 import re
 import secrets
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, MutableMapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, MutableMapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from itertools import islice
 from json.encoder import encode_basestring_ascii as json_string
@@ -244,10 +247,14 @@ def read_worker_list(s3: S3Gateway, loc: ManifestLocation, worker: int) -> list[
     return [work_item(value, loc, worker) for value in s3.get_json(loc.bucket, worker_list_key(loc, worker))]
 
 
-def payload_files(s3: S3Gateway, loc: ManifestLocation, plan: RunPlan) -> dict[int, WorkItem]:
-    """Every payload of the run by id, from the workers' lists (one GET per worker, concurrently; memory
-    ~150 bytes a payload). For readers that go by payload id: the finalizer, cleanup, the dry run."""
-    workers = range(len(plan.worker_payloads))
+def payload_files(s3: S3Gateway, loc: ManifestLocation, plan: RunPlan,
+                  ids: Collection[int] | None = None) -> dict[int, WorkItem]:
+    """Every payload of the run by id (or those of ``ids``), from the workers' lists (one GET per worker that
+    has one of them, concurrently; memory ~150 bytes a payload). For readers that go by payload id: the
+    finalizer (a finalize shard reads only the lists of its payloads' workers), cleanup, the dry run."""
+    wanted = set(ids) if ids is not None else None
+    workers = [worker for worker, pids in enumerate(plan.worker_payloads)
+               if wanted is None or not wanted.isdisjoint(pids)]
     with ThreadPoolExecutor(max_workers=max(1, min(READ_THREADS, len(workers)))) as pool:
         lists = list(pool.map(lambda worker: read_worker_list(s3, loc, worker), workers))
     return {item.payload: item for items in lists for item in items}

@@ -4,6 +4,8 @@ Under the run's folder (lambdas/manifest.py)::
 
     report/part-00000.csv        rows 1..PART_ROWS of the report, CSV without a header (lambdas/report.py)
     report/part-00001.csv        the next rows, and so on
+    report/part-00003-00000.csv  a finalize shard's parts (lambdas/finalize_shards.py): "<shard>-<part>"
+    report/part-splits-00000.csv the split copies' rows, written by the merge
     report/manifest.json         the parts in order, each with its rows, bytes and MD5 (report.parts_manifest)
     report.csv                   the header and every row, for reports up to SINGLE_CSV_MAX_ROWS rows
 
@@ -20,7 +22,7 @@ parts are cut at the same rows whatever the invocations, so a retried invocation
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,8 +49,9 @@ REPORT_CSV = "report.csv"
 PARTS_MANIFEST = "report/manifest.json"
 
 
-def part_key(loc: ManifestLocation, index: int) -> str:
-    return f"{loc.prefix}report/part-{index:05d}.csv"
+def part_key(loc: ManifestLocation, index: int, name: str = "") -> str:
+    """Part ``index`` of the run's report (``name`` ""), or of one writer of it (a finalize shard, the merge)."""
+    return f"{loc.prefix}report/part-{name + '-' if name else ''}{index:05d}.csv"
 
 
 @dataclass(frozen=True)
@@ -69,8 +72,8 @@ class ReportFiles:
     ``pending`` resume the writer another invocation stopped."""
 
     def __init__(self, s3: S3Gateway, loc: ManifestLocation, layout: ReportLayout, single_csv: bool,
-                 state: Mapping[str, Any] | None = None, pending: bytes = b"") -> None:
-        self.s3, self.loc, self.layout = s3, loc, layout
+                 state: Mapping[str, Any] | None = None, pending: bytes = b"", name: str = "") -> None:
+        self.s3, self.loc, self.layout, self.name = s3, loc, layout, name
         saved = dict(state or {})
         self.cutter = PartCutter(layout.part_rows, layout.part_max_bytes, layout.min_part_bytes,
                                  index=int(saved.get("index", 0)), pending=pending,
@@ -97,8 +100,9 @@ class ReportFiles:
         if part is not None:
             self._write_part(part, last=False)
 
-    def finish(self, created: str) -> list[dict[str, Any]]:
-        """Write the last part, report.csv and the parts' manifest; return the manifest's entries."""
+    def finish(self, created: str, manifest: bool = True) -> list[dict[str, Any]]:
+        """Write the last part, report.csv and (unless ``manifest`` is false: a writer of one share of the
+        report) the parts' manifest; return the manifest's entries."""
         last = self.cutter.finish()
         if last is not None:
             self._write_part(last, last=True)
@@ -109,7 +113,8 @@ class ReportFiles:
                 body = csv_header() + (last.body if last is not None else b"")
                 self.s3.put_bytes(self.loc.bucket, self._csv_key, body, CSV_CONTENT_TYPE)
         self.completed = True
-        self.s3.put_json(self.loc.bucket, self.loc.prefix + PARTS_MANIFEST, parts_manifest(self.entries, created))
+        if manifest:
+            write_parts_manifest(self.s3, self.loc, self.entries, created)
         return self.entries
 
     def abort(self, error: BaseException) -> None:
@@ -143,7 +148,7 @@ class ReportFiles:
         return self.loc.prefix + REPORT_CSV
 
     def _write_part(self, part: ReportPart, last: bool) -> None:
-        key = part_key(self.loc, part.index)
+        key = part_key(self.loc, part.index, self.name)
         self.s3.put_bytes(self.loc.bucket, key, part.body, CSV_CONTENT_TYPE)
         self.entries.append(part_entry(self.loc.bucket, key, part))
         if not self.single_csv:
@@ -168,6 +173,68 @@ class ReportFiles:
         if self.upload_id:
             self.s3.abort_multipart_upload(self.loc.bucket, self._csv_key, self.upload_id)
         self.single_csv, self.upload_id, self.uploaded = False, "", []
+
+
+def write_parts_manifest(s3: S3Gateway, loc: ManifestLocation, entries: Sequence[Mapping[str, Any]],
+                         created: str) -> None:
+    s3.put_json(loc.bucket, loc.prefix + PARTS_MANIFEST, parts_manifest(entries, created))
+
+
+def join_single_csv(s3: S3Gateway, loc: ManifestLocation, entries: Sequence[Mapping[str, Any]],
+                    layout: ReportLayout, marker_key: str) -> str:
+    """report.csv from parts other writers made (the finalize shards'): the header, then every part in order,
+    as one PutObject when it is small, else a multipart upload whose parts but the last hold at least
+    ``layout.min_part_bytes`` (S3's 5 MiB minimum; Amazon S3 user guide, "Amazon S3 multipart upload
+    limits"). Memory holds one upload part. Returns the upload id used ("" for one PutObject).
+
+    The upload's id is written to ``marker_key`` before any part, and the marker emptied once the upload is
+    completed or aborted, so cleanup (lambdas/cleanup.py) can abort an upload a crashed invocation left; a
+    retry aborts the one its marker names before starting again. Bounded by ``layout.single_csv_max_rows``."""
+    key = loc.prefix + REPORT_CSV
+    _abort_marked(s3, loc, marker_key, key)
+    buffer = bytearray(csv_header())
+    upload_id = ""
+    uploaded: list[PartInfo] = []
+    try:
+        for entry in entries:
+            buffer += b"".join(s3.read_chunks(str(entry["Bucket"]), str(entry["Key"])))
+            if len(buffer) >= max(layout.min_part_bytes, 1):
+                if not upload_id:
+                    upload_id = s3.start_upload(loc.bucket, key, CSV_CONTENT_TYPE)
+                    s3.put_json(loc.bucket, marker_key, {"upload_id": upload_id, "key": key})
+                uploaded.append(s3.upload_part(loc.bucket, key, upload_id, len(uploaded) + 1, bytes(buffer)))
+                buffer = bytearray()
+        if not upload_id:
+            s3.put_bytes(loc.bucket, key, bytes(buffer), CSV_CONTENT_TYPE)
+            return ""
+        if buffer:
+            uploaded.append(s3.upload_part(loc.bucket, key, upload_id, len(uploaded) + 1, bytes(buffer)))
+        s3.complete_multipart_upload(loc.bucket, key, upload_id, uploaded)
+    except BaseException:
+        if upload_id:
+            _abort_quietly(s3, loc.bucket, key, upload_id)
+            s3.put_json(loc.bucket, marker_key, {})
+        raise
+    s3.put_json(loc.bucket, marker_key, {})
+    return upload_id
+
+
+def _abort_marked(s3: S3Gateway, loc: ManifestLocation, marker_key: str, key: str) -> None:
+    """Abort the report.csv upload an earlier attempt left open (its marker names it)."""
+    marker = s3.get_json_or_none(loc.bucket, marker_key)
+    if isinstance(marker, dict) and marker.get("upload_id"):
+        _abort_quietly(s3, loc.bucket, key, str(marker["upload_id"]))
+        s3.put_json(loc.bucket, marker_key, {})
+
+
+def _abort_quietly(s3: S3Gateway, bucket: str, key: str, upload_id: str) -> None:
+    try:
+        s3.abort_multipart_upload(bucket, key, upload_id)
+    except Exception as failure:  # logged, not raised: the caller's error is the one that matters
+        log.error("could not abort the report.csv upload",
+                  extra={"upload_id": upload_id, "error": f"{type(failure).__name__}: {failure}"})
+    else:
+        log.warning("aborted the report.csv upload", extra={"upload_id": upload_id})
 
 
 def _retried(error: BaseException) -> bool:

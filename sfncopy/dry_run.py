@@ -291,7 +291,8 @@ def headroom(report: PlanReport, env: EnvSettings, concurrency: ConcurrencyCheck
         worker_concurrency=e.worker_concurrency, concurrency_available=concurrency.available,
         planner_memory_mb=env.planner.memory_mb, planner_timeout_seconds=env.planner.timeout_seconds,
         finalizer_timeout_seconds=env.finalizer.timeout_seconds, max_payload_size_mb=env.max_payload_size_mb,
-        max_objects_per_payload=env.max_objects_per_payload, sharding=shard_loads(report.sharding)))
+        max_objects_per_payload=env.max_objects_per_payload, sharding=shard_loads(report.sharding),
+        finalizer_shard_rows=env.finalizer_shard_rows))
 
 
 def shard_loads(sharding: ShardingReport | None) -> ShardLoads | None:

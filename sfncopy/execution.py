@@ -23,7 +23,7 @@ from lambdas import manifest
 from lambdas.errors import ConfigError, SfnCopyError
 from lambdas.gateway import S3Gateway, error_code
 from lambdas.models import CopyConfig, ManifestLocation, PayloadCheckpoint, RunPlan
-from sfncopy.progress import PayloadCounts, Snapshot, Tracker, payload_counts, snapshot
+from sfncopy.progress import PayloadCounts, Snapshot, Tracker, is_worker_map_run, payload_counts, snapshot
 
 if TYPE_CHECKING:
     from generator.settings import EnvSettings
@@ -266,7 +266,8 @@ class MapRuns:
         runs: list[str] = []
         while True:
             page = self.sfn.list_map_runs(**kwargs)
-            runs += [run["mapRunArn"] for run in page.get("mapRuns", ())]
+            runs += [run["mapRunArn"] for run in page.get("mapRuns", ())
+                     if is_worker_map_run(run["mapRunArn"])]
             if not page.get("nextToken"):
                 break
             kwargs["nextToken"] = page["nextToken"]

@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from lambdas import limits
+from lambdas import finalize_shards, limits
 from lambdas.estimate import PLANNER_SECONDS_PER_OBJECT
 
 
@@ -75,6 +75,9 @@ class Loads:
     max_payload_size_mb: int
     max_objects_per_payload: int
     sharding: ShardLoads | None = None  # planning=sharded: its stages replace the single planner's
+    # The report rows a finalize shard aims at (env finalizer_shard_rows): each shard is a child execution of its
+    # own (lambdas/finalize_shards.py), so what one finalizer invocation must get through is one shard's rows.
+    finalizer_shard_rows: int = finalize_shards.DEFAULT_SHARD_ROWS
 
 
 @dataclass(frozen=True)
@@ -157,7 +160,9 @@ def headroom(loads: Loads) -> Headroom:
     listed = loads.sharding is not None
     per_invocation = finalizer_rows_per_invocation(loads.finalizer_timeout_seconds, listed)
     per_row_ms = (limits.FINALIZER_SECONDS_PER_ROW_LISTED if listed else limits.FINALIZER_SECONDS_PER_ROW) * 1000
-    finalizer_invocations = max(1, math.ceil(loads.report_rows / per_invocation))
+    shard_rows = min(loads.report_rows, loads.finalizer_shard_rows)
+    shard_invocations = max(1, math.ceil(shard_rows / per_invocation))
+    shards = max(1, math.ceil(loads.report_rows / max(1, loads.finalizer_shard_rows)))
     planners = [
         Stage("planner memory", loads.objects_listed / 1e6 * limits.PLANNER_GB_PER_MILLION_OBJECTS * 1024,
               loads.planner_memory_mb, "MB",
@@ -186,10 +191,13 @@ def headroom(loads: Loads) -> Headroom:
               "invocations",
               f"lower worker_concurrency (now {loads.worker_concurrency}) or num_copy_lambda_workers in the env "
               "file, or ask AWS to raise the account's Lambda concurrency quota", concurrency_source),
-        Stage("finalizer rows per invocation", loads.report_rows, per_invocation, "rows",
-              f"raise finalizer_timeout_seconds in the env file (now {loads.finalizer_timeout_seconds}; Lambda "
-              f"allows {limits.MAX_LAMBDA_TIMEOUT_SECONDS})",
+        Stage("finalize shard rows per invocation", shard_rows, per_invocation, "rows",
+              f"lower finalizer_shard_rows (now {loads.finalizer_shard_rows:,}) or raise finalizer_timeout_seconds "
+              f"in the env file (now {loads.finalizer_timeout_seconds}; Lambda allows "
+              f"{limits.MAX_LAMBDA_TIMEOUT_SECONDS})",
               f"measured: bench/README.md ({per_row_ms:.2f} ms a row on AWS)",
-              note=(f"continues in {finalizer_invocations} invocations" if finalizer_invocations > 1 else "")),
+              note=", ".join(n for n in (f"about {shards:,} finalize shards" if shards > 1 else "",
+                                         f"a shard continues in {shard_invocations} invocations"
+                                         if shard_invocations > 1 else "") if n)),
     ]
     return Headroom(tuple(sorted(stages, key=lambda stage: -stage.share)))

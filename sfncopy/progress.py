@@ -64,6 +64,18 @@ def payload_counts(item_counts: dict[str, int]) -> PayloadCounts:
                          running=int(item_counts.get("running", 0)))
 
 
+# The workers' Distributed Maps are labelled Worker<i> (generator/state_machine.py, worker_map_name); the
+# label is in the Map Run's ARN, "...:mapRun:<machine>/<label>:<id>" (Step Functions developer guide, "Examining
+# Map Run"). Other Map Runs of the execution (PlanShards, FinalizeShards) hold no payloads.
+WORKER_MAP_LABEL = "Worker"
+
+
+def is_worker_map_run(map_run_arn: str) -> bool:
+    """Whether a Map Run is a worker's (its items are payloads), from the label in its ARN."""
+    label = map_run_arn.rsplit("/", 1)[-1].split(":", 1)[0]
+    return label.startswith(WORKER_MAP_LABEL) and label[len(WORKER_MAP_LABEL):].isdigit()
+
+
 @dataclass(frozen=True)
 class Sample:
     """A snapshot seen at a moment (seconds on a monotonic clock)."""

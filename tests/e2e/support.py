@@ -73,6 +73,8 @@ class StackSpec:
     # options.restore (env restore_archived=true), with the restore stage's first wait and bound shortened
     restore_first_wait_seconds: int | None = None
     restore_bound_seconds: int | None = None
+    # The Finalize stage's fan-out (env finalizer_shard_rows): report rows a finalize shard aims at.
+    finalizer_shard_rows: int | None = None
     # Further env settings as (name, value) pairs (schedule_<name>, notification_topic ...).
     extra: tuple[tuple[str, str], ...] = ()
 
@@ -85,6 +87,8 @@ class StackSpec:
             "source_buckets": " ".join(scoped(bucket, self.source_scope) for bucket in SOURCE_POOL),
             "target_buckets": " ".join(scoped(bucket, self.target_scope) for bucket in TARGET_POOL),
         }
+        if self.finalizer_shard_rows is not None:
+            values["finalizer_shard_rows"] = str(self.finalizer_shard_rows)
         if self.planning != "single":  # the shard settings are refused with planning=single
             values["planning"] = self.planning
             if self.planner_shards is not None:
@@ -110,7 +114,9 @@ def scoped(bucket: str, prefix: str) -> str:
 SOURCE_SCOPE = "in/"
 TARGET_SCOPE = "out/"
 # The stack most cases run on: the local environment's 4 workers and timeouts.
-MAIN = StackSpec("sfncopy-e2e", workers=4, source_scope=SOURCE_SCOPE, target_scope=TARGET_SCOPE)
+# Finalize shards of 5,000 rows: the 20,000-object run is finalized by several FinalizeShards children.
+MAIN = StackSpec("sfncopy-e2e", workers=4, source_scope=SOURCE_SCOPE, target_scope=TARGET_SCOPE,
+                 finalizer_shard_rows=5_000)
 # One worker with a short timeout and one thread: a payload of a few hundred small objects outlasts an
 # invocation (deadline continuations), a test can act in the middle of it, and a 12-part object is not
 # split (with one worker, splitting cannot shorten the run), so the worker owns its multipart upload.

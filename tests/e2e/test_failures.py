@@ -169,3 +169,32 @@ def test_a_payload_whose_worker_fails_for_good_is_reported_with_that_error(world
     # AND nothing was copied and no upload is left open
     assert support.list_keys(world.s3, target) == []
     support.assert_no_incomplete_uploads(world.s3, solo_stack, target)
+
+
+def test_a_finalize_shard_failing_for_good_fails_the_run_naming_it_and_leaves_no_upload(
+        world: World, main_stack: Stack) -> None:
+    # GIVEN an object split into chunks (the planner opens its upload, the merge would complete it) and small ones
+    part = support.PART_SIZE
+    source, target = world.source(rich("in/g/large.bin", 2 * part, in_parts=part),
+                                  *[rich(f"in/g/{i}.bin", 50 + i) for i in range(3)]), world.target()
+    document = support.config_document({"s3_bucket": source, "s3_path": "in/g/"},
+                                       [{"file_types": ["bin"], "s3_bucket": target, "s3_path": "out/"}])
+    # AND a finalizer whose second invocation (the first in a FinalizeShards child; the first is StartFinalize)
+    # fails with an error that is not retried
+    world.emulator.set_faults({"lambda": [{"function": main_stack.function("finalizer"), "invocations": [2],
+                                           "action": "error", "error": "VerificationError",
+                                           "message": "injected: a finalize shard cannot finish"}]})
+    # WHEN
+    run, name = world.run(main_stack, document, "finalize-shard-fails")
+    # THEN the run failed: the merge found the shard's summary missing and named it (on AWS the FinalizeShards
+    # Map fails first, ToleratedFailurePercentage 0; moto does not enforce it, README "The embedded emulator")
+    assert run.returncode != 0, run.stdout
+    described = world.sfn.describe_execution(executionArn=run.arn)
+    assert (described["status"], described["error"]) == ("FAILED", "FinalizeShardError")
+    assert "finalize shards did not finish: finalize shard" in described["cause"], described["cause"]
+    # AND no report was written, cleanup aborted the split copy's upload, and nothing is left open anywhere
+    report = _failure_report(world, main_stack, name)
+    assert [u["key"] for u in report["aborted_uploads"]] == ["out/large.bin"]
+    assert world.s3.list_objects_v2(Bucket=main_stack.manifest_bucket,
+                                    Prefix=f"{main_stack.run_prefix(name)}report.json")["KeyCount"] == 0
+    support.assert_no_incomplete_uploads(world.s3, main_stack, target)

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from lambdas import history, limits
+from lambdas import finalize_shards, history, limits
 from tests.e2e import support
 from tests.e2e.conftest import World
 from tests.e2e.support import Stack, rich
@@ -56,6 +56,12 @@ def test_twenty_thousand_objects_on_four_workers_fit_the_history_budget(world: W
     report = support.read_report(world.s3, main_stack, name)
     assert report.summary["counts"]["copied"] == OBJECTS + len(sample)
     assert len(report.rows) == OBJECTS + len(sample)
+    # AND it was finalized in a fan-out: payload shards of about 5,000 rows each and the skipped objects' shard,
+    # merged into one report.csv
+    totals = report.summary["totals"]
+    shards = finalize_shards.plan_shards(totals["payloads"], totals["copies"], ["skipped"], shard_rows=5_000)
+    assert report.summary["timings"]["finalize_shards"] == len(shards) >= 5, report.summary["timings"]
+    assert report.summary["report"]["csv"].endswith("/report.csv")
     support.assert_no_incomplete_uploads(world.s3, main_stack, target)
     # AND the execution's history stayed inside the budget (its payloads ran as child executions of the workers'
     # Distributed Maps: the run itself records its fixed states and each worker's Map), and no state carried

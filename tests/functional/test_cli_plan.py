@@ -156,19 +156,19 @@ def test_plan_reports_the_history_and_the_concurrency_a_run_needs(aws, workspace
     assert result.exit_code == 0, result.output
     # THEN the run's execution and a payload's child execution each have their history figure (the child's
     # budgeted as if its payload failed for good after its retries: 11 + 2 + 6 x 3)
-    assert "history events: 48 in the run's execution, at most 31 in a payload's child execution" in result.output
+    assert "history events: 66 in the run's execution, at most 31 in a payload's child execution" in result.output
     # AND the workers' concurrency is named, with a warning that the account's could not be read
     assert "concurrency: 3 worker(s) x 1 payload(s) at once = 3 worker invocations at most" in result.output
     assert "warning: Lambda concurrency unknown (GetAccountSettings failed" in result.output
     assert "a new account has 1,000 per Region" in result.output
     # AND the stage closest to its ceiling is named with the setting to change, then each stage's headroom:
-    # 3 invocations of a new account's 1,000; 48 and 31 history events of 25,000; 83 objects on a 512 MB planner
+    # 3 invocations of a new account's 1,000; 66 and 31 history events of 25,000; 83 objects on a 512 MB planner
     assert ("binding stage: Lambda concurrency: 0.3% of 1,000 invocations: lower worker_concurrency (now 1) or "
             "num_copy_lambda_workers in the env file") in result.output
-    assert "  run's history: 0.2% of 25,000 events\n" in result.output
+    assert "  run's history: 0.3% of 25,000 events\n" in result.output
     assert "  largest child history: 0.1% of 25,000 events\n" in result.output
     assert "  planner memory: 0.0% of 512 MB\n" in result.output
-    assert "  finalizer rows per invocation: 0.0% of 166,666 rows\n" in result.output  # 240 s at 1.44 ms a row
+    assert "  finalize shard rows per invocation: 0.0% of 166,666 rows\n" in result.output  # 240 s at 1.44 ms a row
 
 
 def test_plan_refuses_workers_the_worker_functions_concurrency_cannot_run(aws, workspace, monkeypatch):
@@ -198,7 +198,7 @@ def test_plan_refuses_workers_the_worker_functions_concurrency_cannot_run(aws, w
     assert room["fix"].startswith("lower worker_concurrency (now 2)")
     assert {stage["name"] for stage in room["stages"]} == {
         "planner memory", "planner time", "run's history", "largest child history", "payloads of the busiest worker",
-        "Lambda concurrency", "finalizer rows per invocation"}
+        "Lambda concurrency", "finalize shard rows per invocation"}
 
 
 def test_plan_of_a_sharded_env_runs_the_sharded_planning_and_names_its_stages(aws, workspace):

@@ -1,7 +1,8 @@
-"""The generated state machine's Finalize loop, run by moto's ASL interpreter with the real finalizer handler
-(planner, worker and cleanup are fakes: the run is built in moto's S3 beforehand). Every invocation is near its
-deadline, so the finalizer answers done false with a cursor after each payload; the loop must call it again
-until it answers the RunSummary, which becomes the execution's output."""
+"""The generated state machine's Finalize stage, run by moto's ASL interpreter with the real finalizer handler
+(planner, worker and cleanup are fakes: the run is built in moto's S3 beforehand): StartFinalize cuts the run
+into finalize shards, the FinalizeShards Distributed Map finalizes each in a child execution, Finalize merges.
+Every invocation is near its deadline, so a shard answers done false with a cursor after each payload; its child
+must call it again until it is done, and the merge's RunSummary becomes the execution's output."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import pytest
 from moto import mock_aws
 from moto.awslambda.models import LambdaFunction
 
-from generator.state_machine import Functions, RetryTiming, build_definition, to_json
+from generator.state_machine import FinalizeFanOut, Functions, RetryTiming, build_definition, to_json
 from lambdas import handlers, manifest
 from lambdas.gateway import S3Gateway
 from lambdas.models import CopyOptions, RunSummary
@@ -82,8 +83,9 @@ def test_the_state_machine_calls_the_finalizer_again_until_it_answers_the_run_su
                                       Code={"ZipFile": b"fake"})["FunctionArn"]
             for name in ("planner", "worker", "finalizer", "cleanup")}
     sfn = boto3.client("stepfunctions", region_name=REGION)
-    machine = sfn.create_state_machine(name="loop", definition=to_json(build_definition(1, Functions(**arns), FAST)),
-                                       roleArn=role)["stateMachineArn"]
+    # Finalize shards of 2 report rows: payloads 0 and 1 in shard 0, payload 2 in shard 1, the skipped file in 2.
+    definition = build_definition(1, Functions(**arns), FAST, finalize=FinalizeFanOut(shard_rows=2, concurrency=2))
+    machine = sfn.create_state_machine(name="loop", definition=to_json(definition), roleArn=role)["stateMachineArn"]
     # WHEN the execution runs
     execution = sfn.start_execution(stateMachineArn=machine, name="r1", input=json.dumps({"s3_copy_config": {}}))
     deadline = time.monotonic() + 60
@@ -95,10 +97,17 @@ def test_the_state_machine_calls_the_finalizer_again_until_it_answers_the_run_su
     output = json.loads(described["output"])
     assert output == RunSummary.from_dict(output).to_dict()
     assert (output["copied"], output["failed"], output["status"]) == (3, 0, "succeeded")
-    # AND the finalizer was called again and again: first with the state machine's first cursor, then with its
-    # own (one invocation per payload, one to settle the split copies, one for the skipped list)
-    steps = [event["cursor"]["step"] for event in finalizer_events]
-    assert steps == [0, 1, 2, 3, 4]
-    assert [event["cursor"]["phase"] for event in finalizer_events] == [
-        "payloads", "payloads", "payloads", "splits", "skipped"]
-    assert all(event["run_id"] == "r1" and "manifest" in event for event in finalizer_events)
+    # AND the finalizer first cut the run into three finalize shards
+    assert [e.get("mode") for e in finalizer_events[:1]] == ["shards"]
+    assert [item["kind"] for item in json.loads(s3.get_object(
+        Bucket=MANIFESTS, Key=f"{run.loc.prefix}finalizer/shards.json")["Body"].read())] == [
+        "payloads", "payloads", "skipped"]
+    # AND each shard's child called it again with its own answer until done: shard 0 after each of its payloads
+    shard_steps = sorted((e["shard"]["shard"], e["cursor"]["step"], e["cursor"]["position"])
+                         for e in finalizer_events if e.get("mode") == "shard")
+    assert shard_steps == [(0, 0, 0), (0, 1, 1), (1, 0, 0), (2, 0, 0)]
+    # AND the merge ran once, last, and wrote the report
+    assert [e.get("mode") for e in finalizer_events[-1:]] == ["merge"]
+    assert sum(1 for e in finalizer_events if e.get("mode") == "merge") == 1
+    report = json.loads(s3.get_object(Bucket=MANIFESTS, Key=f"{run.loc.prefix}report.json")["Body"].read())
+    assert report["timings"]["finalize_shards"] == 3 and report["parts"]["rows"] == 3

@@ -130,9 +130,73 @@ class FakeWorker:
                 "copied": task.get("copied", 0) + 1}
 
 
-def summary(pointer: dict[str, Any]) -> dict[str, Any]:
+def summary_of(pointer: dict[str, Any]) -> dict[str, Any]:
     return {"run_id": pointer["run_id"], "status": "dry-run" if pointer["dry_run"] else "succeeded",
             "report": f"s3://manifests/{pointer['manifest']['prefix']}report.json"}
+
+
+def shards_key(run_id: str) -> str:
+    return f"runs/{run_id}/finalizer/shards.json"
+
+
+class FakeFinalizer:
+    """The finalizer's three steps as the state machine calls them (lambdas/handlers.py, finalize): "shards"
+    writes the FinalizeShards Map's items into moto's S3 (payloads ``per_shard`` to a shard, then one skipped
+    shard), "shard" finalizes ``per_invocation`` payloads an invocation (done false with a cursor until its
+    payloads are done), "merge" answers the summary. ``shard_events``: every shard invocation's event."""
+
+    def __init__(self, per_shard: int = 2, per_invocation: int = 1_000) -> None:
+        self.per_shard, self.per_invocation = per_shard, per_invocation
+        self.shard_events: list[dict[str, Any]] = []
+        self.lock = threading.Lock()
+
+    def __call__(self, event: dict[str, Any]) -> dict[str, Any]:
+        if "mode" not in event:  # the shape before the fan-out: one chain over every payload, in the run
+            return self.chain(event)
+        pointer = event["pointer"]
+        if event["mode"] == "shards":
+            payloads = sum(w["payloads"] for w in pointer["workers"])
+            items = [{"shard": i, "kind": "payloads", "first": first, "count": min(self.per_shard, payloads - first)}
+                     for i, first in enumerate(range(0, payloads, self.per_shard))]
+            items.append({"shard": len(items), "kind": "skipped", "key": f"runs/{pointer['run_id']}/plan/skipped.json"})
+            key = shards_key(pointer["run_id"])
+            boto3.client("s3", region_name=REGION).put_object(Bucket=MANIFESTS, Key=key, Body=json.dumps(items))
+            return {"items": key, "shards": len(items)}
+        if event["mode"] == "shard":
+            with self.lock:
+                self.shard_events.append(event)
+            shard, step = event["shard"], event["cursor"]["step"]
+            done_payloads = min(shard.get("count", 0), (step + 1) * self.per_invocation)
+            if done_payloads < shard.get("count", 0):
+                return {**event, "done": False, "cursor": {"step": step + 1, "phase": "payloads",
+                                                           "position": done_payloads}}
+            return {"done": True, "shard": shard["shard"], "rows": done_payloads}
+        assert event["mode"] == "merge", event
+        return summary_of(pointer)
+
+    def chain(self, event: dict[str, Any]) -> dict[str, Any]:
+        with self.lock:
+            self.shard_events.append({**event, "shard": {"kind": "payloads"}})
+        payloads, step = sum(w["payloads"] for w in event["workers"]), event["cursor"]["step"]
+        if (step + 1) * self.per_invocation < payloads:
+            return {**event, "done": False, "cursor": {"step": step + 1, "phase": "payloads",
+                                                       "position": (step + 1) * self.per_invocation}}
+        return summary_of(event)
+
+
+def summary(event: dict[str, Any]) -> dict[str, Any]:
+    """A finalizer whose fan-out is one shard per two payloads, each done in one invocation."""
+    return FakeFinalizer()(event)
+
+
+def merges(fakes: FakeLambdas) -> list[dict[str, Any]]:
+    """The finalizer's merge invocations (Finalize, FinalizeMore)."""
+    return [e for e in fakes.events("finalizer") if e.get("mode") == "merge"]
+
+
+def merge_event(pointer: dict[str, Any]) -> dict[str, Any]:
+    """Finalize's event: the plan pointer and the first cursor."""
+    return {"mode": "merge", "pointer": pointer, "cursor": FIRST_CURSOR}
 
 
 def cleanup(event: dict[str, Any]) -> dict[str, Any]:
@@ -221,13 +285,20 @@ def test_happy_path_each_worker_copies_its_payloads_and_continues_until_done(
     assert payload1[1] == {**first, "invocation": 1, "cursor": 1, "done": False, "copied": 1}
     # AND payloads of one worker ran in plan order (Distributed Map, MaxConcurrency 1, items from its list)
     assert [e["payload"] for e in fakes.events("worker") if e["worker"] == 0] == [0, 1, 1]
-    # AND the finalizer received the plan pointer with its first cursor, not the branches' output
-    assert fakes.events("finalizer") == [{**plan_pointer({"run_id": "run-1"}, [[0, 1], [2], [3]]),
-                                          "cursor": FIRST_CURSOR}]
+    # AND the finalizer received the plan pointer, not the branches' output: first to cut the run into finalize
+    # shards, then in each shard's child execution, then to merge them with its first cursor
+    pointer = plan_pointer({"run_id": "run-1"}, [[0, 1], [2], [3]])
+    finalizer_events = fakes.events("finalizer")
+    assert finalizer_events[0] == {"mode": "shards", "pointer": pointer, "shard_rows": 200_000}
+    assert sorted(e["shard"]["shard"] for e in finalizer_events if e["mode"] == "shard") == [0, 1, 2]
+    assert all(e == {"mode": "shard", "pointer": pointer, "shard": e["shard"], "cursor": FIRST_CURSOR}
+               for e in finalizer_events if e["mode"] == "shard")
+    assert merges(fakes) == [merge_event(pointer)] == finalizer_events[-1:]
     assert fakes.events("cleanup") == []
-    # AND each worker ran one Map Run over its list: its payloads, each a child execution that succeeded
+    # AND each worker ran one Map Run over its list: its payloads, each a child execution that succeeded; and the
+    # FinalizeShards Map one over the finalize shards (two of payloads, one of skipped objects)
     counts = sorted((run_counts["total"], run_counts["succeeded"]) for run_counts in map_run_items(sfn, result))
-    assert counts == [(1, 1), (1, 1), (2, 2)]
+    assert counts == [(1, 1), (1, 1), (2, 2), (3, 3)]
 
 
 def map_run_items(sfn: Any, result: dict[str, Any]) -> list[dict[str, int]]:
@@ -276,22 +347,29 @@ def test_dry_run_skips_the_workers(aws: None, monkeypatch: pytest.MonkeyPatch) -
 
 def test_a_finalizer_that_needs_another_invocation_is_called_again_with_its_answer(
         aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
-    # GIVEN a finalizer that answers done: false with a cursor once (past its deadline), then the summary
+    # GIVEN a finalizer whose shard needs one invocation per payload, and whose merge answers done: false with a
+    # cursor once (more split copies than one invocation settles), then the summary
+    fan_out = FakeFinalizer(per_shard=2, per_invocation=1)
+
     def finalizer(event: dict[str, Any]) -> dict[str, Any]:
-        if event["cursor"]["step"] == 0:
-            return {**event, "done": False, "cursor": {"step": 1, "phase": "payloads", "position": 1}}
-        return summary(event)
+        if event["mode"] == "merge" and event["cursor"]["step"] == 0:
+            return {**event, "done": False, "cursor": {"step": 1, "phase": "splits", "position": 64}}
+        return fan_out(event)
 
     fakes = FakeLambdas({"planner": planner([[0], [1]]), "worker": FakeWorker(), "finalizer": finalizer,
                          "cleanup": cleanup})
     sfn, machine = start(fakes, monkeypatch, workers=2)
-    # WHEN it runs  THEN the finalizer was called with the pointer and the first cursor (it will be called again),
-    # then with its own answer, and the summary is the execution's output
+    # WHEN it runs  THEN the shard's child called the finalizer again with its own answer, in the child
     result = run(sfn, machine)
     assert result["status"] == "SUCCEEDED", result
     pointer = plan_pointer({"run_id": "run-1"}, [[0], [1]])
-    assert fakes.events("finalizer") == [{**pointer, "cursor": FIRST_CURSOR}, {
-        **pointer, "done": False, "cursor": {"step": 1, "phase": "payloads", "position": 1}}]
+    payload_shard = [e for e in fan_out.shard_events if e["shard"]["kind"] == "payloads"]
+    assert [e["cursor"] for e in payload_shard] == [FIRST_CURSOR, {"step": 1, "phase": "payloads", "position": 1}]
+    assert payload_shard[1] == {**payload_shard[0], "done": False, "cursor": payload_shard[1]["cursor"]}
+    # AND the merge was called with the pointer and the first cursor, then with its own answer, and the summary
+    # is the execution's output
+    assert merges(fakes) == [merge_event(pointer), {**merge_event(pointer), "done": False,
+                                                    "cursor": {"step": 1, "phase": "splits", "position": 64}}]
     assert json.loads(result["output"])["status"] == "succeeded"
 
 
@@ -352,12 +430,11 @@ def test_a_payload_that_fails_for_good_fails_alone_and_the_finalizer_decides(
     assert json.loads(recorded["error"]["Cause"])["errorMessage"] == "payload 1 fails for good"
     # AND the run went on to the finalizer with the plan pointer (it counts the payload's tasks as failed and
     # applies max_failed_objects), with no cleanup in between
-    assert fakes.events("finalizer") == [{**plan_pointer({"run_id": "run-1"}, [[0, 1, 2], [3]]),
-                                          "cursor": FIRST_CURSOR}]
+    assert merges(fakes) == [merge_event(plan_pointer({"run_id": "run-1"}, [[0, 1, 2], [3]]))]
     assert fakes.events("cleanup") == []
     assert result["status"] == "SUCCEEDED", result
-    # AND the worker's Map Run counts the failed child
-    assert sorted((c["succeeded"], c["failed"]) for c in map_run_items(sfn, result)) == [(1, 0), (2, 1)]
+    # AND the worker's Map Run counts the failed child (the FinalizeShards Map's three shards all succeeded)
+    assert sorted((c["succeeded"], c["failed"]) for c in map_run_items(sfn, result)) == [(1, 0), (2, 1), (3, 0)]
 
 
 class SlowWorker:
@@ -461,7 +538,7 @@ def test_retryable_error_that_persists_fails_the_payload_and_the_finalizer_decid
     # AND the error left after the retries was recorded (the fake worker's answer to it is dropped)
     assert [(e["payload"], e["error"]["Error"]) for e in fakes.recorded()] == [(1, "TransientError")]
     assert worker.finished == {0: 0, 2: 1}
-    assert len(fakes.events("finalizer")) == 1 and fakes.events("cleanup") == []
+    assert len(merges(fakes)) == 1 and fakes.events("cleanup") == []
     assert result["status"] == "SUCCEEDED", result
 
 
@@ -581,3 +658,54 @@ def test_a_failed_payloads_child_records_the_error_and_fails_with_it_within_its_
     assert fatal_events == limits.EVENTS_PER_CHILD + limits.EVENTS_FAILED_CHILD_EXTRA == 13
     assert retried_events - fatal_events == FAST.max_attempts * limits.EVENTS_PER_RETRY
     assert history.child_events(0) >= limits.EVENTS_PER_CHILD + history.FAILED_CHILD_TAIL >= retried_events
+
+
+def test_the_run_history_does_not_grow_with_the_finalize_shards_or_their_continuations(
+        aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    # GIVEN a finalizer that finalizes one payload per invocation, two payloads to a finalize shard: a run of 2
+    # payloads needs 2 finalizer invocations, a run of 12 needs 12 in 6 shards. In a finalize loop of the run's
+    # own (the shape before the fan-out) each extra invocation added 7 events to the run's history.
+    fan_out = FakeFinalizer(per_shard=2, per_invocation=1)
+    fakes = FakeLambdas({"finalizer": fan_out, "cleanup": cleanup})
+    sfn, machine = start(fakes, monkeypatch, workers=2)
+    small = measured_events(sfn, machine, fakes, [[0], [1]], frozenset(), "small")
+    large = measured_events(sfn, machine, fakes, [list(range(6)), list(range(6, 12))], frozenset(), "large")
+    # THEN the run's history is the same length for both: the shards' invocations are in their own children
+    assert large == small
+    # AND the finalizer was called once per payload in the shards' children (and each shard continued)
+    payload_calls = [e for e in fan_out.shard_events if e["shard"]["kind"] == "payloads"]
+    assert len(payload_calls) == 2 + 12
+    assert sum(1 for e in payload_calls if e["cursor"]["step"] > 0) == 1 + 6
+    # AND no larger than lambdas/history.py budgets for the run's execution
+    assert history.parent_events(2) >= large
+
+
+def test_a_finalize_shards_child_history_holds_its_invocations_only(
+        aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    # GIVEN the FinalizeShards Map's child, run as an execution of its own (moto discards children's histories)
+    fan_out = FakeFinalizer(per_shard=3, per_invocation=1)
+    fakes = FakeLambdas({"finalizer": fan_out})
+    sfn, arns, role = functions(fakes, monkeypatch)
+    processor = build_definition(1, Functions(**arns), FAST)["States"]["FinalizeShards"]["ItemProcessor"]
+    machine = sfn.create_state_machine(name="sfncopy-finalize-shard", roleArn=role, definition=json.dumps(
+        {"StartAt": processor["StartAt"], "States": processor["States"]}))["stateMachineArn"]
+
+    def child_events(payloads: int) -> int:
+        event = {"mode": "shard", "pointer": plan_pointer({"run_id": "run-1"}, [list(range(payloads))]),
+                 "shard": {"shard": 0, "kind": "payloads", "first": 0, "count": payloads}, "cursor": FIRST_CURSOR}
+        arn = sfn.start_execution(stateMachineArn=machine, name=f"shard-{payloads}",
+                                  input=json.dumps(event))["executionArn"]
+        deadline = time.monotonic() + 20
+        while sfn.describe_execution(executionArn=arn)["status"] == "RUNNING" and time.monotonic() < deadline:
+            time.sleep(0.05)
+        described = sfn.describe_execution(executionArn=arn)
+        assert described["status"] == "SUCCEEDED", described
+        assert json.loads(described["output"]) == {}  # what the Map collects per child: nothing that grows
+        return history_length(sfn, arn)
+
+    # WHEN a shard done in one invocation, and one that needs two more, run
+    plain, continued = child_events(1), child_events(3)
+    # THEN the child records what a payload's child does: EVENTS_PER_CHILD, and EVENTS_PER_CONTINUATION for each
+    # extra invocation (so a shard's continuations are budgeted as a payload's)
+    assert plain == limits.EVENTS_PER_CHILD
+    assert continued - plain == 2 * limits.EVENTS_PER_CONTINUATION

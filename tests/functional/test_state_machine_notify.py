@@ -18,6 +18,7 @@ from sfncopy.emulator.bridges import context_start_time_patches
 from tests.functional.test_state_machine import (
     FAST,
     REGION,
+    FakeFinalizer,
     FakeLambdas,
     FakeWorker,
     LambdaError,
@@ -40,8 +41,10 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 def run_summary(event: dict[str, Any]) -> dict[str, Any]:
-    """The finalizer's RunSummary (lambdas/models.py) for the run."""
-    run_id = event["run_id"]
+    """The finalizer: its fan-out's steps (FakeFinalizer), then the merge's RunSummary (lambdas/models.py)."""
+    if event.get("mode") != "merge":
+        return FakeFinalizer()(event)
+    run_id = event["pointer"]["run_id"]
     return {"run_id": run_id, "status": "succeeded", "copied": 3, "skipped": 1, "failed": 0, "bytes": 300,
             "retries": 0, "report_json": f"s3://manifests/runs/{run_id}/report.json",
             "report_csv": f"s3://manifests/runs/{run_id}/report.csv"}
@@ -103,7 +106,8 @@ def test_a_successful_run_publishes_its_summary(aws: None, monkeypatch: pytest.M
     assert datetime.fromisoformat(message["started"]) <= datetime.fromisoformat(message["ended"])
     # AND the execution's output is still the RunSummary (with the summary it published beside it)
     output = json.loads(result["output"])
-    assert {k: output[k] for k in run_summary({"run_id": "nightly-1"})} == run_summary({"run_id": "nightly-1"})
+    merged = run_summary({"mode": "merge", "pointer": {"run_id": "nightly-1"}})
+    assert {k: output[k] for k in merged} == merged
     assert "notification_error" not in output
 
 

@@ -19,7 +19,6 @@ from generator.state_machine import Functions, ShardedPlanning, build_definition
 from lambdas.sharding.shard import MAX_GENERATION
 from tests.functional.test_state_machine import (
     FAST,
-    FIRST_CURSOR,
     MANIFESTS,
     REGION,
     FakeLambdas,
@@ -27,6 +26,8 @@ from tests.functional.test_state_machine import (
     LambdaError,
     aws,  # noqa: F401  (the fixture)
     cleanup,
+    merge_event,
+    merges,
     plan_pointer,
     planner,
     run,
@@ -140,7 +141,7 @@ def test_shards_plan_with_continuations_and_a_hand_on_generation_then_the_copy_r
                                                                           "prefix": "runs/run-1/"}}]
     # AND the copy and finalize stages ran on the assembler's pointer exactly as on the planner's
     assert sorted(e["payload"] for e in fakes.events("worker")) == [0, 1, 2]
-    assert fakes.events("finalizer") == [{**plan_pointer({"run_id": "run-1"}, WORKERS), "cursor": FIRST_CURSOR}]
+    assert merges(fakes) == [merge_event(plan_pointer({"run_id": "run-1"}, WORKERS))]
     assert fakes.events("cleanup") == []
 
 

@@ -207,7 +207,7 @@ def test_finalizer_scale_runs_the_real_finalizer_on_toy_sizes_and_reports_its_ta
 
 def test_scale_composes_planning_copy_and_finalizer_figures_into_targets() -> None:
     from bench import finalizer_scale, scale
-    from lambdas import history, limits
+    from lambdas import history
 
     # GIVEN one size's planning figures (as planning_scale.run reports them) and a real finalizer run on toy rows
     stage = {"objects": 2_000_000, "concurrency": 1_000, "shards": 2, "wall_seconds": 300.0, "prepare_seconds": 5.0,
@@ -220,11 +220,16 @@ def test_scale_composes_planning_copy_and_finalizer_figures_into_targets() -> No
     # WHEN composed into the whole run
     result = scale.run(planning=planning, finalizer=fin)
     row = result["rows"][0]
-    # THEN the copy stage runs one child per payload, the parent holds the Maps and the finalizer's loop
+    # THEN the copy stage runs one child per payload; the finalizer runs in a fan-out of shards of about
+    # 200,000 rows (11 of payloads, 1 of skipped objects), each a child of its own
     assert row["invocations"]["copy"] == 2_004 and row["payloads_per_worker"] == 21
-    assert row["largest_child_events"] == history.child_events(0)
-    assert row["parent_events"] == history.parent_events(scale.WORKERS) + limits.EVENTS_PER_CONTINUATION * (
-        row["invocations"]["finalize"] - 1)
+    assert row["finalize"]["shards"] == 12 and row["finalize"]["largest_shard_rows"] <= 200_000
+    assert row["largest_child_events"] == history.child_events(0) >= row["finalize"]["aws"]["child_events"]
+    # AND the parent holds its fixed states and the Maps, whatever the finalizer's work: no continuation of it
+    assert row["parent_events"] == history.parent_events(scale.WORKERS)
+    assert row["finalize"]["aws"]["parent_events"] == 0
+    # AND the fan-out's wall time is the largest shard's (12 shards run at once), not the one chain's
+    assert row["wall_seconds"]["finalize"] * 5 < row["wall_seconds"]["finalize_one_chain"]
     assert row["wall_seconds"]["planning"] == 300.0 and row["cost_total_usd"] > row["cost_usd"]["planning"]
     # AND every target has a verdict, shown in the table and in bench/run.py's targets
     verdicts = {t["target"]: t["met"] for t in row["targets"]}

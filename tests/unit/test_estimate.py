@@ -47,17 +47,18 @@ def test_requests_transitions_and_dollars_of_a_small_plan():
     # worker's payload and checkpoint, the Map's worker list, the finalizer's index, skipped and checkpoint
     assert (r.manifest_writes, r.manifest_reads) == (1 + 1 + 2 + 1 + 2, 2 * 1 + 1 + 2 + 1)
     # AND transitions, invocations and dollars follow from them: the payload's child execution costs its start,
-    # the worker task, the Choice and the Succeed
+    # the worker task, the Choice and the Succeed; each of the two finalize shards (the payload's, the skipped
+    # objects') likewise
     assert figures.payloads == 1 and figures.payloads_per_worker == (1,) and figures.split_objects == 0
-    assert figures.state_transitions == 8 + 1 * 1 + 1 * 4
+    assert figures.state_transitions == 9 + 1 * 1 + 1 * 4 + 2 * 4
     # AND the run's execution records its fixed events and one Map, the child one payload's, budgeted as if its
     # one invocation failed for good after its retries (RecordFailure, PayloadFailed: lambdas/history.py)
-    assert (figures.history_events, figures.child_history_events) == (30 + 1 * 6, 11 + 2 + 6 * 3)
-    assert figures.lambda_invocations == 3
+    assert (figures.history_events, figures.child_history_events) == (48 + 1 * 6, 11 + 2 + 6 * 3)
+    assert figures.lambda_invocations == 1 + 1 + 1 + 2 + 1  # planner, worker, StartFinalize, 2 shards, merge
     s3 = (r.writes_and_lists * 0.005 + r.reads * 0.0004) / 1000
     assert figures.s3_dollars == pytest.approx(s3)
-    assert figures.step_functions_dollars == pytest.approx(13 * 0.025 / 1000)
-    assert figures.lambda_dollars == pytest.approx(figures.lambda_gb_seconds * 0.0000166667 + 3 * 0.2e-6)
+    assert figures.step_functions_dollars == pytest.approx(22 * 0.025 / 1000)
+    assert figures.lambda_dollars == pytest.approx(figures.lambda_gb_seconds * 0.0000166667 + 6 * 0.2e-6)
     assert figures.dollars == pytest.approx(figures.s3_dollars + figures.step_functions_dollars
                                             + figures.lambda_dollars)
     # AND the worker copies the 6 GiB object in 25+ s at 250 MB/s

@@ -242,6 +242,22 @@ def test_payloads_are_counted_from_the_workers_map_runs_and_finished_runs_are_re
         stub.assert_no_pending_responses()
 
 
+def test_only_the_workers_map_runs_count_payloads():
+    # GIVEN an execution whose Map Runs are a worker's, the finalize shards' and the planning shards'
+    sfn = boto3.client("stepfunctions", region_name="eu-west-1")
+    arns = [MAP_RUN.format(3, 3), "arn:aws:states:eu-west-1:123456789012:mapRun:sfncopy/FinalizeShards:uuid-9",
+            "arn:aws:states:eu-west-1:123456789012:mapRun:sfncopy/PlanShards:uuid-8"]
+    runs = {"mapRuns": [{"executionArn": ARN, "mapRunArn": arn, "stateMachineArn": ARN,
+                         "startDate": dt.datetime(2025, 1, 1)} for arn in arns]}
+    with Stubber(sfn) as stub:
+        stub.add_response("list_map_runs", runs)
+        stub.add_response("describe_map_run", _map_run(3, "SUCCEEDED", total=2, succeeded=2))
+        # WHEN polled  THEN only the worker's Map Run was described and counted
+        assert execution.MapRuns(sfn, ARN).counts() == progress.PayloadCounts(total=2, succeeded=2)
+        stub.assert_no_pending_responses()
+    assert [progress.is_worker_map_run(arn) for arn in arns] == [True, False, False]
+
+
 def test_payload_counts_are_unknown_when_step_functions_will_not_tell():
     sfn = boto3.client("stepfunctions", region_name="eu-west-1")
     with Stubber(sfn) as stub:

@@ -49,12 +49,29 @@ def test_flow_plan_dry_run_copy_finalize_cleanup_fail() -> None:
                                             "Next": "StartFinalize"}]
     assert states["DryRun"]["Default"] == "Copy"
     assert states["Copy"]["Next"] == "StartFinalize"
-    # the finalizer's first event is the plan pointer with the first cursor (it will be called again)
-    assert states["StartFinalize"] == {"Type": "Pass", "Result": {"step": 0, "phase": "payloads", "position": 0},
-                                       "ResultPath": "$.plan.cursor", "Next": "Finalize"}
+    # StartFinalize asks the finalizer to cut the run into finalize shards; FinalizeShards finalizes each in a
+    # child execution (the finalizer called with the plan pointer, the shard and its first cursor, then with
+    # its own answer until done); Finalize merges them, starting from the first cursor
+    first = {"step": 0, "phase": "payloads", "position": 0}
+    assert states["StartFinalize"]["Parameters"] == {"mode": "shards", "pointer.$": "$.plan", "shard_rows": 200_000}
+    assert states["StartFinalize"]["ResultPath"] == "$.finalize"
+    assert states["StartFinalize"]["Next"] == "FinalizeShards"
+    shards = states["FinalizeShards"]
+    assert shards["ItemReader"]["Parameters"] == {"Bucket.$": "$.plan.manifest.bucket", "Key.$": "$.finalize.items"}
+    assert shards["ItemSelector"] == {"mode": "shard", "pointer.$": "$.plan", "shard.$": "$$.Map.Item.Value",
+                                      "cursor": first}
+    assert (shards["MaxConcurrency"], shards["ToleratedFailurePercentage"], shards["Label"]) == (
+        100, 0.0, "FinalizeShards")
+    assert shards["ItemProcessor"]["ProcessorConfig"] == {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"}
+    child = shards["ItemProcessor"]["States"]
+    assert child["FinalizeShard"]["Next"] == "FinalizeShardDone" and child["FinalizeShard"]["Resource"] == "F"
+    assert child["FinalizeShardDone"] == {"Type": "Choice", "Default": "FinalizeShard", "Choices": [
+        {"Variable": "$.done", "BooleanEquals": True, "Next": "ShardFinalized"}]}
+    assert child["ShardFinalized"] == {"Type": "Succeed", "OutputPath": None}
+    assert (shards["ResultPath"], shards["Next"]) == (None, "Finalize")
     assert states["Copy"]["ResultPath"] is None
-    assert states["Finalize"]["InputPath"] == "$.plan"
-    # the finalizer may answer done: false with a cursor; it is called again with its own answer until it
+    assert states["Finalize"]["Parameters"] == {"mode": "merge", "pointer.$": "$.plan", "cursor": first}
+    # the merge may answer done: false with a cursor; it is called again with its own answer until it
     # answers the RunSummary, which ends the execution
     assert states["Finalize"]["Next"] == states["FinalizeMore"]["Next"] == "FinalizeDone"
     assert "InputPath" not in states["FinalizeMore"] and states["FinalizeMore"]["Resource"] == "F"
@@ -64,7 +81,7 @@ def test_flow_plan_dry_run_copy_finalize_cleanup_fail() -> None:
     assert states["Cleanup"]["Parameters"] == {"run_id.$": "$$.Execution.Name", "error.$": "$.error"}
     assert states["Cleanup"]["ResultPath"] == "$.cleanup"
     assert states["Failed"] == {"Type": "Fail", "ErrorPath": "$.cleanup.error", "CausePath": "$.cleanup.cause"}
-    for name in ("Plan", "Finalize", "FinalizeMore"):
+    for name in ("Plan", "StartFinalize", "FinalizeShards", "Finalize", "FinalizeMore"):
         assert states[name]["Catch"] == [{"ErrorEquals": [CATCH_ALL], "ResultPath": "$.error", "Next": "Cleanup"}]
     assert "Catch" not in states["Cleanup"]
 
@@ -161,7 +178,7 @@ def test_state_names_are_unique_in_the_whole_machine() -> None:
         names = state_names(build_definition(workers, FNS))
         duplicates = sorted({n for n in names if names.count(n) > 1})
         assert not duplicates, f"{workers} workers: {duplicates}"
-        assert len(names) == 11 + 6 * workers
+        assert len(names) == 15 + 6 * workers
 
 
 def test_a_failed_copy_waits_for_running_workers_before_cleanup() -> None:

@@ -74,14 +74,19 @@ def test_reserved_concurrency_below_the_workers_binds_past_100_percent():
     assert unknown.ceiling == limits.DEFAULT_LAMBDA_ACCOUNT_CONCURRENCY and "unknown here" in unknown.source
 
 
-def test_the_finalizer_binds_millions_of_rows_and_says_it_continues():
+def test_the_finalizer_binds_by_one_shards_rows_not_the_runs():
     # GIVEN a 900 s finalizer: 840 s before its deadline margin at 1.44 ms a row
     per_invocation = finalizer_rows_per_invocation(900)
     assert per_invocation == int(840 / 0.00144) == 583_333
+    # WHEN the run has 2,000,000 rows THEN they go to 10 finalize shards of 200,000, each within one invocation
     room = headroom(replace(SMALL, report_rows=2_000_000))
-    assert room.binding.name == "finalizer rows per invocation"
-    assert room.binding.line() == "finalizer rows per invocation: 343% of 583,333 rows (continues in 4 invocations)"
-    assert room.binding.fix.startswith("raise finalizer_timeout_seconds")
+    stage = {s.name: s for s in room.stages}["finalize shard rows per invocation"]
+    assert stage.line() == "finalize shard rows per invocation: 34% of 583,333 rows (about 10 finalize shards)"
+    # AND shards of 2,000,000 rows would bind, continuing in their own children, and the fix names the setting
+    room = headroom(replace(SMALL, report_rows=20_000_000, finalizer_shard_rows=2_000_000))
+    assert room.binding.line() == ("finalize shard rows per invocation: 343% of 583,333 rows (about 10 finalize "
+                                   "shards, a shard continues in 4 invocations)")
+    assert room.binding.fix.startswith("lower finalizer_shard_rows (now 2,000,000) or raise finalizer_timeout_seconds")
 
 
 def test_percentages_keep_a_decimal_below_ten_percent():
@@ -114,7 +119,7 @@ def test_a_sharded_plan_is_held_to_its_shards_its_largest_shard_and_its_assemble
     assert by_name["largest shard's time"].used == pytest.approx(362.25) and not by_name["largest shard's time"].note
     assert by_name["assembler memory"].used == pytest.approx(assemble_mb(100_200)) == pytest.approx(120.14)
     # AND its finalizer verifies key ranges by listing: more rows an invocation than a HEAD a row allows
-    rows = by_name["finalizer rows per invocation"].ceiling
+    rows = by_name["finalize shard rows per invocation"].ceiling
     assert rows == finalizer_rows_per_invocation(900, listed=True) == int(840 / 0.000328)
     assert rows > finalizer_rows_per_invocation(900) * 4
     # AND a shard past the timeout continues (it hands on its range), named in its note, and binds

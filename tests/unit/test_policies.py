@@ -159,13 +159,15 @@ def test_state_machine_may_invoke_its_four_functions_and_run_only_its_own_distri
     account = "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}"
     # THEN the state machine's role may invoke the four functions, start executions of itself only (by its
     # name: no reference back to the machine), describe and stop its own executions (the children's
-    # "<name>/<label>:<id>" included), read the workers' payload lists, and decrypt them with the env's key
+    # "<name>/<label>:<id>" included), read the workers' payload lists and the finalize shards' list, and decrypt
+    # them with the env's key
     assert set(grants(template, "StateMachineRole")) == {
         *{("lambda:InvokeFunction", f"{name}Function.Arn") for name in ("Planner", "Worker", "Finalizer", "Cleanup")},
         ("states:StartExecution", f"{account}:stateMachine:sfncopy-test"),
         *{(action, f"{account}:{resource}") for action in ("states:DescribeExecution", "states:StopExecution")
           for resource in ("execution:sfncopy-test:*", "execution:sfncopy-test/*", "express:sfncopy-test:*:*")},
         ("s3:GetObject", "arn:${AWS::Partition}:s3:::manifests/sfncopy/runs/*/plan/workers/*"),
+        ("s3:GetObject", "arn:${AWS::Partition}:s3:::manifests/sfncopy/runs/*/finalizer/shards.json"),
         ("kms:Decrypt", KEY),
     }
     machine = template["Resources"]["StateMachine"]["Properties"]
