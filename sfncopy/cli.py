@@ -254,6 +254,8 @@ def status(ctx: click.Context, arn: str, watch: bool, env_name: str | None) -> N
 
         payloads = execution.MapRuns(aws.sfn, arn).counts()
         click.echo(render(snap, None, None if not current.finished else 0.0, payloads))
+        for line in run.worker_lines() if run is not None else []:
+            click.echo(line)
     if current.error or current.cause:
         click.echo(f"{current.error}: {current.cause}")
 
@@ -262,10 +264,14 @@ def status(ctx: click.Context, arn: str, watch: bool, env_name: str | None) -> N
 @click.argument("arn", metavar="EXECUTION_ARN")
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Also save the report as one CSV (one row per object) to this file.")
+@click.option("--html", "html_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write the run's HTML report (timeline per worker, bytes over time, failures, cost beside "
+                   "the plan's estimate) to this file.")
 @click.option("--json", "as_json", is_flag=True, help="Print report.json as it is.")
 @click.option("--env", "env_name", help="Environment whose endpoint/credentials to use (envs/ENV-env.sh).")
 @click.pass_context
-def report(ctx: click.Context, arn: str, csv_path: Path | None, as_json: bool, env_name: str | None) -> None:
+def report(ctx: click.Context, arn: str, csv_path: Path | None, html_path: Path | None, as_json: bool,
+           env_name: str | None) -> None:
     """The report of an execution (report.json, or failure.json when it failed early)."""
     aws = _clients_for_arn(ctx, arn, env_name)
     current = execution.describe(aws.sfn, arn)
@@ -280,6 +286,13 @@ def report(ctx: click.Context, arn: str, csv_path: Path | None, as_json: bool, e
         _, csv_uri = execution.report_uris(current, location)
         source = save_csv(aws.s3, data, csv_uri, csv_path)  # report.csv, or the header and every part
         click.echo(f"saved {source} to {csv_path}", err=True)
+    if html_path is not None:
+        from sfncopy.report_html import save_html
+
+        if location is None:
+            fail(f"execution {current.name} has no plan to draw (it stopped before planning)")
+        size = save_html(aws.s3, location, data, html_path)
+        click.echo(f"saved the HTML report ({size:,} bytes) to {html_path}", err=True)
 
 
 def _clients_for_arn(ctx: click.Context, arn: str, env_name: str | None) -> execution.AwsClients:

@@ -21,7 +21,7 @@ def build(s3: S3Gateway, loc: ManifestLocation, plan: RunPlan, report: Mapping[s
           plan_estimate: Mapping[str, Any] | None = None, now_ms: int | None = None) -> str:
     """The page of the run at ``loc`` whose report.json is ``report`` (its heads read from S3, streamed)."""
     now = int(time.time() * 1000) if now_ms is None else now_ms
-    return html.render(picture.gather(s3, loc, plan, report, now, plan_estimate))
+    return html.render(picture.picture(plan, report, picture.gather(s3, loc, plan, report, now), plan_estimate))
 
 
 def write(s3: S3Gateway, loc: ManifestLocation, plan: RunPlan, report: Mapping[str, Any]) -> str:

@@ -7,8 +7,8 @@ pixel column); the run's bytes per bin; at most MAX_MARKERS retry, cut-off and f
 counted). Memory is O(workers x COLUMNS + MAX_SEGMENTS + MAX_MARKERS), whatever the run's objects or
 payloads: a 100M-object run (about 100,000 payloads) is summarised, never listed.
 
-``gather`` feeds it the run's heads from S3, READ_THREADS at a time, and adds report.json's figures and the
-plan's; ``RunPicture`` is plain data (``to_dict`` for tests and tools).
+``gather`` feeds it the run's heads from S3, READ_THREADS at a time; ``picture`` adds report.json's figures
+and the plan's. ``RunPicture`` is plain data (``to_dict`` for tests and tools).
 """
 
 from __future__ import annotations
@@ -141,6 +141,7 @@ class LaneBuilder:
         self.failed_payloads: list[dict[str, Any]] = []
         self.failed_payloads_not_listed = 0
         self.payloads_seen = 0
+        self.memory_mb = 0  # the workers' memory, as their invocations recorded it
         self.cost = Cost()
         self._ms_per_column = (self.t1 - self.t0) / COLUMNS
 
@@ -173,6 +174,7 @@ class LaneBuilder:
         self.cost.invocations += record.count
         self.cost.requests += record.requests
         self.cost.gb_seconds += max(0, end - record.start) / 1000 * record.memory_mb / 1024
+        self.memory_mb = max(self.memory_mb, record.memory_mb)
         if record.outcome == "lost":
             lane.lost += 1
             if self._room():
@@ -330,11 +332,12 @@ def read_heads(s3: S3Gateway, loc: ManifestLocation, payload_ids: Iterable[int],
 
 
 def gather(s3: S3Gateway, loc: ManifestLocation, plan: RunPlan, report: Mapping[str, Any],
-           now_ms: int, plan_estimate: Mapping[str, Any] | None = None) -> RunPicture:
-    """The run's picture from its heads in S3 (one GET per payload, streamed), its plan and report.json."""
+           now_ms: int) -> LaneBuilder:
+    """The run's heads in S3 (one GET per payload, streamed) taken by a LaneBuilder whose time axis runs
+    from the plan's creation to report.json's finish (or ``now_ms`` before there is one)."""
     t0 = epoch_ms(plan.created_at) or now_ms
     t1 = max(epoch_ms(str(report.get("finished", ""))) + 999, now_ms if not report.get("finished") else 0, t0 + 1)
     builder = LaneBuilder(plan.worker_payloads, t0, t1)
     for head in read_heads(s3, loc, (pid for ids in plan.worker_payloads for pid in ids)):
         builder.add(head)
-    return picture(plan, report, builder, plan_estimate)
+    return builder
