@@ -6,7 +6,9 @@ at its end (``finish``). A record still "running" when the next invocation of th
 the payload's failure is recorded) was cut off: the Lambda timed out, its runtime died, or an error escaped
 before the invocation could write its end. Such a record becomes "lost", ended at its deadline (or at the
 moment it was found, when that is earlier), and the invocation after it, like one after an invocation that
-ended "failed" (an error the state machine's Retry re-invoked the worker for), is marked as a retry.
+ended "failed" (an error the state machine's Retry re-invoked the worker for), is marked as a retry. So is one
+after an invocation that ended "done": the child execution stops calling once a payload is done, so a call
+after that repeats one whose answer was lost (its process was killed after it wrote its end).
 
 Pure: lists of records in, lists out. A head holds at most MAX_RECORDS: past that the oldest two records
 merge into one (``count`` says how many invocations a record stands for), so the head of a payload that
@@ -66,9 +68,9 @@ def close_cut_off(records: Sequence[Invocation], now_ms: int) -> tuple[Invocatio
 def begin(records: Sequence[Invocation], number: int, now_ms: int, deadline_ms: int,
           memory_mb: int = 0) -> tuple[Invocation, ...]:
     """The records once invocation ``number`` starts: earlier ones closed, this one "running" (a retry when
-    the one before it failed or was cut off)."""
+    the one before it failed, was cut off, or had finished the payload)."""
     closed = close_cut_off(records, now_ms)
-    retry = bool(closed) and closed[-1].outcome in ("failed", "lost")
+    retry = bool(closed) and closed[-1].outcome in ("failed", "lost", "done")
     return compact((*closed, Invocation(number=number, start=now_ms, retries=int(retry), deadline=deadline_ms,
                                         memory_mb=memory_mb)))
 

@@ -15,6 +15,11 @@ def test_a_running_record_found_by_the_next_invocation_is_lost_and_the_next_is_a
                                                                           (2, "running", 0, 1)]
 
 
+def test_an_invocation_after_a_done_one_repeats_a_lost_answer_so_it_is_a_retry():
+    records = timeline.finish(timeline.begin((), 1, 0, 10), 5, "done", 0, 0, 0)
+    assert timeline.begin(records, 2, 8, 18)[-1].retries == 1
+
+
 def test_an_invocation_after_a_failed_one_is_a_retry_and_after_a_continued_one_is_not():
     records = timeline.finish(timeline.begin((), 1, 0, 10), 5, "failed", 0, 0, 1)
     records = timeline.finish(timeline.begin(records, 2, 6, 16), 9, "continued", 10, 1, 1)
