@@ -377,12 +377,19 @@ def emulator(port: int, data_dir: Path | None, no_iam: bool) -> None:
 @click.option("--port", type=click.IntRange(0, 65535), default=0, help="Emulator port [a free one].")
 @click.option("--objects", type=click.IntRange(10, 5000), default=240, show_default=True,
               help="Small objects in the demo source bucket (plus a few large ones).")
-def demo(port: int, objects: int) -> None:
+@click.option("--html", "html_file", type=click.Path(dir_okay=False, path_type=Path),
+              default=Path("sfncopy-demo-report.html"), show_default=True,
+              help="Save the run's HTML report (timeline per worker, bytes over time, cost) to this file.")
+def demo(port: int, objects: int, html_file: Path) -> None:
     """The embedded default end to end: emulator, demo data, deploy, copy, verify byte for byte."""
     from sfncopy.demo import run_demo
 
     started = time.monotonic()
-    problems = run_demo(port=port, objects=objects, echo=click.echo, progress=LinePrinter())
-    if problems:
-        raise FailedChecks(f"demo failed verification ({len(problems)} problem(s))", problems)
+    outcome = run_demo(port=port, objects=objects, echo=click.echo, progress=LinePrinter(), html_file=html_file)
+    if outcome.problems:
+        raise FailedChecks(f"demo failed verification ({len(outcome.problems)} problem(s))", outcome.problems)
     click.echo(f"demo verified in {time.monotonic() - started:.1f} s")
+    if outcome.report_html:
+        click.echo(f"HTML report: {outcome.report_html} (in the emulator, gone when the demo ends)")
+    if outcome.html_file is not None:
+        click.echo(f"HTML report saved to {outcome.html_file.resolve()}: open it in a browser")

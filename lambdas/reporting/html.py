@@ -171,8 +171,9 @@ def _axis(p: RunPicture, y: int) -> str:
         x = LABEL + COLUMNS * i / TICKS
         at = p.t0 + (p.t1 - p.t0) * i // TICKS
         anchor = "start" if i == 0 else "end" if i == TICKS else "middle"
+        label = _clock(at, tenths=p.t1 - p.t0 < TICKS * 10_000)  # ticks under 10 s apart show tenths
         ticks.append(f"<line x1=\"{x:.1f}\" x2=\"{x:.1f}\" y1=\"{y}\" y2=\"{y + 4}\" stroke=\"#888\"/>"
-                     f"<text x=\"{x:.1f}\" y=\"{y + 16}\" text-anchor=\"{anchor}\">{_clock(at)}</text>")
+                     f"<text x=\"{x:.1f}\" y=\"{y + 16}\" text-anchor=\"{anchor}\">{label}</text>")
     return f"<g class=\"axis\">{''.join(ticks)}</g>"
 
 
@@ -248,7 +249,8 @@ def _cost(p: RunPicture) -> str:
     asked = e.get("requests")
     requests: dict[str, object] = asked if isinstance(asked, dict) else {}
     rows = [
-        ("worker invocations", f"{c.invocations:,}", _count(e.get("lambda_invocations"))),
+        ("Lambda invocations (planner, workers, finalizer)", f"{c.lambda_invocations:,}",
+         _count(e.get("lambda_invocations"))),
         ("worker GB-seconds", f"{c.gb_seconds:,.1f}", _number(e.get("lambda_gb_seconds"), "{:,.1f}")),
         ("S3 requests (copies, checkpoints)", f"{c.requests + c.invocations:,}", _count(requests.get("total"))),
         ("state transitions", f"{c.state_transitions:,}", _count(e.get("state_transitions"))),
@@ -260,8 +262,9 @@ def _cost(p: RunPicture) -> str:
     ]
     body = "".join(f"<tr><th>{_e(k)}</th><td class=\"n\">{_e(a)}</td><td class=\"n\">{b}</td></tr>"
                    for k, a, b in rows)
-    note = ("" if c.estimate else "<p class=\"muted\">The plan's estimate is shown by <code>sfncopy report ARN "
-            "--html FILE</code> (it reads every payload, as <code>sfncopy plan</code> does).</p>")
+    note = ("" if c.estimate else "<p class=\"muted\">For a plan this large the plan's estimate is shown by "
+            "<code>sfncopy report ARN --html FILE</code> (it reads every payload, as <code>sfncopy plan</code> "
+            "does).</p>")
     return ("<h2>Cost</h2><p class=\"muted\">This run, from what its workers recorded (list prices of us-east-1, "
             "as <code>sfncopy plan</code> uses), beside the plan's estimate.</p><table id=\"cost\"><tr><th></th>"
             f"<th>this run</th><th>plan estimate</th></tr>{body}</table>{note}")
@@ -280,8 +283,9 @@ def _number(value: object, fmt: str) -> str:
     return _e(fmt.format(value)) if isinstance(value, (int, float)) else "&ndash;"
 
 
-def _clock(ms: int) -> str:
-    return time.strftime("%H:%M:%S", time.gmtime(ms / 1000))
+def _clock(ms: int, tenths: bool = False) -> str:
+    text = time.strftime("%H:%M:%S", time.gmtime(ms // 1000))
+    return f"{text}.{ms % 1000 // 100}" if tenths else text
 
 
 def format_bytes(n: float) -> str:

@@ -86,8 +86,9 @@ class Lane:
 class Cost:
     """What the run used, from the invocation records (``estimate``: the plan's figures, when known)."""
 
-    invocations: int = 0
-    gb_seconds: float = 0.0
+    invocations: int = 0  # the workers'
+    lambda_invocations: int = 0  # the planner's, the workers' and the finalizer's
+    gb_seconds: float = 0.0  # the workers'
     requests: int = 0
     state_transitions: int = 0
     s3_dollars: float = 0.0
@@ -269,6 +270,8 @@ def picture(plan: RunPlan, report: Mapping[str, Any], builder: LaneBuilder,
               "planned_copies": plan.totals.copies, "planned_bytes": plan.totals.bytes,
               "workers": plan.workers, "payloads": sum(len(ids) for ids in plan.worker_payloads)}
     cost = builder.cost
+    timings = report.get("timings") if isinstance(report.get("timings"), dict) else {}
+    cost.lambda_invocations = 1 + cost.invocations + int((timings or {}).get("invocations", 1))
     failed_payloads = sum(lane.failed for lane in builder.lanes)
     cost.state_transitions = transitions_used(plan.workers, totals["payloads"], cost.invocations,
                                               sum(lane.retries for lane in builder.lanes), failed_payloads)
@@ -276,7 +279,7 @@ def picture(plan: RunPlan, report: Mapping[str, Any], builder: LaneBuilder,
     cost.s3_dollars = writes * estimate.S3_WRITE_OR_LIST_PER_1000 / 1000
     cost.step_functions_dollars = cost.state_transitions * estimate.SFN_PER_1000_TRANSITIONS / 1000
     cost.lambda_dollars = (cost.gb_seconds * estimate.LAMBDA_PER_GB_SECOND
-                           + cost.invocations * estimate.LAMBDA_PER_REQUEST)
+                           + cost.lambda_invocations * estimate.LAMBDA_PER_REQUEST)
     cost.estimate = dict(plan_estimate) if plan_estimate is not None else None
     failures = [{"source": str(f.get("source", "")), "target": str(f.get("target", "")),
                  "error": str(f.get("error", "")), "fix": fix_for(str(f.get("error", "")))}
@@ -302,13 +305,16 @@ def verdict(report: Mapping[str, Any], totals: Mapping[str, int]) -> str:
     """One sentence: did the run do what was asked."""
     status = str(report.get("status", ""))
     if status == "dry-run":
-        return f"Dry run: {totals['planned']:,} objects planned, nothing copied."
+        return f"Dry run: {_objects(totals['planned'])} planned, nothing copied."
     limit = report.get("max_failed_objects")
     if status == "succeeded":
         tail = f" ({totals['failed']:,} failed, within max_failed_objects {limit})" if totals["failed"] else ""
-        return f"Succeeded: {totals['copied']:,} objects copied, {totals['skipped']:,} skipped{tail}."
-    return (f"Failed: {totals['failed']:,} objects failed (max_failed_objects is {limit}); "
-            f"{totals['copied']:,} copied.")
+        return f"Succeeded: {_objects(totals['copied'])} copied, {totals['skipped']:,} skipped{tail}."
+    return f"Failed: {_objects(totals['failed'])} failed (max_failed_objects is {limit}); {totals['copied']:,} copied."
+
+
+def _objects(count: int) -> str:
+    return f"{count:,} object" + ("" if count == 1 else "s")
 
 
 # --- from S3 ------------------------------------------------------------------------------------------
