@@ -151,3 +151,21 @@ def test_a_small_run_draws_each_invocation_and_its_retry_cut_off_and_failure_in_
     # AND the bytes over time sum to what the invocations copied
     assert abs(sum(builder.bytes_per_column) - 6 * MB) <= pic.COLUMNS
     assert re.search(r"<tr class=\"failed-payload\"><td>1</td><td>1</td><td>22:14:10</td>", page)
+
+
+def test_the_cost_counts_what_the_invocations_recorded_at_list_prices():
+    # GIVEN one worker whose payload took two invocations of 10 s each at 2,048 MB, the second a retry, with
+    # 100 copy requests in all; and a finalizer that ran in one invocation
+    plan = plan_of([[0]])
+    builder = pic.LaneBuilder(plan.worker_payloads, T0, T0 + 60_000)
+    builder.add(ResultsHead(payload_id=0, worker=0, timeline=(
+        Invocation(number=1, start=T0, end=T0 + 10_000, outcome="failed", requests=40, memory_mb=2048),
+        Invocation(number=2, start=T0 + 11_000, end=T0 + 21_000, outcome="done", requests=60, retries=1,
+                   memory_mb=2048))))
+    cost = pic.picture(plan, {"status": "succeeded", "timings": {"invocations": 1}}, builder).cost
+    # THEN: 40 GB-seconds; planner + 2 workers + finalizer; the plan's 13 transitions (8 fixed, 1 branch, 4 for the
+    # payload) and one for the retry, which Step Functions charges as a transition
+    assert (cost.gb_seconds, cost.lambda_invocations, cost.state_transitions) == (40.0, 4, 14)
+    assert round(cost.s3_dollars, 8) == round((100 + 2) * 0.005 / 1000, 8)
+    assert round(cost.step_functions_dollars, 8) == round(14 * 0.025 / 1000, 8)
+    assert round(cost.lambda_dollars, 10) == round(40 * 0.0000166667 + 4 * 0.2 / 1e6, 10)
