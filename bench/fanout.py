@@ -1,6 +1,7 @@
 """Fan-out on the embedded emulator: one run of many payloads on few workers, end to end.
 
     python -m bench.fanout --payloads 5000 --workers 2        # prints one JSON line
+    python -m bench.fanout --payloads 100 --objects-per-payload 1000 --workers 4   # 100,000 objects
 
 Each payload is one child execution of its worker's Distributed Map, so this is the shape that used to end in
 moto's recursion limit (a Map whose items one worker runs in turn recursed once per item and died after ~970;
@@ -30,13 +31,14 @@ STACK = "sfncopy-fanout"
 POLL_SECONDS = 2.0
 
 
-def overrides(endpoint: str, workers: int, concurrency: int) -> dict[str, str]:
+def overrides(endpoint: str, workers: int, concurrency: int, per_payload: int = 1) -> dict[str, str]:
     """What the run's env changes in envs/local-env.sh (generator/settings.py: the process environment wins)."""
     return {
         "AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_DEFAULT_REGION": "us-east-1", "stack_name": STACK, "package_bucket": "sfncopy-fanout-packages",
         "num_copy_lambda_workers": str(workers), "worker_concurrency": str(concurrency),
-        "max_objects_per_payload": "1",  # one payload per object: as many child executions as objects
+        # One payload per object by default (as many child executions as objects); more to copy many objects.
+        "max_objects_per_payload": str(per_payload),
         "source_buckets": f"{SOURCE}/{SOURCE_PREFIX}", "target_buckets": f"{TARGET}/{TARGET_PREFIX}",
         # The finalizer reads every payload and checkpoint: more time than the demo's 120 s at 5,000 payloads.
         "finalizer_timeout_seconds": "900",
@@ -67,7 +69,7 @@ def count_keys(s3: Any, bucket: str, prefix: str) -> int:
     return sum(page.get("KeyCount", 0) for page in pages)
 
 
-def run(payloads: int, workers: int, concurrency: int, timeout: float) -> dict[str, Any]:
+def run(payloads: int, workers: int, concurrency: int, timeout: float, per_payload: int = 1) -> dict[str, Any]:
     import boto3
     from botocore.config import Config
 
@@ -76,9 +78,11 @@ def run(payloads: int, workers: int, concurrency: int, timeout: float) -> dict[s
     from sfncopy.emulator import Emulator
     from sfncopy.emulator.server import free_port
 
-    result: dict[str, Any] = {"payloads": payloads, "workers": workers, "worker_concurrency": concurrency}
+    objects = payloads * per_payload
+    result: dict[str, Any] = {"payloads": payloads, "objects": objects, "objects_per_payload": per_payload,
+                              "workers": workers, "worker_concurrency": concurrency}
     with Emulator(port=free_port()) as emulator:
-        env = overrides(emulator.endpoint, workers, concurrency)
+        env = overrides(emulator.endpoint, workers, concurrency, per_payload)
         os.environ.update(env)
         session = boto3.session.Session(aws_access_key_id="testing", aws_secret_access_key="testing",
                                         region_name="us-east-1")
@@ -86,7 +90,7 @@ def run(payloads: int, workers: int, concurrency: int, timeout: float) -> dict[s
         s3 = session.client("s3", endpoint_url=emulator.endpoint, config=config_)
         sfn = session.client("stepfunctions", endpoint_url=emulator.endpoint)
         started = time.monotonic()
-        upload(s3, payloads)
+        upload(s3, objects)
         result["upload_seconds"] = round(time.monotonic() - started, 1)
         started = time.monotonic()
         outputs = deploy(load_env("local"))
@@ -116,8 +120,12 @@ def run(payloads: int, workers: int, concurrency: int, timeout: float) -> dict[s
         result["lambda_invocations"] = stats["lambda_invocations"]
         result["s3_requests"] = sum(stats["s3_requests"].values())
         succeeded = sum(counts.get("succeeded", 0) for counts in result["map_runs"])
-        result["verified"] = (described["status"] == "SUCCEEDED" and result["copied"] == payloads
-                              and succeeded == payloads and len(runs) == workers)
+        # One payload per object gives exactly ``payloads`` children; with more per payload the planner decides
+        # how many payloads (balance), so every child the Map Runs count must have succeeded.
+        expected = payloads if per_payload == 1 else sum(c.get("total", 0) for c in result["map_runs"])
+        result["children"] = succeeded
+        result["verified"] = (described["status"] == "SUCCEEDED" and result["copied"] == objects
+                              and succeeded == expected > 0 and len(runs) == workers)
     return result
 
 
@@ -133,9 +141,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--payloads", type=int, default=5000)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--concurrency", type=int, default=1, help="payloads each worker copies at once")
+    parser.add_argument("--objects-per-payload", type=int, default=1,
+                        help="objects in each payload (the env's max_objects_per_payload); objects = payloads x this")
     parser.add_argument("--timeout", type=float, default=3600.0, help="seconds the execution may take")
     args = parser.parse_args(argv)
-    print(json.dumps(run(args.payloads, args.workers, args.concurrency, args.timeout), sort_keys=True))
+    print(json.dumps(run(args.payloads, args.workers, args.concurrency, args.timeout,
+                                args.objects_per_payload), sort_keys=True))
     return 0
 
 

@@ -20,3 +20,9 @@ export worker_threads=16
 export finalizer_memory_mb=1024
 export finalizer_timeout_seconds=900
 export log_retention_days=30
+# Optional: each run's summary (status, counts, bytes, report or cause) is published to an SNS topic:
+# "create" (the stack's own, <stack_name>-runs; subscribe to it after deploying) or an existing topic's ARN.
+export notification_topic=create
+# Optional: schedule_<name>="<rate(...) or cron(...)> s3://bucket/stored-config.json [IANA time zone]" starts a
+# run of that stored config through EventBridge Scheduler ('sfncopy schedule add|remove' edits these lines).
+export schedule_nightly="cron(0 2 * * ? *) s3://example-sfncopy-uat-configs/nightly.json Europe/Paris"

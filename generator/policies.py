@@ -15,7 +15,11 @@ Each role may touch only what its function does:
   - plan-assemble: read and write the run's files; read the sources' metadata and tags; start (and, when one
     fails, abort) the multipart uploads of split objects on the targets, with tags.
 - the state machine: invoke these functions; run its own Distributed Maps (start its own child
-  executions, describe and stop them, read the workers' payload lists in the manifest location).
+  executions, describe and stop them, read the workers' payload lists in the manifest location); with
+  notification_topic set, publish to that topic alone.
+- with schedule_<name> settings: the planner (or, sharded, plan-prepare) may read exactly the stored configs
+  the schedules name (s3:GetObject on each object), and the scheduler's role may start this state machine
+  and nothing else.
 KMS rights (only on the configured keys) go to the three roles that read or write object data. Buckets
 narrowed to a prefix in the env file ("bucket/prefix/") get object rights under that prefix only, and
 their ListBucket is conditioned on ``s3:prefix``. No statement has a "*" resource. With ``object_acl`` set
@@ -160,11 +164,22 @@ def _manifest_statements(settings: EnvSettings, actions: Sequence[str] = MANIFES
 
 
 # --- one document per function -----------------------------------------------------------------------------
+def stored_config_statements(settings: EnvSettings) -> list[Statement]:
+    """s3:GetObject on each stored config a schedule names (the object alone, no prefix, no wildcard): a
+    scheduled run's input names its config (lambdas/stored_config.py), which the planner reads."""
+    if not settings.schedules:
+        return []
+    objects = sorted({f"arn:${{AWS::Partition}}:s3:::{s.config_bucket}/{s.config_key}" for s in settings.schedules})
+    return [{"Sid": "ReadStoredConfigs", "Effect": "Allow", "Action": ["s3:GetObject"],
+             "Resource": [_sub(arn) for arn in objects]}]
+
+
 def planner_policy(settings: EnvSettings, function_name: str) -> Document:
     sources = [bucket_location(s) for s in settings.source_buckets]
     targets = [bucket_location(t) for t in settings.target_buckets]
     return _document([
         log_statement(function_name),
+        *stored_config_statements(settings),
         objects_statement("ReadSources", SOURCE_READ, sources),
         *list_statements("ListSources", sources),
         objects_statement("StartSplitCopies", PLANNER_TARGET, targets),
@@ -180,6 +195,7 @@ def prepare_policy(settings: EnvSettings, function_name: str) -> Document:
     targets = [bucket_location(t) for t in settings.target_buckets]
     return _document([
         log_statement(function_name),
+        *stored_config_statements(settings),
         objects_statement("ReadSourceManifests", ("s3:GetObject",), sources),
         *list_statements("ListSources", sources),
         *list_statements("ListTargets", targets),
@@ -292,6 +308,11 @@ def state_machine_policy(settings: EnvSettings, function_logical_ids: Sequence[s
         run_files = f"{manifest.bucket_arn}/{manifest.prefix}runs/*/plan/sharding"
         statements.append({"Sid": "ReadShardLists", "Effect": "Allow", "Action": ["s3:GetObject"],
                            "Resource": [_sub(f"{run_files}/shards.json"), _sub(f"{run_files}/shards-gen*.json")]})
+    if settings.notifications:
+        # The optimized SNS integration publishes with the state machine's role (Step Functions developer guide,
+        # "Call Amazon SNS with Step Functions", IAM policies: sns:Publish on the topic).
+        statements.append({"Sid": "PublishRunSummaries", "Effect": "Allow", "Action": ["sns:Publish"],
+                           "Resource": [notification_topic_arn(settings)]})
     if settings.kms_key_arns:
         # A manifest bucket of the env's own may encrypt the lists with one of its keys: reading them then
         # needs kms:Decrypt (Amazon S3 user guide, "Using server-side encryption with AWS KMS keys").
@@ -300,9 +321,34 @@ def state_machine_policy(settings: EnvSettings, function_logical_ids: Sequence[s
     return _document(statements)
 
 
+NOTIFICATION_TOPIC_RESOURCE = "NotificationTopic"  # logical id of the topic when the stack creates it
+SCHEDULER_SERVICE = "scheduler.amazonaws.com"
+
+
+def notification_topic_arn(settings: EnvSettings) -> Any:
+    """The topic's ARN: a Ref to the stack's topic (an SNS topic's Ref is its ARN: CloudFormation reference,
+    AWS::SNS::Topic, Return values), or the env's ARN."""
+    return {"Ref": NOTIFICATION_TOPIC_RESOURCE} if settings.creates_topic else settings.notification_topic
+
+
+def scheduler_policy(settings: EnvSettings) -> Document:
+    """The schedules' execution role: start executions of this state machine, nothing else (EventBridge
+    Scheduler User Guide, "Using templated targets", Step Functions StartExecution: states:StartExecution on
+    the state machine). Its ARN is built from its name, as in state_machine_policy."""
+    account = "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}"
+    return _document([{"Sid": "StartScheduledRuns", "Effect": "Allow", "Action": ["states:StartExecution"],
+                       "Resource": [_sub(f"{account}:stateMachine:{settings.stack_name}")]}])
+
+
 def assume_role_policy(service: str) -> Document:
-    """Trust policy: only ``service`` (lambda.amazonaws.com or states.amazonaws.com) may assume the role."""
-    return _document([{"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}])
+    """Trust policy: only ``service`` (lambda.amazonaws.com or states.amazonaws.com) may assume the role.
+
+    EventBridge Scheduler's role trusts it only on behalf of this account's schedules (EventBridge Scheduler User
+    Guide, "Confused deputy prevention": aws:SourceAccount in the execution role's trust policy)."""
+    statement: Statement = {"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}
+    if service == SCHEDULER_SERVICE:
+        statement["Condition"] = {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
+    return _document([statement])
 
 
 def tls_only_bucket_policy(bucket_logical_id: str) -> Document:

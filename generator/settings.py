@@ -4,6 +4,8 @@ The file holds ``export name=value`` lines only (no logic, no secrets). It stays
 can ``source`` it, but we parse it here and never run it. Lower-case names are sfncopy settings; upper-case
 ``AWS_*`` names configure the AWS clients (``local-env.sh`` points them at the embedded emulator).
 
+``schedule_<name>`` lines are the env's schedules, any number of them (generator/schedules.py checks each).
+
 Precedence: a variable of the same name in the process environment beats the file (so a test or a CI job
 can point ``AWS_ENDPOINT_URL`` elsewhere, or try ``num_copy_lambda_workers=8``, without editing it).
 Every problem is reported at once, each naming the variable and where its value came from.
@@ -17,6 +19,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from generator import schedules as schedules_module
+from generator.schedules import Schedule
 from lambdas import limits
 from lambdas.config import OBJECT_ACLS
 from lambdas.errors import SettingsError
@@ -55,6 +59,11 @@ MAX_PLANNER_SHARDS = 10_000
 # listing its key range; 100 keeps a run well inside the default 1,000 concurrent executions of an account (Lambda
 # developer guide, "Lambda quotas", Concurrent executions).
 DEFAULT_SHARD_CONCURRENCY = 100
+# notification_topic=create: the stack creates the SNS topic that receives each run's summary.
+NOTIFICATION_CREATE = "create"
+# SNS topic ARN (Amazon SNS API reference, CreateTopic, Name: 1-256 letters, digits, "-" and "_"; a FIFO
+# topic's name ends in ".fifo", which sfncopy does not publish to: it sends no MessageGroupId).
+SNS_TOPIC_ARN = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$")
 
 # Optional settings and their defaults. Everything else is required: no silent defaults.
 DEFAULTS: dict[str, str] = {
@@ -75,6 +84,8 @@ DEFAULTS: dict[str, str] = {
     "planning": PLANNING_SINGLE,
     "planner_shards": "",  # wanted shard count; "" lets the partition estimate it from the sources
     "planner_shard_concurrency": str(DEFAULT_SHARD_CONCURRENCY),
+    # Run summaries on success and failure: "" (none), "create" (the stack's own topic) or a topic ARN.
+    "notification_topic": "",
 }
 REQUIRED = (
     "stack_name", "region", "num_copy_lambda_workers", "max_payload_size_per_lambda_execution_in_mb",
@@ -155,6 +166,10 @@ class EnvSettings:
     planning: str = field(default=PLANNING_SINGLE)
     planner_shards: int | None = field(default=None)
     planner_shard_concurrency: int = field(default=DEFAULT_SHARD_CONCURRENCY)
+    # EventBridge Scheduler schedules that start runs of stored configs (schedule_<name> lines), by name.
+    schedules: tuple[Schedule, ...] = field(default=())
+    # "" (no notifications), NOTIFICATION_CREATE, or an existing SNS topic's ARN.
+    notification_topic: str = field(default="")
     # AWS_* variables for the clients (file values, overridden by the process environment), sorted.
     client_environment: tuple[tuple[str, str], ...] = field(default=())
     # sfncopy settings whose value came from the process environment, not the file (sorted names): the
@@ -164,6 +179,14 @@ class EnvSettings:
     @property
     def sharded(self) -> bool:
         return self.planning == PLANNING_SHARDED
+
+    @property
+    def notifications(self) -> bool:
+        return bool(self.notification_topic)
+
+    @property
+    def creates_topic(self) -> bool:
+        return self.notification_topic == NOTIFICATION_CREATE
 
     @property
     def endpoint_url(self) -> str | None:
@@ -198,14 +221,20 @@ def load_env(name: str, envs_dir: Path = Path("envs"), environ: Mapping[str, str
     values, problems = parse_env_file(path.read_text(encoding="utf-8"), path)
     process = os.environ if environ is None else environ
     origins = {k: str(path) for k in values}
-    for key in KNOWN | CLIENT_VARIABLES:
+    for key in sorted(KNOWN | CLIENT_VARIABLES | {k for k in process if is_schedule_variable(k)}):
         if key in process:
             values[key] = process[key]
             origins[key] = f"the process environment (overriding {path})"
     if problems:
         raise EnvSettingsError(path, problems)
     settings = _validate(name, path, values, origins)
-    return replace(settings, overrides=tuple(sorted(k for k in KNOWN if k in process)))
+    overridden = {k for k in process if k in KNOWN or is_schedule_variable(k)}
+    return replace(settings, overrides=tuple(sorted(overridden)))
+
+
+def is_schedule_variable(name: str) -> bool:
+    """``schedule_<name>``: one schedule of the env (generator/schedules.py)."""
+    return name.startswith(schedules_module.VARIABLE_PREFIX) and len(name) > len(schedules_module.VARIABLE_PREFIX)
 
 
 def available_envs(envs_dir: Path = Path("envs")) -> list[str]:
@@ -230,9 +259,10 @@ def parse_env_file(text: str, path: Path) -> tuple[dict[str, str], list[str]]:
             problems.append(f"{where}: {name}: quote values with spaces in double quotes; no '$', backticks, "
                             "backslashes or trailing comments (env files hold no logic)")
             continue
-        if name not in KNOWN and name not in CLIENT_VARIABLES:
+        if name not in KNOWN and name not in CLIENT_VARIABLES and not is_schedule_variable(name):
             problems.append(f"{where}: unknown variable {name!r} (known: {', '.join(sorted(KNOWN))}, "
-                            f"{', '.join(sorted(CLIENT_VARIABLES))})")
+                            f"{', '.join(sorted(CLIENT_VARIABLES))}, "
+                            f"{schedules_module.VARIABLE_PREFIX}<name>)")
             continue
         if name in values:
             problems.append(f"{where}: {name} is set twice")
@@ -350,6 +380,11 @@ def _validate(env: str, path: Path, values: dict[str, str], origins: dict[str, s
         for name in ("planner_shards", "planner_shard_concurrency"):
             if name in values:
                 check.fail(name, f"applies to planning={PLANNING_SHARDED} only (planning is {planning!r})")
+    topic = check.text("notification_topic")
+    if topic and topic != NOTIFICATION_CREATE and not SNS_TOPIC_ARN.match(topic):
+        check.fail("notification_topic", f"expected {NOTIFICATION_CREATE!r} (the stack creates the topic) or an "
+                                         "SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME; not a FIFO topic)")
+    schedules = _schedules(check, stack_name)
     retention = check.integer("log_retention_days", 1, 3653, unit=" days")
     if retention not in LOG_RETENTION_DAYS:
         check.fail("log_retention_days", f"CloudWatch Logs accepts only {', '.join(map(str, LOG_RETENTION_DAYS))}")
@@ -382,8 +417,29 @@ def _validate(env: str, path: Path, values: dict[str, str], origins: dict[str, s
         planning=planning if planning in PLANNING_MODES else PLANNING_SINGLE,
         planner_shards=planner_shards,
         planner_shard_concurrency=shard_concurrency,
+        schedules=schedules,
+        notification_topic=topic,
         client_environment=tuple(sorted((k, v) for k, v in values.items() if k in CLIENT_VARIABLES)),
     )
     if check.problems:
         raise EnvSettingsError(path, check.problems)
     return settings
+
+
+def _schedules(check: _Checker, stack_name: str) -> tuple[Schedule, ...]:
+    """The ``schedule_<name>`` settings, sorted by name; each bad one reported with its variable."""
+    found: list[Schedule] = []
+    for variable in sorted(k for k in check.values if is_schedule_variable(k)):
+        name = variable.removeprefix(schedules_module.VARIABLE_PREFIX)
+        schedule, problems = schedules_module.parse_schedule(name, check.values[variable])
+        for problem in problems:
+            check.fail(variable, problem)
+        if schedule is None:
+            continue
+        aws_name = schedule.aws_name(stack_name)
+        if len(aws_name) > schedules_module.MAX_SCHEDULE_NAME_LENGTH:
+            check.fail(variable, f"the schedule's name in EventBridge Scheduler, {aws_name!r}, is longer than "
+                                 f"{schedules_module.MAX_SCHEDULE_NAME_LENGTH} characters; shorten the name")
+            continue
+        found.append(schedule)
+    return tuple(found)

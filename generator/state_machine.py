@@ -462,3 +462,104 @@ def error_names(definition: State) -> set[str]:
 
     walk(definition)
     return names
+
+
+# --- notifications (env notification_topic) ---------------------------------------------------------------------
+SUMMARIZE_SUCCEEDED = "SummarizeSucceeded"
+NOTIFY_SUCCEEDED = "NotifySucceeded"
+SUMMARIZE_FAILED = "SummarizeFailed"
+NOTIFY_FAILED = "NotifyFailed"
+FAILED = "Failed"
+NOTIFICATION_STATES = (SUMMARIZE_SUCCEEDED, NOTIFY_SUCCEEDED, SUMMARIZE_FAILED, NOTIFY_FAILED)
+# Step Functions' optimized SNS integration, request-response (developer guide, "Publish messages to an Amazon SNS
+# topic with Step Functions"): it publishes with the state machine's role, which needs sns:Publish on the topic.
+SNS_PUBLISH = "arn:aws:states:::sns:publish"
+NOTIFY_RETRY_ATTEMPTS = 2
+
+
+def notification_summaries() -> tuple[State, State]:
+    """The summaries published on success (built from the finalizer's RunSummary) and on failure (from the
+    Cleanup's answer): status, counts, bytes, report or failure report, the cause, and when the run started and
+    ended. They stay a few KB: every value is a count, a time, a URI, or the cause, which the cleanup cuts to
+    limits.MAX_NOTIFIED_CAUSE_CHARACTERS (the whole cause is in failure.json and the execution's own failure), far
+    under SNS's 256 KB (limits.MAX_SNS_MESSAGE_BYTES).
+    Amazon States Language has no date arithmetic, so the duration is given as the two times ("started" is
+    the execution's start, "ended" when the summary was made)."""
+    times = {"execution.$": "$$.Execution.Id", "started.$": "$$.Execution.StartTime",
+             "ended.$": "$$.State.EnteredTime"}
+    succeeded: State = {
+        "status.$": "$.status", "run_id.$": "$.run_id", "copied.$": "$.copied", "skipped.$": "$.skipped",
+        "failed.$": "$.failed", "bytes.$": "$.bytes", "report.$": "$.report_json", "report_csv.$": "$.report_csv",
+        **times,
+    }
+    failed: State = {
+        "status": "failed", "run_id.$": "$.cleanup.run_id", "error.$": "$.cleanup.error",
+        "cause.$": "$.cleanup.notified_cause", "failure_report.$": "$.cleanup.failure_report",
+        # Counts and bytes copied before the failure (null when the run failed before it had a plan).
+        "partial.$": "$.cleanup.partial", **times,
+    }
+    return succeeded, failed
+
+
+def notify_states(topic: str, stack_name: str, succeeded_next: str, failed_next: str) -> dict[str, State]:
+    """Summarize<Outcome> (a Pass building the summary at ``$.notification``) -> Notify<Outcome> (publish it to
+    ``topic``) -> ``succeeded_next`` / ``failed_next``.
+
+    A notification that cannot be published does not change the run's outcome: a copy that succeeded stays
+    succeeded, and a failed run still fails with its own error. Notify<Outcome> retries twice, then its Catch
+    records the publish error at ``$.notification_error`` (in the execution's history and output) and goes on:
+    the copy is done and verified, and failing it for a lost e-mail would make a user re-run a good copy."""
+    succeeded, failed = notification_summaries()
+
+    def publish(next_state: str) -> State:
+        return {
+            "Type": "Task",
+            "Resource": SNS_PUBLISH,
+            "Parameters": {
+                "TopicArn": topic,
+                # SNS subjects are at most 100 ASCII characters (Amazon SNS API reference, Publish, Subject); a
+                # stack name has at most 54 (generator/settings.py).
+                "Subject.$": f"States.Format('sfncopy {stack_name}: run {{}}', $.notification.status)",
+                "Message.$": "States.JsonToString($.notification)",
+            },
+            "ResultPath": None,
+            "Retry": [{"ErrorEquals": [CATCH_ALL], "IntervalSeconds": 1, "MaxAttempts": NOTIFY_RETRY_ATTEMPTS,
+                       "BackoffRate": 2.0}],
+            "Catch": [{"ErrorEquals": [CATCH_ALL], "ResultPath": "$.notification_error", "Next": next_state}],
+            "Next": next_state,
+        }
+
+    return {
+        SUMMARIZE_SUCCEEDED: {"Type": "Pass", "Parameters": succeeded, "ResultPath": "$.notification",
+                              "Next": NOTIFY_SUCCEEDED},
+        NOTIFY_SUCCEEDED: publish(succeeded_next),
+        SUMMARIZE_FAILED: {"Type": "Pass", "Parameters": failed, "ResultPath": "$.notification",
+                           "Next": NOTIFY_FAILED},
+        NOTIFY_FAILED: publish(failed_next),
+    }
+
+
+def with_notifications(definition: State, topic: str, stack_name: str) -> State:
+    """``definition`` with a notification before each end of a run: every transition into FINALIZED (the run
+    succeeded) goes through SummarizeSucceeded/NotifySucceeded first, every transition into FAILED (after
+    Cleanup wrote failure.json) through SummarizeFailed/NotifyFailed. Only the top-level states are rewired
+    (the two ends are top-level); ``definition`` is not changed."""
+    states: dict[str, State] = json.loads(json.dumps(definition["States"]))
+    if FINALIZED not in states or FAILED not in states:
+        raise ValueError(f"a definition to notify from needs the {FINALIZED} and {FAILED} states")
+    redirect = {FINALIZED: SUMMARIZE_SUCCEEDED, FAILED: SUMMARIZE_FAILED}
+
+    def rewire(rule: State) -> None:
+        for key in ("Next", "Default"):
+            if rule.get(key) in redirect:
+                rule[key] = redirect[rule[key]]
+
+    for state in states.values():
+        rewire(state)
+        for rule in (*state.get("Choices", ()), *state.get("Catch", ())):
+            rewire(rule)
+    clashes = set(states) & set(NOTIFICATION_STATES)
+    if clashes:
+        raise ValueError(f"state names already taken: {sorted(clashes)}")
+    states.update(notify_states(topic, stack_name, FINALIZED, FAILED))
+    return {**definition, "States": states}

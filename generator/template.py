@@ -2,14 +2,16 @@
 
 Resources: the planner, worker, finalizer and cleanup Lambdas (each with its own role and log group; with
 planning=sharded also the plan-prepare, plan-shard, plan-collect and plan-assemble Lambdas), the
-state machine and its role, and the manifest bucket when the environment asks the stack to create it. The
-Lambda code comes from S3 (parameters CodeBucket / CodeKey): the deployment uploads a content-hashed zip and
-passes its key, so a code change updates the functions while the template stays the same for the same
-settings (the committed ``cfn/<env>.json`` is golden-tested).
+state machine and its role, the manifest bucket when the environment asks the stack to create it, the SNS topic
+for run summaries (notification_topic=create), and the EventBridge Scheduler schedules and their role
+(schedule_<name>). The Lambda code comes from S3 (parameters CodeBucket / CodeKey): the deployment uploads a
+content-hashed zip and passes its key, so a code change updates the functions while the template stays the same
+for the same settings (the committed ``cfn/<env>.json`` is golden-tested).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +31,10 @@ from troposphere.s3 import (
     ServerSideEncryptionByDefault,
     ServerSideEncryptionRule,
 )
+from troposphere.scheduler import FlexibleTimeWindow, RetryPolicy
+from troposphere.scheduler import Schedule as SchedulerSchedule
+from troposphere.scheduler import Target as SchedulerTarget
+from troposphere.sns import Topic
 from troposphere.stepfunctions import StateMachine
 
 from generator import policies, policy_size, state_machine
@@ -179,8 +185,18 @@ def add_role(template: Template, settings: EnvSettings, logical: str, service: s
 
 def intrinsic_values(settings: EnvSettings) -> dict[str, str]:
     """The longest value each intrinsic in the roles' documents can take in this env (sizes are counted so)."""
-    return policy_size.longest_values(settings.region, {f"{spec.logical}Function": spec.function_name(settings)
-                                                        for spec in function_specs(settings)})
+    values = policy_size.longest_values(settings.region, {f"{spec.logical}Function": spec.function_name(settings)
+                                                          for spec in function_specs(settings)})
+    return {**values, **topic_values(settings, values)}
+
+
+def topic_values(settings: EnvSettings, values: dict[str, str]) -> dict[str, str]:
+    """The stack's topic's Ref (its ARN, named by the template: notification_topic) for the size count."""
+    if not settings.creates_topic:
+        return {}
+    arn = (f"arn:{values['AWS::Partition']}:sns:{values['AWS::Region']}:{values['AWS::AccountId']}:"
+           f"{settings.stack_name}-runs")
+    return {policies.NOTIFICATION_TOPIC_RESOURCE: arn}
 
 
 def definition_string(settings: EnvSettings, timing: state_machine.RetryTiming) -> str:
@@ -189,6 +205,10 @@ def definition_string(settings: EnvSettings, timing: state_machine.RetryTiming) 
     definition = state_machine.build_definition(settings.workers, state_machine.placeholders(), timing,
                                                 state_machine.drain_seconds(settings.worker.timeout_seconds),
                                                 settings.worker_concurrency, sharded)
+    if settings.notifications:
+        topic = (f"${{{policies.NOTIFICATION_TOPIC_RESOURCE}}}" if settings.creates_topic
+                 else settings.notification_topic)
+        definition = state_machine.with_notifications(definition, topic, settings.stack_name)
     return state_machine.to_json(definition)
 
 
@@ -205,6 +225,8 @@ def build_template(settings: EnvSettings,
     if settings.manifest_bucket is None:
         for resource in manifest_bucket_resources(settings):
             template.add_resource(resource)
+    if settings.creates_topic:
+        template.add_resource(notification_topic(settings))
     environment = lambda_environment(settings)
     functions = [add_function(template, settings, spec, environment) for spec in function_specs(settings)]
     sfn_role, sfn_role_policies = add_role(template, settings, "StateMachineRole", "states.amazonaws.com",
@@ -220,8 +242,58 @@ def build_template(settings: EnvSettings,
         RoleArn=GetAtt(sfn_role, "Arn"),
         **({"DependsOn": sfn_role_policies} if sfn_role_policies else {}),
     ))
+    add_schedules(template, settings, machine)
     add_outputs(template, settings, machine, functions)
     return template
+
+
+def notification_topic(settings: EnvSettings) -> Topic:
+    """The stack's own topic for run summaries (notification_topic=create): subscribe to it (e-mail, an SQS
+    queue, a chat webhook through Lambda) after deploying."""
+    return Topic(policies.NOTIFICATION_TOPIC_RESOURCE, TopicName=f"{settings.stack_name}-runs",
+                 DisplayName=f"sfncopy {settings.env} runs")
+
+
+# EventBridge Scheduler retries a target it could not start for up to a day by default (API reference,
+# RetryPolicy: MaximumEventAgeInSeconds 60-86,400, MaximumRetryAttempts 0-185, defaults 86,400 and 185). A
+# scheduled copy that could not start for an hour is better left to the next occurrence than started late.
+SCHEDULE_MAX_EVENT_AGE_SECONDS = 3600
+SCHEDULE_MAX_RETRY_ATTEMPTS = 10
+
+
+def add_schedules(template: Template, settings: EnvSettings, machine: StateMachine) -> None:
+    """One AWS::Scheduler::Schedule per schedule_<name> of the env (in the account's default schedule group),
+    each starting the state machine with its stored config's location as the input, through one role that
+    may start this state machine only (policies.scheduler_policy)."""
+    if not settings.schedules:
+        return
+    role, role_policies = add_role(template, settings, "SchedulerRole", policies.SCHEDULER_SERVICE,
+                                   "start-sfncopy-runs", policies.scheduler_policy(settings))
+    for schedule in settings.schedules:
+        template.add_resource(SchedulerSchedule(
+            f"Schedule{_logical_suffix(schedule.name)}",
+            **({"DependsOn": role_policies} if role_policies else {}),
+            Name=schedule.aws_name(settings.stack_name),
+            Description=f"sfncopy {settings.env}: {schedule.config_uri}",
+            ScheduleExpression=schedule.expression,
+            # Without a time zone Scheduler evaluates the expression in UTC (API reference, CreateSchedule,
+            # ScheduleExpressionTimezone: "default UTC").
+            ScheduleExpressionTimezone=schedule.timezone or "UTC",
+            FlexibleTimeWindow=FlexibleTimeWindow(Mode="OFF"),
+            State="ENABLED",
+            Target=SchedulerTarget(
+                Arn=Ref(machine),
+                RoleArn=GetAtt(role, "Arn"),
+                Input=json.dumps(schedule.input_document(), sort_keys=True),
+                RetryPolicy=RetryPolicy(MaximumEventAgeInSeconds=SCHEDULE_MAX_EVENT_AGE_SECONDS,
+                                        MaximumRetryAttempts=SCHEDULE_MAX_RETRY_ATTEMPTS),
+            ),
+        ))
+
+
+def _logical_suffix(name: str) -> str:
+    """A schedule name as part of a logical ID (letters and digits only): nightly_full -> NightlyFull."""
+    return "".join(part[:1].upper() + part[1:] for part in name.split("_"))
 
 
 def add_outputs(template: Template, settings: EnvSettings, machine: StateMachine, functions: list[Function]) -> None:
@@ -235,6 +307,10 @@ def add_outputs(template: Template, settings: EnvSettings, machine: StateMachine
         template.add_output(Output("ManifestPrefix", Value=settings.manifest_prefix,
                                    Description="Runs live under <prefix>runs/<execution name>/ (absent: no prefix)"))
     template.add_output(Output("Workers", Value=str(settings.workers), Description="Parallel worker branches"))
+    if settings.notifications:
+        topic = Ref(policies.NOTIFICATION_TOPIC_RESOURCE) if settings.creates_topic else settings.notification_topic
+        template.add_output(Output("NotificationTopicArn", Value=topic,
+                                   Description="Each run's summary is published here"))
     for spec, function in zip(function_specs(settings), functions, strict=True):
         template.add_output(Output(f"{spec.logical}FunctionName", Value=Ref(function)))
 

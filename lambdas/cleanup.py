@@ -19,7 +19,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from lambdas import finalizer_state, logs, manifest
+from lambdas import finalizer_state, limits, logs, manifest
 from lambdas.errors import ObjectError, SourceNotFoundError
 from lambdas.finalizer import listing_roots
 from lambdas.gateway import S3Gateway, UploadInfo
@@ -69,7 +69,22 @@ def clean_up(run_id: str, error: dict[str, Any], settings: Settings, s3: S3Gatew
         "cause": f"{cause} (failure report: {failure_uri})",
         "aborted_uploads": len(aborted),
         "failure_report": failure_uri,
+        # For the run's notification (generator/state_machine.py, notification_summaries): the cause cut to a
+        # length whose JSON stays far below an SNS message's 256 KB whatever its characters (limits.py), and what
+        # the run had done when it failed (null before a plan existed): the counts
+        # and bytes only, never failure.json's list of failed objects (the state must stay small).
+        "notified_cause": notified_cause(f"{cause} (failure report: {failure_uri})"),
+        "partial": None if partial is None else {"counts": partial["counts"], "bytes_copied": partial["bytes_copied"]},
     }
+
+
+def notified_cause(cause: str) -> str:
+    """``cause`` as a notification carries it: at most limits.MAX_NOTIFIED_CAUSE_CHARACTERS, the cut marked."""
+    limit = limits.MAX_NOTIFIED_CAUSE_CHARACTERS
+    return cause if len(cause) <= limit else cause[:limit - len(CUT)] + CUT
+
+
+CUT = " [...]"
 
 
 def readable_cause(cause: Any, name: str) -> str:

@@ -503,6 +503,16 @@ class S3Gateway:
             raise _manifest_error(err, f"upload part {number} of s3://{bucket}/{key}") from err
         return PartInfo(number, strip_etag(resp["ETag"]), len(body))
 
+    def get_text(self, bucket: str, key: str) -> str:
+        """An object's body as UTF-8 text (a stored s3_copy_config); our error (AccessDeniedError,
+        NoSuchKeyError, TransientError ...) when it cannot be read."""
+        try:
+            resp = self.client.get_object(Bucket=bucket, Key=key)
+        except ClientError as err:
+            raise translate(err, f"read s3://{bucket}/{key}") from err
+        body: bytes = resp["Body"].read()
+        return body.decode("utf-8", errors="replace")
+
     def get_json(self, bucket: str, key: str) -> Any:
         data = self.get_json_or_none(bucket, key)
         if data is None:

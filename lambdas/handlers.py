@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from lambdas import cleanup, finalizer, logs, planner, worker
+from lambdas import cleanup, finalizer, logs, planner, stored_config, worker
 from lambdas.deadline import Deadline
 from lambdas.finalizer_state import FinalizeCursor
 from lambdas.gateway import S3Gateway, gateway_from_settings
@@ -28,12 +28,14 @@ def _setup() -> tuple[Settings, S3Gateway]:
 
 def plan(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Event: ``{"run_id": <execution name>, "workers": <branch count>, "input": <execution input>}`` ->
-    PlanPointer."""
+    PlanPointer. The input is an s3_copy_config, or ``{"s3_copy_config_location": "s3://..."}`` naming one
+    (lambdas/stored_config.py)."""
     logs.bind(run_id=event.get("run_id"))
     settings, s3 = _setup()
     settings = settings.with_branches(event.get("workers"))
     now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    return planner.plan_run(event.get("input"), str(event.get("run_id", "")), settings, s3, now).to_dict()
+    document = stored_config.resolve_input(event.get("input"), s3)  # a scheduled run names a stored config
+    return planner.plan_run(document, str(event.get("run_id", "")), settings, s3, now).to_dict()
 
 
 def prepare(event: dict[str, Any], context: Any) -> dict[str, Any]:
@@ -46,7 +48,8 @@ def prepare(event: dict[str, Any], context: Any) -> dict[str, Any]:
     now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     shards = event.get("shards")
     params = PartitionParams(shards=int(shards)) if shards is not None else PartitionParams()
-    prepared = preparing.prepare_run(event.get("input"), str(event.get("run_id", "")), settings, s3, now, params)
+    document = stored_config.resolve_input(event.get("input"), s3)  # a scheduled run names a stored config
+    prepared = preparing.prepare_run(document, str(event.get("run_id", "")), settings, s3, now, params)
     return {**prepared.to_dict(), "generation": 0}
 
 

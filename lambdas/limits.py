@@ -48,6 +48,17 @@ DEFAULT_DEADLINE_MARGIN_SECONDS = 60.0
 # --- Step Functions ---------------------------------------------------------------------------------
 # State input and output are limited to 256 KiB: plans live in S3 and states carry pointers only.
 MAX_STATE_PAYLOAD_BYTES = 256 * KiB
+# An SNS message is at most 256 KB: "messages must be UTF-8 encoded strings and at most 256 KB in size (262,144
+# bytes, not 262,144 characters)" (Amazon SNS API reference, Publish, Message). A run summary stays far below it.
+MAX_SNS_MESSAGE_BYTES = 262_144
+# An execution's or a task's failure cause is at most 32,768 characters (AWS Step Functions API reference,
+# ExecutionFailedEventDetails / TaskFailedEventDetails, cause: "Maximum length of 32768"): the longest cause a
+# failure notification can carry.
+MAX_ERROR_CAUSE_CHARACTERS = 32_768
+# A failure notification carries the cause cut to this many characters (the whole cause is in failure.json): even
+# JSON-escaped at 12 bytes a character (a surrogate pair as two \uXXXX escapes) that is 48 KiB, far below an SNS
+# message's limit with the rest of the summary.
+MAX_NOTIFIED_CAUSE_CHARACTERS = 4_096
 # A Standard execution has at most 25,000 history events; the planner refuses plans that would not fit. Each
 # child execution of a Distributed Map has its own history, separate from its parent's (Step Functions developer
 # guide, "Using Map state in Distributed mode", key terms: "Each child workflow execution has its own execution

@@ -342,6 +342,76 @@ def deploy(ctx: click.Context, env_name: str) -> None:
         click.echo(f"{key}: {outputs[key]}")
 
 
+@cli.group()
+def schedule() -> None:
+    """EventBridge Scheduler schedules of an env: its schedule_<name> lines (sfncopy/schedule_file.py says why the
+    env file, not the Scheduler API, is where they live). add/remove edit the file; deploy to apply."""
+
+
+@schedule.command("list")
+@click.option("--env", "env_name", required=True, help="Environment (envs/ENV-env.sh).")
+@click.option("--deployed", is_flag=True, help="Also ask EventBridge Scheduler what the stack holds.")
+@click.pass_context
+def schedule_list(ctx: click.Context, env_name: str, deployed: bool) -> None:
+    """The env's schedules: name, expression, time zone, stored config (and, --deployed, their state)."""
+    from sfncopy import deploy as deployment
+    from sfncopy.schedule_file import listing
+
+    settings = load_env(ctx, env_name)
+    rows = listing(settings, deployment.client(settings, "scheduler") if deployed else None)
+    if not rows:
+        click.echo(f"no schedules in {settings.path} (add one: sfncopy schedule add NAME EXPRESSION "
+                   "s3://bucket/config.json --env ENV)")
+    for row in rows:
+        state = f"  [{row.deployed}]" if row.deployed else ""
+        click.echo("  ".join(part for part in (row.name, row.expression, row.timezone, row.config_uri) if part)
+                   + state)
+
+
+@schedule.command("add")
+@click.argument("name")
+@click.argument("expression")
+@click.argument("config_uri", metavar="s3://BUCKET/CONFIG.json")
+@click.option("--env", "env_name", required=True, help="Environment (envs/ENV-env.sh).")
+@click.option("--timezone", default="", help="IANA time zone the expression is evaluated in [UTC].")
+@click.option("--deploy", "deploy_now", is_flag=True, help="Deploy the stack right after editing the env file.")
+@click.pass_context
+def schedule_add(ctx: click.Context, name: str, expression: str, config_uri: str, env_name: str, timezone: str,
+                 deploy_now: bool) -> None:
+    """Add schedule NAME: EXPRESSION (rate(...) or cron(...)) starts a run of the config stored at CONFIG_URI."""
+    from sfncopy.schedule_file import edit, env_line, new_schedule
+
+    added = new_schedule(name, expression, config_uri, timezone)
+    settings = edit(env_name, ctx.find_root().obj, "add", schedule=added)
+    click.echo(f"added to {settings.path}: {env_line(added)}")
+    _apply(ctx, settings, env_name, deploy_now)
+
+
+@schedule.command("remove")
+@click.argument("name")
+@click.option("--env", "env_name", required=True, help="Environment (envs/ENV-env.sh).")
+@click.option("--deploy", "deploy_now", is_flag=True, help="Deploy the stack right after editing the env file.")
+@click.pass_context
+def schedule_remove(ctx: click.Context, name: str, env_name: str, deploy_now: bool) -> None:
+    """Remove schedule NAME from the env file (deploying deletes it from EventBridge Scheduler)."""
+    from sfncopy.schedule_file import edit
+
+    settings = edit(env_name, ctx.find_root().obj, "remove", name=name)
+    click.echo(f"removed schedule_{name} from {settings.path}")
+    _apply(ctx, settings, env_name, deploy_now)
+
+
+def _apply(ctx: click.Context, settings: EnvSettings, env_name: str, deploy_now: bool) -> None:
+    if not deploy_now:
+        click.echo(f"apply it: ./scripts/deploy.sh {env_name}  (or: sfncopy deploy --env {env_name})")
+        return
+    from sfncopy import deploy as deployment
+
+    outputs = deployment.deploy(load_env(ctx, env_name))
+    click.echo(f"deployed {settings.stack_name} ({len(settings.schedules)} schedule(s)); "
+               f"state machine {outputs.get('StateMachineArn', '?')}")
+
+
 @cli.command()
 @click.option("--env", "env_name", required=True, help="Environment (envs/ENV-env.sh) whose stack is deployed.")
 @click.pass_context

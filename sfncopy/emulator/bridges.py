@@ -107,6 +107,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from lambdas.limits import DEFAULT_LAMBDA_ACCOUNT_CONCURRENCY
@@ -144,6 +145,8 @@ class Bridges:
         self._bridge_map_iteration_recursion()
         self._bridge_lambda_account_settings()
         self._bridge_state_errors()
+        self._bridge_scheduler()
+        self._bridge_context_start_time()
 
     def uninstall(self) -> None:
         while self._undo:
@@ -418,6 +421,37 @@ class Bridges:
         mapping[key] = value
         self._undo.append(lambda: mapping.pop(key, None))
 
+    # 40 (scheduler_bridge.py) ---------------------------------------------------------------------
+    def _bridge_scheduler(self) -> None:
+        """CloudFormation makes AWS::Scheduler::Schedule resources, and CreateSchedule/UpdateSchedule refuse
+        what Scheduler refuses (41, firing, is a control route: middleware.py)."""
+        from moto.cloudformation.parsing import get_model_map, get_name_type_map
+        from moto.scheduler.exceptions import ValidationException
+        from moto.scheduler.models import EventBridgeSchedulerBackend
+
+        from sfncopy.emulator.scheduler_bridge import CloudFormationSchedule, validation_problems
+
+        kind = CloudFormationSchedule.cloudformation_type()
+        self._set_item_new(get_model_map(), kind, CloudFormationSchedule)
+        self._set_item_new(get_name_type_map(), kind, CloudFormationSchedule.cloudformation_name_type())
+
+        def validated(original: Callable[..., Any]) -> Callable[..., Any]:
+            def call(backend: Any, *args: Any, **kwargs: Any) -> Any:
+                problems = validation_problems(str(kwargs.get("schedule_expression", "")),
+                                               kwargs.get("schedule_expression_timezone"))
+                if problems:
+                    raise ValidationException("; ".join(problems))
+                return original(backend, *args, **kwargs)
+            return call
+
+        for method in ("create_schedule", "update_schedule"):
+            self._set(EventBridgeSchedulerBackend, method, validated(getattr(EventBridgeSchedulerBackend, method)))
+
+    # 42 ------------------------------------------------------------------------------------------
+    def _bridge_context_start_time(self) -> None:
+        for owner, name, value in context_start_time_patches():
+            self._set(owner, name, value)
+
     # 9 ------------------------------------------------------------------------------------------
     def _bridge_checksums(self) -> None:
         from sfncopy.emulator.checksums_bridge import checksum_patches
@@ -639,3 +673,25 @@ def _passed_error_name(custom: Callable[[str | None], Any]) -> Callable[[str | N
         return custom(error_name)
 
     return error_name
+
+
+# --- 42: $$.Execution.StartTime as text ------------------------------------------------------------------------
+def context_start_time_patches() -> list[Patch]:
+    """The context object's ``Execution.StartTime`` is ISO 8601 text on AWS (Step Functions developer guide,
+    "Accessing execution data from the Context object": ``"StartTime": "2019-03-26T20:14:13.192Z"``); moto
+    hands the interpreter a ``datetime``, so a state that copies it (a run summary's ``started``) makes the
+    execution's output unserialisable and DescribeExecution fail."""
+    from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+
+    original = ExecutionWorker._get_evaluation_environment
+
+    def environment(worker: Any) -> Any:
+        env = original(worker)
+        execution = env.states.context_object.context_object_data["Execution"]
+        started = execution.get("StartTime")
+        if isinstance(started, datetime):
+            utc = started.astimezone(UTC) if started.tzinfo else started.replace(tzinfo=UTC)
+            execution["StartTime"] = utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+        return env
+
+    return [(ExecutionWorker, "_get_evaluation_environment", environment)]

@@ -54,6 +54,28 @@ def reset_stats(endpoint: str) -> None:
     _call(endpoint, "DELETE", "stats")
 
 
+class ScheduleNotFired(RuntimeError):
+    """The emulator did not fire the schedule: ``status`` 403 (its role may not), 404 (none), 409 (disabled)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def fire_schedule(endpoint: str, name: str, group: str = "default", region: str = "us-east-1") -> dict[str, Any]:
+    """Fire an EventBridge Scheduler schedule now (bridge 41): ``{"executionArn": ..., "schedule": <arn>}``;
+    ScheduleNotFired with the emulator's reason when it does not."""
+    url = f"{endpoint.rstrip('/')}{CONTROL_PREFIX}schedules/{group}/{name}/fire?region={region}"
+    request = urllib.request.Request(url, data=b"", method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=10.0) as response:
+            answer: dict[str, Any] = json.loads(response.read())
+            return answer
+    except urllib.error.HTTPError as err:
+        detail = json.loads(err.read() or b"{}").get("error", str(err.reason))
+        raise ScheduleNotFired(err.code, str(detail)) from err
+
+
 def wait_until_ready(endpoint: str, timeout: float = 15.0) -> None:
     """Block until the emulator answers (e.g. after starting ``sfncopy emulator`` in a subprocess)."""
     deadline = time.monotonic() + timeout

@@ -11,11 +11,15 @@ Control endpoint (same port as the emulator; JSON in and out; ``sfncopy.emulator
   ``GET    /_sfncopy/faults``  the current fault plan (format: ``sfncopy.emulator.faults``)
   ``POST   /_sfncopy/faults``  replace it (400 with every problem named when it is invalid)
   ``DELETE /_sfncopy/faults``  no faults
+  ``POST   /_sfncopy/schedules/<group>/<name>/fire[?region=R]``  start the schedule's target now, as EventBridge
+                               Scheduler would (``scheduler_bridge.py``): ``{"executionArn", "schedule"}``; 403 with
+                               the reason when its role may not, 404 for no such schedule, 409 when it is disabled
 """
 
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 import uuid
@@ -25,6 +29,7 @@ from typing import Any
 from urllib.parse import parse_qs
 from xml.sax.saxutils import escape
 
+from sfncopy.emulator import scheduler_bridge
 from sfncopy.emulator.checksums_bridge import corrupting_part_copy
 from sfncopy.emulator.faults import FaultPlan, FaultPlanError, FaultState
 from sfncopy.emulator.preconditions import KEY_WRITES, bucket_and_key, copy_source_changed, key_lock, write_refusal
@@ -248,8 +253,24 @@ class EmulatorMiddleware:
                 return _json(start_response, 400, {"error": str(exc)})
             self.faults.set_plan(plan)
             return _json(start_response, 200, plan.to_dict())
+        fire = _FIRE_ROUTE.match(route)
+        if fire and method == "POST":
+            return _fire_schedule(start_response, fire.group(1), fire.group(2), environ)
         return _json(start_response, 404, {"error": f"no control route {method} {CONTROL_PREFIX}{route}; see "
                                                     "sfncopy.emulator.middleware"})
+
+
+# POST /_sfncopy/schedules/<group>/<name>/fire[?region=R]: fire a schedule now (bridge 41, scheduler_bridge.py).
+_FIRE_ROUTE = re.compile(r"^schedules/([0-9A-Za-z_.-]+)/([0-9A-Za-z_.-]+)/fire$")
+
+
+def _fire_schedule(start_response: StartResponse, group: str, name: str, environ: Mapping[str, Any]) -> list[bytes]:
+    query = parse_qs(str(environ.get("QUERY_STRING", "")))
+    region = query.get("region", ["us-east-1"])[0]
+    try:
+        return _json(start_response, 200, scheduler_bridge.fire(group, name, region=region))
+    except scheduler_bridge.ScheduleFireError as err:
+        return _json(start_response, err.status, {"error": str(err)})
 
 
 def _read_body(environ: Mapping[str, Any]) -> bytes:
@@ -260,7 +281,7 @@ def _read_body(environ: Mapping[str, Any]) -> bytes:
 
 def _json(start_response: StartResponse, status: int, body: Any) -> list[bytes]:
     data = json.dumps(body).encode("utf-8")
-    reason = {200: "OK", 400: "Bad Request", 404: "Not Found"}[status]
+    reason = {200: "OK", 400: "Bad Request", 403: "Forbidden", 404: "Not Found", 409: "Conflict"}[status]
     start_response(f"{status} {reason}", [("Content-Type", "application/json"), ("Content-Length", str(len(data)))])
     return [data]
 

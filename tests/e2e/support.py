@@ -70,6 +70,8 @@ class StackSpec:
     planning: str = "single"
     planner_shards: int | None = None
     planner_shard_concurrency: int | None = None
+    # Further env settings as (name, value) pairs (schedule_<name>, notification_topic ...).
+    extra: tuple[tuple[str, str], ...] = ()
 
     def overrides(self) -> dict[str, str]:
         values = {
@@ -86,6 +88,7 @@ class StackSpec:
                 values["planner_shards"] = str(self.planner_shards)
             if self.planner_shard_concurrency is not None:
                 values["planner_shard_concurrency"] = str(self.planner_shard_concurrency)
+        values.update(self.extra)
         return values
 
 

@@ -5,7 +5,7 @@ import json
 import pytest
 from botocore.exceptions import ClientError
 
-from lambdas import manifest
+from lambdas import limits, manifest
 from lambdas.cleanup import clean_up
 from lambdas.models import CopyOptions
 from lambdas.settings import Settings
@@ -70,7 +70,22 @@ def test_cleanup_aborts_this_runs_uploads_and_not_another_runs(s3, settings):
         "run_id": "r1", "error": "VerificationError", "aborted_uploads": 2,
         "cause": f"upload broken (failure report: s3://{MANIFESTS}/runs/r1/failure.json)",
         "failure_report": f"s3://{MANIFESTS}/runs/r1/failure.json",
+        # AND, for the run's notification, the cause again (short enough) and the counts and bytes so far
+        "notified_cause": f"upload broken (failure report: s3://{MANIFESTS}/runs/r1/failure.json)",
+        "partial": {"counts": {"copied": 1, "failed": 1, "planned": 0, "skipped": 0}, "bytes_copied": 3},
     }
+
+
+def test_a_long_cause_is_cut_for_the_notification_only(s3, settings):
+    # GIVEN a failure before any plan, whose cause is longer than a notification carries
+    long = "x" * (2 * limits.MAX_NOTIFIED_CAUSE_CHARACTERS)
+    # WHEN cleanup runs
+    answer = clean_up("r9", {"Error": "ConfigError", "Cause": long}, settings, s3)
+    # THEN the Fail state's cause is whole, the notification's cut and marked, and there is nothing done yet
+    assert answer["cause"].startswith(long)
+    assert len(answer["notified_cause"]) == limits.MAX_NOTIFIED_CAUSE_CHARACTERS
+    assert answer["notified_cause"].endswith(" [...]") and long.startswith(answer["notified_cause"][:-6])
+    assert answer["partial"] is None
 
 
 def test_safety_net_aborts_an_unrecorded_upload_on_this_runs_key_started_after_the_plan(s3, settings):

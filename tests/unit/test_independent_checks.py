@@ -19,6 +19,7 @@ from cfnlint.api import lint
 
 from generator import available_envs, load_env, policy_size, render_template
 from generator.settings import MAX_WORKERS, EnvSettings
+from generator.template import topic_values
 from tests.unit.generator_helpers import settings_for
 
 with warnings.catch_warnings():  # parliament 1.6.4 imports the deprecated pkg_resources at import time
@@ -55,9 +56,10 @@ def realistic_values(template: dict[str, Any], settings: EnvSettings) -> dict[st
     functions = {logical: resource["Properties"]["FunctionName"]
                  for logical, resource in template["Resources"].items()
                  if resource["Type"] == "AWS::Lambda::Function"}
-    return policy_size.deployment_values(
+    values = policy_size.deployment_values(
         partition="aws", region=settings.region, account_id=ACCOUNT_ID,
         manifest_bucket=f"{settings.stack_name}-manifestbucket-1q2w3e4r5t6y", functions=functions)
+    return {**values, **topic_values(settings, values)}
 
 
 def state_machine_definition(template: dict[str, Any], settings: EnvSettings) -> str:
