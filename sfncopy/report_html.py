@@ -1,5 +1,6 @@
 """``sfncopy report ARN --html FILE``: the run's HTML report, the page the finalizer writes
-(lambdas/reporting/), built here from the run's S3 files with the plan's estimate whatever the plan's size."""
+(lambdas/reporting/), built here from the run's S3 files, with the plan's estimate for larger plans than the
+finalizer computes it for."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from lambdas.reporting import page
 
 def save_html(s3: S3Gateway, location: ManifestLocation, report: Mapping[str, Any], path: Path) -> int:
     """Write the page to ``path``; its size in bytes."""
-    data = page.build(s3, location, manifest.read_plan(s3, location), report, max_estimated_copies=None).encode()
+    data = page.build(s3, location, manifest.read_plan(s3, location), report,
+                      max_estimated_copies=page.LOCAL_ESTIMATE_MAX_COPIES).encode()
     path.write_bytes(data)
     return len(data)

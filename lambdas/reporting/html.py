@@ -262,9 +262,7 @@ def _cost(p: RunPicture) -> str:
     ]
     body = "".join(f"<tr><th>{_e(k)}</th><td class=\"n\">{_e(a)}</td><td class=\"n\">{b}</td></tr>"
                    for k, a, b in rows)
-    note = ("" if c.estimate else "<p class=\"muted\">For a plan this large the plan's estimate is shown by "
-            "<code>sfncopy report ARN --html FILE</code> (it reads every payload, as <code>sfncopy plan</code> "
-            "does).</p>")
+    note = f"<p class=\"muted\" id=\"estimate-note\">{_e(c.estimate_note)}</p>" if c.estimate_note else ""
     return ("<h2>Cost</h2><p class=\"muted\">This run, from what its workers recorded (list prices of us-east-1, "
             "as <code>sfncopy plan</code> uses), beside the plan's estimate.</p><table id=\"cost\"><tr><th></th>"
             f"<th>this run</th><th>plan estimate</th></tr>{body}</table>{note}")

@@ -95,6 +95,7 @@ class Cost:
     step_functions_dollars: float = 0.0
     lambda_dollars: float = 0.0
     estimate: dict[str, Any] | None = None
+    estimate_note: str = ""  # why ``estimate`` is missing
 
     @property
     def dollars(self) -> float:

@@ -44,3 +44,5 @@ def test_the_finalizer_writes_the_html_report_beside_report_json(s3):
     assert "raise the worker timeout" in page
     assert len(elements.having("failed-payload")) == 1
     assert [lane for _, _, lane in elements.having("marker-failed")] == [1]
+    # AND without a recorded memory (these checkpoints were written by hand) the page says why no estimate is shown
+    assert "No invocation recorded its memory" in page
