@@ -252,7 +252,7 @@ def _cost(p: RunPicture) -> str:
         ("Lambda invocations (planner, workers, finalizer)", f"{c.lambda_invocations:,}",
          _count(e.get("lambda_invocations"))),
         ("worker GB-seconds", f"{c.gb_seconds:,.1f}", _number(e.get("lambda_gb_seconds"), "{:,.1f}")),
-        ("S3 requests (copies, checkpoints)", f"{c.requests + c.invocations:,}", _count(requests.get("total"))),
+        ("S3 requests (copies, checkpoints)", f"{c.requests:,}", _count(requests.get("total"))),
         ("state transitions", f"{c.state_transitions:,}", _count(e.get("state_transitions"))),
         ("S3 dollars", f"${c.s3_dollars:,.4f}", _number(e.get("s3_dollars"), "${:,.4f}")),
         ("Step Functions dollars", f"${c.step_functions_dollars:,.4f}",

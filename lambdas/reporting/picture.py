@@ -89,7 +89,7 @@ class Cost:
     invocations: int = 0  # the workers'
     lambda_invocations: int = 0  # the planner's, the workers' and the finalizer's
     gb_seconds: float = 0.0  # the workers'
-    requests: int = 0
+    requests: int = 0  # S3 requests: the copies' (retries included) and the checkpoint writes
     state_transitions: int = 0
     s3_dollars: float = 0.0
     step_functions_dollars: float = 0.0
@@ -276,7 +276,8 @@ def picture(plan: RunPlan, report: Mapping[str, Any], builder: LaneBuilder,
     failed_payloads = sum(lane.failed for lane in builder.lanes)
     cost.state_transitions = transitions_used(plan.workers, totals["payloads"], cost.invocations,
                                               sum(lane.retries for lane in builder.lanes), failed_payloads)
-    writes = cost.requests + cost.invocations  # copy requests; a checkpoint write per invocation
+    cost.requests += 2 * cost.invocations  # each invocation's head at its start and checkpoint at its end
+    writes = cost.requests
     cost.s3_dollars = writes * estimate.S3_WRITE_OR_LIST_PER_1000 / 1000
     cost.step_functions_dollars = cost.state_transitions * estimate.SFN_PER_1000_TRANSITIONS / 1000
     cost.lambda_dollars = (cost.gb_seconds * estimate.LAMBDA_PER_GB_SECOND
