@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import io
 
-from lambdas.models import CopyConfig, ObjectResult, PayloadCheckpoint, PlanTotals, RunPlan
+import boto3
+from moto import mock_aws
+
+from lambdas import manifest
+from lambdas.gateway import S3Gateway
+from lambdas.models import CopyConfig, ManifestLocation, ObjectResult, PayloadCheckpoint, PlanTotals, RunPlan
 from lambdas.timeline import Invocation
-from sfncopy import progress
+from sfncopy import execution, progress
 
 
 def plan(worker_payloads: list[list[int]]) -> RunPlan:
@@ -55,3 +60,22 @@ def test_a_block_of_lines_is_redrawn_in_place_on_a_terminal():
     printer("total 2\n  worker 0: b")
     assert out.getvalue() == ("\rtotal 1\x1b[K\n  worker 0: a\x1b[K\x1b[J"
                               "\x1b[1A\rtotal 2\x1b[K\n  worker 0: b\x1b[K\x1b[J")
+
+
+@mock_aws
+def test_run_files_give_a_line_per_worker_from_the_heads_in_s3():
+    # GIVEN a plan of two workers, worker 0 on payload 0 (running) and worker 1 done with payload 1
+    client = boto3.client("s3", region_name="us-east-1")
+    loc = ManifestLocation("manifests", "runs/r/")
+    client.create_bucket(Bucket=loc.bucket)
+    s3 = S3Gateway(client)
+    s3.put_json(loc.bucket, manifest.key(loc, manifest.INDEX), plan([[0], [1]]).to_dict())
+    manifest.write_checkpoint(s3, loc, PayloadCheckpoint(0, 0, timeline=(Invocation(number=1, start=1),)))
+    manifest.write_checkpoint(s3, loc, PayloadCheckpoint(1, 1, results=(result("a", 2048),), timeline=(
+        Invocation(number=1, start=1, end=2, outcome="done"),)))
+    files = execution.RunFiles(s3, loc)
+    assert files.worker_lines() == []  # before the plan is read
+    # WHEN the files are polled THEN each worker has its line
+    files.snapshot()
+    assert files.worker_lines() == ["  worker 0: 0/1 payloads | 0 B | on payload 0",
+                                    "  worker 1: 1/1 payloads | 2.0 KiB | finished"]
