@@ -291,7 +291,7 @@ class _Finalization:
                                 unmatched=state.unmatched,
                                 unmatched_not_listed=state.unmatched_count - len(state.unmatched), extra=extra)
         # The HTML report (lambdas/reporting/): its lanes come from the payloads' heads, read again, streamed.
-        summary["report_html"] = report_page.write(self.s3, loc, plan, summary)
+        summary["report_html"] = report_page.write(self.s3, loc, plan, summary, self.deadline)
         self.s3.put_json(loc.bucket, manifest.key(loc, manifest.REPORT_JSON), summary)
         head = run_summary(plan, counts, report_json, report_csv)
         log.info("run finalized", extra={"status": head.status, "copied": head.copied, "failed": head.failed,

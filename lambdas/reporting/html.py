@@ -109,6 +109,9 @@ def _timeline(p: RunPicture) -> str:
             "was then, coloured by the worst outcome in it")
     more = (f"<p class=\"muted\">{p.markers_not_shown:,} more markers not drawn.</p>"
             if p.markers_not_shown else "")
+    if p.unread:
+        more += (f"<p class=\"more\" id=\"unread\">{p.unread:,} payloads are not drawn: the finalizer ran out of "
+                 "time reading their checkpoints (sfncopy report ARN --html FILE draws them all).</p>")
     return (f"<h2>Timeline per worker</h2><p class=\"muted\">{_e(mode)}.</p><div class=\"legend\">{legend}</div>"
             f"<div class=\"lanes\"><svg id=\"timeline\" xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" "
             f"height=\"{height}\" viewBox=\"0 0 {width} {height}\">{''.join(lanes)}{axis}</svg></div>{more}"

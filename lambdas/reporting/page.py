@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from lambdas import estimate, manifest
+from lambdas.deadline import Deadline
 from lambdas.gateway import S3Gateway
 from lambdas.models import ManifestLocation, RunPlan
 from lambdas.reporting import html, picture
@@ -32,15 +33,19 @@ def plan_estimate(s3: S3Gateway, loc: ManifestLocation, plan: RunPlan, worker_me
 
 
 def build(s3: S3Gateway, loc: ManifestLocation, plan: RunPlan, report: Mapping[str, Any],
-          max_estimated_copies: int = ESTIMATE_MAX_COPIES, now_ms: int | None = None) -> str:
-    """The page of the run at ``loc`` whose report.json is ``report``: its heads read from S3 (streamed), and
-    the plan's estimate when the plan has at most ``max_estimated_copies`` copies and the workers recorded
-    their memory (else the page says why it is missing)."""
+          max_estimated_copies: int = ESTIMATE_MAX_COPIES, now_ms: int | None = None,
+          deadline: Deadline | None = None) -> str:
+    """The page of the run at ``loc`` whose report.json is ``report``: its heads read from S3 (streamed, until
+    ``deadline`` is near: the rest are counted on the page), and the plan's estimate when the plan has at most
+    ``max_estimated_copies`` copies and the workers recorded their memory (else the page says why it is
+    missing)."""
     now = int(time.time() * 1000) if now_ms is None else now_ms
-    builder = picture.gather(s3, loc, plan, report, now)
+    builder = picture.gather(s3, loc, plan, report, now, stop=deadline.near if deadline is not None else lambda: False)
     planned = None
     if not builder.memory_mb:
         note = "No invocation recorded its memory, so the plan's estimate is not shown."
+    elif builder.unread:
+        note = "The finalizer ran out of time before the plan's estimate; sfncopy report ARN --html FILE shows it."
     elif plan.totals.copies > max_estimated_copies:
         note = (f"The plan's estimate is not recomputed here for {plan.totals.copies:,} copies (it holds every "
                 + ("task; sfncopy report ARN --html FILE shows it)." if max_estimated_copies < LOCAL_ESTIMATE_MAX_COPIES
@@ -52,8 +57,10 @@ def build(s3: S3Gateway, loc: ManifestLocation, plan: RunPlan, report: Mapping[s
     return html.render(page)
 
 
-def write(s3: S3Gateway, loc: ManifestLocation, plan: RunPlan, report: Mapping[str, Any]) -> str:
-    """Write report.html in the run's folder; its s3:// URI."""
-    page = build(s3, loc, plan, report)
+def write(s3: S3Gateway, loc: ManifestLocation, plan: RunPlan, report: Mapping[str, Any],
+          deadline: Deadline | None = None) -> str:
+    """Write report.html in the run's folder (its lanes as far as the heads read before ``deadline`` is near);
+    its s3:// URI."""
+    page = build(s3, loc, plan, report, deadline=deadline)
     s3.put_bytes(loc.bucket, manifest.key(loc, REPORT_HTML), page.encode(), HTML_CONTENT_TYPE)
     return loc.uri(REPORT_HTML)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import calendar
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from itertools import islice
@@ -35,6 +35,8 @@ MAX_SEGMENTS = 4_000
 MAX_MARKERS = 1_000
 # Failed payloads listed with their failure; the rest are counted.
 MAX_FAILED_PAYLOADS = 200
+# Heads read between two looks at the clock (``gather``'s ``stop``): about a second of reads.
+HEADS_BETWEEN_CHECKS = 1_024
 
 MarkerKind = Literal["retry", "lost", "failed"]
 # How a bin is coloured: the worst outcome in it.
@@ -124,6 +126,7 @@ class RunPicture:
     failed_payloads: list[dict[str, Any]]  # payload, worker, at, failure, fix
     failed_payloads_not_listed: int
     cost: Cost
+    unread: int = 0  # payloads whose heads were not read (the finalizer ran out of time)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -143,6 +146,7 @@ class LaneBuilder:
         self.failed_payloads: list[dict[str, Any]] = []
         self.failed_payloads_not_listed = 0
         self.payloads_seen = 0
+        self.unread = 0  # payloads whose heads were not read (time ran out: see ``gather``)
         self.memory_mb = 0  # the workers' memory, as their invocations recorded it
         self.cost = Cost()
         self._ms_per_column = (self.t1 - self.t0) / COLUMNS
@@ -300,7 +304,7 @@ def picture(plan: RunPlan, report: Mapping[str, Any], builder: LaneBuilder,
         skipped_by_reason={str(k): int(v) for k, v in (report.get("skipped_by_reason") or {}).items()},
         failures=failures, failures_not_listed=int(report.get("failed_objects_not_listed", 0) or 0),
         failed_payloads=builder.failed_payloads, failed_payloads_not_listed=builder.failed_payloads_not_listed,
-        cost=cost)
+        cost=cost, unread=builder.unread)
 
 
 def verdict(report: Mapping[str, Any], totals: Mapping[str, int]) -> str:
@@ -340,12 +344,20 @@ def read_heads(s3: S3Gateway, loc: ManifestLocation, payload_ids: Iterable[int],
 
 
 def gather(s3: S3Gateway, loc: ManifestLocation, plan: RunPlan, report: Mapping[str, Any],
-           now_ms: int) -> LaneBuilder:
+           now_ms: int, stop: Callable[[], bool] = lambda: False) -> LaneBuilder:
     """The run's heads in S3 (one GET per payload, streamed) taken by a LaneBuilder whose time axis runs
-    from the plan's creation to report.json's finish (or ``now_ms`` before there is one)."""
+    from the plan's creation to report.json's finish (or ``now_ms`` before there is one). When ``stop``
+    says so (the finalizer's deadline), the heads not read yet are only counted (``unread``)."""
     t0 = epoch_ms(plan.created_at) or now_ms
     t1 = max(epoch_ms(str(report.get("finished", ""))) + 999, now_ms if not report.get("finished") else 0, t0 + 1)
     builder = LaneBuilder(plan.worker_payloads, t0, t1)
-    for head in read_heads(s3, loc, (pid for ids in plan.worker_payloads for pid in ids)):
-        builder.add(head)
+    ids = [pid for ids in plan.worker_payloads for pid in ids]
+    read = 0
+    for batch in (ids[i:i + HEADS_BETWEEN_CHECKS] for i in range(0, len(ids), HEADS_BETWEEN_CHECKS)):
+        if stop():
+            break
+        for head in read_heads(s3, loc, batch):
+            builder.add(head)
+        read += len(batch)
+    builder.unread = len(ids) - read
     return builder

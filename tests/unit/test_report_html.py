@@ -7,9 +7,11 @@ import random
 import re
 from html.parser import HTMLParser
 
+from lambdas import manifest
 from lambdas.models import (
     CopyConfig,
     CopyOptions,
+    ManifestLocation,
     PlanTotals,
     ResultsHead,
     RunPlan,
@@ -20,6 +22,7 @@ from lambdas.report import MAX_FAILED_LISTED
 from lambdas.reporting import picture as pic
 from lambdas.reporting.html import render
 from lambdas.timeline import Invocation
+from tests.unit.memory_s3 import MemoryS3
 
 T0 = 1_700_000_000_000
 MB = 1 << 20
@@ -171,3 +174,20 @@ def test_the_cost_counts_what_the_invocations_recorded_at_list_prices():
     assert round(cost.s3_dollars, 8) == round((100 + 2 * 2) * 0.005 / 1000, 8)
     assert round(cost.step_functions_dollars, 8) == round(14 * 0.025 / 1000, 8)
     assert round(cost.lambda_dollars, 10) == round(40 * 0.0000166667 + 4 * 0.2 / 1e6, 10)
+
+
+def test_heads_left_unread_when_time_runs_out_are_counted_on_the_page():
+    # GIVEN 1,500 payloads' heads in S3 and a finalizer whose deadline comes after the first batch of reads
+    s3 = MemoryS3()
+    loc = ManifestLocation("m", "runs/r/")
+    plan = plan_of([list(range(1_500))])
+    for pid in range(1_500):
+        manifest.write_head(s3, loc, ResultsHead(payload_id=pid, worker=0, timeline=(
+            Invocation(number=1, start=T0 + pid, end=T0 + pid + 1, outcome="done"),)))
+    looks = iter([False, True])
+    # WHEN the page's lanes are gathered
+    builder = pic.gather(s3, loc, plan, {"finished": "2023-11-14T22:14:20Z"}, T0, stop=lambda: next(looks))
+    # THEN one batch was read, the rest counted, and the page says so
+    assert (builder.payloads_seen, builder.unread) == (pic.HEADS_BETWEEN_CHECKS, 1_500 - pic.HEADS_BETWEEN_CHECKS)
+    page = render(pic.picture(plan, {"status": "succeeded"}, builder))
+    assert f"{1_500 - pic.HEADS_BETWEEN_CHECKS:,} payloads are not drawn" in page
