@@ -186,12 +186,10 @@ class LaneBuilder:
             if self._room():
                 self._mark(Marker(lane.worker, end, "lost", payload,
                                   f"payload {payload} invocation {record.number}: no end recorded (timed out or "
-                                  "stopped); counted as ending at its deadline"))
+                                  "stopped); drawn to its deadline, or to when the next call found it"))
         if record.retries and self._room():
             self._mark(Marker(lane.worker, record.start, "retry", payload,
                               f"payload {payload} invocation {record.number}: a retry"))
-        elif record.retries:
-            self.markers_not_shown += 1
         columns = self._columns(record.start, end)
         self._paint(lane, record.start, end, "retry" if record.retries else record.outcome, columns)
         self._spread_bytes(columns, record.bytes)
