@@ -180,10 +180,12 @@ def count_requests(plan: RunPlan, payloads: Sequence[Payload], continuations: in
         head=started,
         get_tagging=started if options.preserve_tags else 0,
         # a worker reads its payload and checkpoint on each invocation; each worker's Map its list of payloads;
-        # the finalizer the index, the skipped list and every checkpoint
-        manifest_reads=2 * (len(payloads) + continuations) + plan.workers + 2 + len(payloads),
-        # the planner's payloads, worker lists, skipped list and index; a checkpoint per invocation; two reports
-        manifest_writes=len(payloads) + plan.workers + 2 + len(payloads) + continuations + 2,
+        # the finalizer the index, the skipped list and every checkpoint, and every checkpoint head again for
+        # the HTML report
+        manifest_reads=2 * (len(payloads) + continuations) + plan.workers + 2 + 2 * len(payloads),
+        # the planner's payloads, worker lists, skipped list and index; per invocation a head at its start
+        # and a checkpoint at its end; three reports (CSV, JSON, HTML)
+        manifest_writes=len(payloads) + plan.workers + 2 + 2 * (len(payloads) + continuations) + 3,
     )
 
 

@@ -99,6 +99,7 @@ from lambdas.report_files import (
     join_single_csv,
     write_parts_manifest,
 )
+from lambdas.reporting import page as report_page
 from lambdas.restoring.outcomes import RestoreOutcomes, with_times
 from lambdas.settings import Settings
 from lambdas.verification import Expected, verify_targets
@@ -556,6 +557,8 @@ class _Finalization:
         summary = build_summary(plan, counts, finished=finished, report_json=report_json, report_csv=report_csv,
                                 unmatched=state.unmatched,
                                 unmatched_not_listed=state.unmatched_count - len(state.unmatched), extra=extra)
+        # The HTML report (lambdas/reporting/): its lanes come from the payloads' heads, read again, streamed.
+        summary["report_html"] = report_page.write(self.s3, loc, plan, summary, self.deadline)
         self.s3.put_json(loc.bucket, manifest.key(loc, manifest.REPORT_JSON), summary)
         head = run_summary(plan, counts, report_json, report_csv)
         log.info("run finalized", extra={"status": head.status, "copied": head.copied, "failed": head.failed,

@@ -93,7 +93,10 @@ def copy(event: dict[str, Any], context: Any) -> dict[str, Any]:
     if "error" in event:
         return {"payload": task.payload, "failure": worker.record_failure(task, event["error"], s3)}
     deadline = Deadline(context.get_remaining_time_in_millis, settings.deadline_margin_seconds)
-    return worker.copy_payload(task, settings, s3, deadline).to_dict()
+    # The context's memory_limit_in_mb (Lambda developer guide, "Using the Lambda context object to retrieve
+    # Python function information"): recorded with the invocation for the report's GB-seconds.
+    memory_mb = int(getattr(context, "memory_limit_in_mb", 0) or 0)
+    return worker.copy_payload(task, settings, s3, deadline, memory_mb).to_dict()
 
 
 def restore(event: dict[str, Any], context: Any) -> dict[str, Any]:

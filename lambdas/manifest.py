@@ -304,7 +304,8 @@ def write_checkpoint(s3: S3Gateway, loc: ManifestLocation, checkpoint: PayloadCh
         chunks = ((writer, 1),)
     write_head(s3, loc, ResultsHead(payload_id=checkpoint.payload_id, worker=checkpoint.worker,
                                     invocations=checkpoint.invocations, open_uploads=checkpoint.open_uploads,
-                                    chunks=chunks, failure=checkpoint.failure))
+                                    chunks=chunks, failure=checkpoint.failure, timeline=checkpoint.timeline,
+                                    failed_at=checkpoint.failed_at))
 
 
 def read_head(s3: S3Gateway, loc: ManifestLocation, payload_id: int) -> ResultsHead | None:
@@ -344,7 +345,7 @@ def read_checkpoint(s3: S3Gateway, loc: ManifestLocation, payload_id: int, known
     rows = sorted(_positioned(s3, loc, head, known, threads), key=itemgetter(0))
     return PayloadCheckpoint(payload_id=head.payload_id, worker=head.worker, results=tuple(r for _, r in rows),
                              open_uploads=head.open_uploads, invocations=head.invocations, chunks=head.chunks,
-                             failure=head.failure)
+                             failure=head.failure, timeline=head.timeline, failed_at=head.failed_at)
 
 
 def _positioned(s3: S3Gateway, loc: ManifestLocation, head: ResultsHead, known: ChunkCache | None = None,

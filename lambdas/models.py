@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal, NamedTuple, TypeVar
 
+from lambdas.timeline import Invocation
+
 Overwrite = Literal["if-different", "always", "never"]
 CopyMethod = Literal["copy", "multipart", "chunk", "none"]
 ResultStatus = Literal["copied", "skipped", "failed", "planned"]
@@ -569,6 +571,8 @@ class PayloadCheckpoint:
     # The chunks that hold ``results`` (ResultsHead.chunks); () when none do yet (a single-file checkpoint).
     chunks: tuple[tuple[str, int], ...] = ()
     failure: str = ""  # ResultsHead.failure: why the payload's child execution failed, "" when it did not
+    timeline: tuple[Invocation, ...] = ()  # ResultsHead.timeline
+    failed_at: int = 0  # ResultsHead.failed_at
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -614,6 +618,11 @@ class ResultsHead:
     # record-failure mode writes it; lambdas/worker.py, record_failure): the finalizer reports each unfinished
     # task of the payload with it. Written only when set, so heads without it (older ones) read as before.
     failure: str = ""
+    # The payload's invocations, when each began and ended and how (lambdas/timeline.py; at most
+    # timeline.MAX_RECORDS, the oldest merged), and when its failure was recorded (epoch ms, 0: it was not).
+    # Written only when set, as ``failure``.
+    timeline: tuple[Invocation, ...] = ()
+    failed_at: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -625,6 +634,10 @@ class ResultsHead:
         }
         if self.failure:
             data["failure"] = self.failure
+        if self.timeline:
+            data["timeline"] = [i.to_dict() for i in self.timeline]
+        if self.failed_at:
+            data["failed_at"] = self.failed_at
         return data
 
     @classmethod
@@ -636,6 +649,8 @@ class ResultsHead:
             open_uploads=tuple((str(t), str(u)) for t, u in data.get("open_uploads", ())),
             chunks=tuple((str(w), int(n)) for w, n in data.get("chunks", ())),
             failure=str(data.get("failure", "")),
+            timeline=tuple(Invocation.from_dict(i) for i in data.get("timeline", ())),
+            failed_at=int(data.get("failed_at", 0)),
         )
 
 

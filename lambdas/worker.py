@@ -23,7 +23,7 @@ from dataclasses import replace
 from operator import itemgetter
 from typing import Any
 
-from lambdas import logs, manifest
+from lambdas import logs, manifest, timeline
 from lambdas.cleanup import readable_cause
 from lambdas.copying import CopyContext, copy_task, run_windowed, worst_error
 from lambdas.deadline import Deadline
@@ -63,7 +63,8 @@ class Checkpointer:
     are serialised so a newer head is never overwritten by an older one."""
 
     def __init__(self, s3: S3Gateway, loc: ManifestLocation, previous: PayloadCheckpoint,
-                 order: Iterable[str], clock: Callable[[], float] = time.monotonic, writer: str = "") -> None:
+                 order: Iterable[str], clock: Callable[[], float] = time.monotonic, writer: str = "",
+                 wall: Callable[[], float] = time.time) -> None:
         self._s3 = s3
         self._loc = loc
         self._payload_id = previous.payload_id
@@ -84,6 +85,10 @@ class Checkpointer:
         self._writing = threading.Lock()
         self._since = 0
         self._written_at = clock()
+        # This invocation's record among the payload's (lambdas/timeline.py), and what it finished.
+        self._wall = wall
+        self._timeline = previous.timeline
+        self._mine = [0, 0, 0]  # bytes copied, tasks finished, S3 requests sent
 
     # --- UploadBook (lambdas.copying) ------------------------------------------------------------------
     def open_upload(self, task_id: str) -> str:
@@ -110,6 +115,9 @@ class Checkpointer:
             self._results[result.task_id] = result
             self._pending[result.task_id] = result
             self._open.pop(result.task_id, None)
+            self._mine[0] += result.bytes if result.status == "copied" else 0
+            self._mine[1] += 1
+            self._mine[2] += result.attempts
             self._since += 1
             self._changed = True
         self.write_if_due()
@@ -117,6 +125,26 @@ class Checkpointer:
     def results(self) -> list[ObjectResult]:
         with self._state:
             return sorted(self._results.values(), key=lambda r: self._order.get(r.task_id, len(self._order)))
+
+    def begin(self, seconds_left: float, memory_mb: int = 0) -> None:
+        """Record this invocation's start (and that it has ``seconds_left`` before Lambda stops it) in the
+        head at once: an invocation cut off later is then seen by the next one (lambdas/timeline.py)."""
+        now = self._now_ms()
+        with self._state:
+            self._timeline = timeline.begin(self._timeline, self._invocations, now, now + int(seconds_left * 1000),
+                                            memory_mb)
+            self._changed = True
+        self.write()
+
+    def end(self, outcome: timeline.Outcome) -> None:
+        """Record this invocation's end and what it did, then write the checkpoint."""
+        with self._state:
+            self._timeline = timeline.finish(self._timeline, self._now_ms(), outcome, *self._mine)
+            self._changed = True
+        self.write()
+
+    def _now_ms(self) -> int:
+        return int(self._wall() * 1000)
 
     def write_if_due(self) -> None:
         with self._state:
@@ -134,6 +162,7 @@ class Checkpointer:
             with self._state:
                 batch, self._pending = self._pending, {}
                 open_uploads = tuple(sorted(self._open.items()))
+                records = self._timeline
                 self._since, self._changed, self._written_at = 0, False, self._clock()
             try:
                 if batch:
@@ -146,7 +175,7 @@ class Checkpointer:
                 mine = ((self._writer, self._chunks_written),) if self._chunks_written else ()
                 manifest.write_head(self._s3, self._loc, ResultsHead(
                     payload_id=self._payload_id, worker=self._worker, invocations=self._invocations,
-                    open_uploads=open_uploads, chunks=(*self._earlier, *mine)))
+                    open_uploads=open_uploads, chunks=(*self._earlier, *mine), timeline=records))
             except BaseException:
                 with self._state:
                     self._pending = {**batch, **self._pending}
@@ -154,8 +183,10 @@ class Checkpointer:
                 raise
 
 
-def copy_payload(task: PayloadTask, settings: Settings, s3: S3Gateway, deadline: Deadline) -> PayloadTask:
-    """Copy the payload's unfinished tasks until done or the deadline is near; see the module doc."""
+def copy_payload(task: PayloadTask, settings: Settings, s3: S3Gateway, deadline: Deadline,
+                 memory_mb: int = 0) -> PayloadTask:
+    """Copy the payload's unfinished tasks until done or the deadline is near; see the module doc.
+    ``memory_mb``: the worker Lambda's memory, recorded with the invocation (the report's GB-seconds)."""
     started = time.monotonic()
     if deadline.near():
         # At the start the whole Lambda timeout remains: inside the margin, no invocation could ever work.
@@ -172,6 +203,7 @@ def copy_payload(task: PayloadTask, settings: Settings, s3: S3Gateway, deadline:
     previous = manifest.read_checkpoint(s3, loc, task.payload) or PayloadCheckpoint(
         payload_id=task.payload, worker=task.worker)
     book = Checkpointer(s3, loc, previous, (t.task_id for t in payload.tasks))
+    book.begin(deadline.remaining(), memory_mb)
     todo = [t for t in payload.tasks if not book.finished(t.task_id)]
     halted: list[BaseException] = []
     stopping = threading.Event()
@@ -193,8 +225,8 @@ def copy_payload(task: PayloadTask, settings: Settings, s3: S3Gateway, deadline:
             resumed=previous.invocations > 0)
         for item, future in run_windowed(todo, lambda t: copy_task(t, ctx), objects, threads, may_start):
             _collect(item, future, book, halted, stopping)
-    book.write()
     answer = _answer(task, book.results(), len(payload.tasks))
+    book.end("failed" if halted else "done" if answer.done else "continued")
     log.info("payload invocation finished", extra={
         "invocation": previous.invocations + 1, "done": answer.done, "cursor": answer.cursor,
         "tasks": len(payload.tasks), "copied": answer.copied, "failed": answer.failed, "bytes": answer.bytes,
@@ -249,21 +281,32 @@ def failure_text(error: Mapping[str, Any]) -> str:
     return text if len(text) <= MAX_FAILURE_CHARS else text[:MAX_FAILURE_CHARS - 3] + "..."
 
 
-def record_failure(task: PayloadTask, error: Mapping[str, Any], s3: S3Gateway) -> str:
+def record_failure(task: PayloadTask, error: Mapping[str, Any], s3: S3Gateway,
+                   wall: Callable[[], float] = time.time) -> str:
     """Write why the payload's child execution fails (``error``: the Step Functions error its Catch caught) into
     the payload's checkpoint head, keeping what it counts; answer the text recorded. A payload with no
     checkpoint yet gets a head with no results; a single-file checkpoint of an older version is rewritten
-    as a chunk and a head (manifest.write_checkpoint) so its results still count."""
+    as a chunk and a head (manifest.write_checkpoint) so its results still count.
+
+    The failure's time (``failed_at``) is this call's clock: RecordFailure invokes the worker as soon as the
+    Catch fires, so it is the failure's time to within an invocation's start-up (the state's EnteredTime from
+    the context object would be exact, but a Parameters block on RecordFailure<i> is repeated per worker in
+    a definition limited to 1 MB). An invocation still "running" in the head was cut off: it is closed as
+    "lost" (lambdas/timeline.py)."""
     loc = task.manifest
     failure = failure_text(error)
+    now = int(wall() * 1000)
     head = manifest.read_head(s3, loc, task.payload)
     if head is None:
-        manifest.write_head(s3, loc, ResultsHead(payload_id=task.payload, worker=task.worker, failure=failure))
+        manifest.write_head(s3, loc, ResultsHead(payload_id=task.payload, worker=task.worker, failure=failure,
+                                                 failed_at=now))
     elif head.inline:
         manifest.write_checkpoint(s3, loc, PayloadCheckpoint(
             payload_id=head.payload_id, worker=head.worker, results=head.inline, open_uploads=head.open_uploads,
-            invocations=head.invocations, failure=failure))
+            invocations=head.invocations, failure=failure, timeline=timeline.close_cut_off(head.timeline, now),
+            failed_at=now))
     else:
-        manifest.write_head(s3, loc, replace(head, failure=failure))
+        manifest.write_head(s3, loc, replace(head, failure=failure, failed_at=now,
+                                             timeline=timeline.close_cut_off(head.timeline, now)))
     log.warning("payload failed", extra={"payload": task.payload, "worker": task.worker, "error": failure})
     return failure

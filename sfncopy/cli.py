@@ -254,6 +254,8 @@ def status(ctx: click.Context, arn: str, watch: bool, env_name: str | None) -> N
 
         payloads = execution.MapRuns(aws.sfn, arn).counts()
         click.echo(render(snap, None, None if not current.finished else 0.0, payloads))
+        for line in run.worker_lines() if run is not None else []:
+            click.echo(line)
     if current.error or current.cause:
         click.echo(f"{current.error}: {current.cause}")
 
@@ -262,10 +264,14 @@ def status(ctx: click.Context, arn: str, watch: bool, env_name: str | None) -> N
 @click.argument("arn", metavar="EXECUTION_ARN")
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Also save the report as one CSV (one row per object) to this file.")
+@click.option("--html", "html_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write the run's HTML report (timeline per worker, bytes over time, failures, cost beside "
+                   "the plan's estimate) to this file.")
 @click.option("--json", "as_json", is_flag=True, help="Print report.json as it is.")
 @click.option("--env", "env_name", help="Environment whose endpoint/credentials to use (envs/ENV-env.sh).")
 @click.pass_context
-def report(ctx: click.Context, arn: str, csv_path: Path | None, as_json: bool, env_name: str | None) -> None:
+def report(ctx: click.Context, arn: str, csv_path: Path | None, html_path: Path | None, as_json: bool,
+           env_name: str | None) -> None:
     """The report of an execution (report.json, or failure.json when it failed early)."""
     aws = _clients_for_arn(ctx, arn, env_name)
     current = execution.describe(aws.sfn, arn)
@@ -280,6 +286,13 @@ def report(ctx: click.Context, arn: str, csv_path: Path | None, as_json: bool, e
         _, csv_uri = execution.report_uris(current, location)
         source = save_csv(aws.s3, data, csv_uri, csv_path)  # report.csv, or the header and every part
         click.echo(f"saved {source} to {csv_path}", err=True)
+    if html_path is not None:
+        from sfncopy.report_html import save_html
+
+        if location is None:
+            fail(f"execution {current.name} has no plan to draw (it stopped before planning)")
+        size = save_html(aws.s3, location, data, html_path)
+        click.echo(f"saved the HTML report ({size:,} bytes) to {html_path}", err=True)
 
 
 def _clients_for_arn(ctx: click.Context, arn: str, env_name: str | None) -> execution.AwsClients:
@@ -434,12 +447,19 @@ def emulator(port: int, data_dir: Path | None, no_iam: bool) -> None:
 @click.option("--port", type=click.IntRange(0, 65535), default=0, help="Emulator port [a free one].")
 @click.option("--objects", type=click.IntRange(10, 5000), default=240, show_default=True,
               help="Small objects in the demo source bucket (plus a few large ones).")
-def demo(port: int, objects: int) -> None:
+@click.option("--html", "html_file", type=click.Path(dir_okay=False, path_type=Path),
+              default=Path("sfncopy-demo-report.html"), show_default=True,
+              help="Save the run's HTML report (timeline per worker, bytes over time, cost) to this file.")
+def demo(port: int, objects: int, html_file: Path) -> None:
     """The embedded default end to end: emulator, demo data, deploy, copy, verify byte for byte."""
     from sfncopy.demo import run_demo
 
     started = time.monotonic()
-    problems = run_demo(port=port, objects=objects, echo=click.echo, progress=LinePrinter())
-    if problems:
-        raise FailedChecks(f"demo failed verification ({len(problems)} problem(s))", problems)
+    outcome = run_demo(port=port, objects=objects, echo=click.echo, progress=LinePrinter(), html_file=html_file)
+    if outcome.problems:
+        raise FailedChecks(f"demo failed verification ({len(outcome.problems)} problem(s))", outcome.problems)
     click.echo(f"demo verified in {time.monotonic() - started:.1f} s")
+    if outcome.report_html:
+        click.echo(f"HTML report: {outcome.report_html} (in the emulator, gone when the demo ends)")
+    if outcome.html_file is not None:
+        click.echo(f"HTML report saved to {outcome.html_file.resolve()}: open it in a browser")

@@ -7,7 +7,8 @@
 3. deploy the stack with ``scripts/deploy.sh local`` (a subprocess pointed at the emulator);
 4. start an execution with ``examples/demo-copy.json`` and show its progress;
 5. print the report and check every target object byte for byte, with content type, metadata and tags,
-   and that nothing else was written and no multipart upload was left open.
+   and that nothing else was written and no multipart upload was left open;
+6. download the run's HTML report (report.html, next to report.json) to a local file and say where both are.
 
 The demo is its own check: the expected targets are worked out here from the config's file types, not
 with sfncopy's routing, and the bytes are compared with what was uploaded.
@@ -258,8 +259,17 @@ def _check_object(s3: Any, where: tuple[str, str], source: DemoObject) -> list[s
 
 
 # --- the whole demo --------------------------------------------------------------------------------
-def run_demo(port: int, objects: int, echo: Callable[[str], None], progress: LinePrinter) -> list[str]:
-    """Run the demo; the verification problems (empty: everything verified). DemoError when a step fails."""
+@dataclass(frozen=True)
+class DemoOutcome:
+    problems: list[str]  # empty: everything verified
+    report_html: str = ""  # s3:// URI of the run's HTML report
+    html_file: Path | None = None  # where the demo saved it
+
+
+def run_demo(port: int, objects: int, echo: Callable[[str], None], progress: LinePrinter,
+             html_file: Path | None = None) -> DemoOutcome:
+    """Run the demo; what it verified and where the HTML report is (saved to ``html_file`` when given).
+    DemoError when a step fails."""
     from generator.settings import load_env
     from sfncopy.emulator.server import Emulator, free_port
 
@@ -303,4 +313,8 @@ def run_demo(port: int, objects: int, echo: Callable[[str], None], progress: Lin
             problems = verify(s3, config, data, report, outputs.manifest_bucket)
             if not problems:
                 echo(f"    {len(expected_copies(data, config))} target objects verified")
-    return problems
+        html_uri = str((report or {}).get("report_html", ""))
+        if html_file is not None and html_uri:
+            with steps("downloading the run's HTML report"):
+                html_file.write_bytes(execution.read_bytes(aws.s3, html_uri))
+    return DemoOutcome(problems, html_uri, html_file if html_uri else None)

@@ -23,7 +23,16 @@ from lambdas import manifest
 from lambdas.errors import ConfigError, SfnCopyError
 from lambdas.gateway import S3Gateway, error_code
 from lambdas.models import CopyConfig, ManifestLocation, PayloadCheckpoint, RunPlan
-from sfncopy.progress import PayloadCounts, Snapshot, Tracker, is_worker_map_run, payload_counts, snapshot
+from sfncopy.progress import (
+    PayloadCounts,
+    Snapshot,
+    Tracker,
+    is_worker_map_run,
+    payload_counts,
+    snapshot,
+    worker_lines,
+    worker_progress,
+)
 
 if TYPE_CHECKING:
     from generator.settings import EnvSettings
@@ -217,6 +226,12 @@ class RunFiles:
                     self._checkpoints[listed.key] = (listed.etag, checkpoint)
         return snapshot(self.plan, (c for _, c in self._checkpoints.values()))
 
+    def worker_lines(self) -> list[str]:
+        """A line per worker, from the checkpoints the last snapshot read (none before the plan is read)."""
+        if self.plan is None:
+            return []
+        return worker_lines(worker_progress(self.plan, (c for _, c in self._checkpoints.values())))
+
 
 def files_finder(sfn: Any, s3: S3Gateway, arn: str,
                  location: ManifestLocation | None = None) -> Callable[[], RunFiles | None]:
@@ -294,7 +309,8 @@ def follow(sfn: Any, arn: str, files: Callable[[], RunFiles | None], show: Calla
         snap = run.snapshot() if run is not None else None
         if snap is not None:
             payloads = map_runs.counts(force=status.finished) if map_runs is not None else None
-            show(tracker.line(snap, clock(), payloads))
+            show("\n".join([tracker.line(snap, clock(), payloads), *run.worker_lines()]) if run is not None
+                 else tracker.line(snap, clock(), payloads))
         if status.finished:
             return status
         sleep(interval)

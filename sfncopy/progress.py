@@ -149,6 +149,65 @@ def eta_seconds(snap: Snapshot, speed: Rate | None) -> float | None:
     return left / per_second if per_second > 0 else None
 
 
+@dataclass(frozen=True)
+class WorkerProgress:
+    """One worker's share: its payloads done (and failed) of those planned, the bytes it copied, and the payload
+    it is on (the one whose last invocation record is still running; -1 when none is)."""
+
+    worker: int
+    payloads: int
+    done: int = 0
+    failed: int = 0
+    bytes: int = 0
+    current: int = -1
+    invocations: int = 0
+    retries: int = 0
+
+
+def worker_progress(plan: RunPlan, checkpoints: Iterable[PayloadCheckpoint]) -> list[WorkerProgress]:
+    """Each worker's progress from its payloads' checkpoints (their heads' invocation records and results)."""
+    workers = [dict(payloads=len(ids), done=0, failed=0, bytes=0, current=-1, invocations=0, retries=0)
+               for ids in plan.worker_payloads]
+    for checkpoint in checkpoints:
+        if not 0 <= checkpoint.worker < len(workers):
+            continue
+        w = workers[checkpoint.worker]
+        w["bytes"] += sum(r.bytes for r in checkpoint.results if r.status == "copied")
+        records = checkpoint.timeline
+        w["invocations"] += sum(r.count for r in records)
+        w["retries"] += sum(r.retries for r in records)
+        if checkpoint.failure:
+            w["failed"] += 1
+        elif records and records[-1].outcome == "done":
+            w["done"] += 1
+        elif records and records[-1].outcome == "running":
+            w["current"] = max(w["current"], checkpoint.payload_id)
+    return [WorkerProgress(worker=i, **w) for i, w in enumerate(workers)]
+
+
+# Workers shown one line each under the total; the rest are summed on one line.
+MAX_WORKER_LINES = 16
+
+
+def worker_lines(workers: Sequence[WorkerProgress], limit: int = MAX_WORKER_LINES) -> list[str]:
+    """A line per worker ('worker 3: 5/8 payloads, 1 failed | 120.0 MiB | on payload 17'), the ones with the
+    most payloads left first when there are more than ``limit`` (the rest summed on one line)."""
+    shown = sorted(workers, key=lambda w: (-(w.payloads - w.done - w.failed), w.worker))[:limit] \
+        if len(workers) > limit else list(workers)
+    lines = []
+    for w in sorted(shown, key=lambda w: w.worker):
+        state = (f"on payload {w.current}" if w.current >= 0 else
+                 "finished" if w.done + w.failed >= w.payloads else "waiting")
+        extra = (f", {w.failed:,} failed" if w.failed else "") + (f", {w.retries:,} retried" if w.retries else "")
+        lines.append(f"  worker {w.worker}: {w.done:,}/{w.payloads:,} payloads{extra} | {format_bytes(w.bytes)} | "
+                     f"{state}")
+    rest = [w for w in workers if w not in shown]
+    if rest:
+        lines.append(f"  {len(rest):,} more workers: {sum(w.done for w in rest):,}/{sum(w.payloads for w in rest):,}"
+                     f" payloads | {format_bytes(sum(w.bytes for w in rest))}")
+    return lines
+
+
 # --- formatting --------------------------------------------------------------------------------------
 def format_bytes(n: float) -> str:
     """Binary units with one decimal: 0 B, 512 B, 1.5 KiB, 12.0 MiB."""
@@ -208,7 +267,8 @@ class Tracker:
 
 
 class LinePrinter:
-    """Shows progress lines: redrawn in place on a terminal, else one printed line per change."""
+    """Shows progress (a line, or several joined by newlines): redrawn in place on a terminal, else printed
+    again on each change."""
 
     def __init__(self, out: TextIO | None = None) -> None:
         self.out = out or sys.stderr
@@ -218,8 +278,16 @@ class LinePrinter:
     def __call__(self, line: str) -> None:
         if line == self.last:
             return
+        # On a terminal: back to the first line drawn last time (ANSI "cursor up"), then each line cleared to
+        # its end as it is rewritten, and whatever was below cleared.
+        up = self.last.count("\n")
         self.last = line
-        self.out.write(("\r" + line + "\x1b[K") if self.tty else line + "\n")
+        if self.tty:
+            lines = "\n".join(part + "\x1b[K" for part in line.split("\n"))
+            below = "\x1b[J" if up or "\n" in line else ""  # a single line stays a single line's redraw
+            self.out.write((f"\x1b[{up}A" if up else "") + "\r" + lines + below)
+        else:
+            self.out.write(line + "\n")
         self.out.flush()
 
     def end(self) -> None:

@@ -41,8 +41,8 @@ DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "t
 FOREIGN_VARIABLES = ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL_SFN",
                      "AWS_ENDPOINT_URL_CLOUDFORMATION", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE",
                      "AWS_CA_BUNDLE")
-SOURCE_POOL = tuple(f"sfncopy-e2e-src-{i:02d}" for i in range(32))
-TARGET_POOL = tuple(f"sfncopy-e2e-dst-{i:02d}" for i in range(40))
+SOURCE_POOL = tuple(f"sfncopy-e2e-src-{i:02d}" for i in range(64))
+TARGET_POOL = tuple(f"sfncopy-e2e-dst-{i:02d}" for i in range(64))
 # A bucket created in this account is foreign to the stack's account: with cross-account access off in
 # the emulator (MOTO_S3_ALLOW_CROSSACCOUNT_ACCESS=false), S3 answers AccessDenied to everything the
 # stack's functions ask of it, as AWS does for a bucket whose owner granted nothing.

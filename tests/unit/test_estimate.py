@@ -43,9 +43,10 @@ def test_requests_transitions_and_dollars_of_a_small_plan():
     assert (r.copy_object, r.upload_part_copy, r.create_multipart_upload, r.complete_multipart_upload) == (2, 96, 1, 1)
     assert (r.head, r.get_tagging) == (1, 1)
     assert r.list_pages == (1 + 1) + (1 + 3) * 2  # source page + one per source; targets before and after
-    # planner: payload, worker list, skipped, index; worker: a checkpoint; finalizer: two reports; reads: the
-    # worker's payload and checkpoint, the Map's worker list, the finalizer's index, skipped and checkpoint
-    assert (r.manifest_writes, r.manifest_reads) == (1 + 1 + 2 + 1 + 2, 2 * 1 + 1 + 2 + 1)
+    # planner: payload, worker list, skipped, index; worker: a head at its start and a checkpoint at its end;
+    # finalizer: three reports; reads: the worker's payload and checkpoint, the Map's worker list, the finalizer's
+    # index, skipped and checkpoint, and the checkpoint's head again for the HTML report
+    assert (r.manifest_writes, r.manifest_reads) == (1 + 1 + 2 + 2 + 3, 2 * 1 + 1 + 2 + 1 + 1)
     # AND transitions, invocations and dollars follow from them: the payload's child execution costs its start,
     # the worker task, the Choice and the Succeed; each of the two finalize shards (the payload's, the skipped
     # objects') likewise
