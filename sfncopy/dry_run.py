@@ -25,7 +25,8 @@ from lambdas.gateway import ObjectHead, PartInfo, S3Gateway, Written
 from lambdas.models import Payload, RunPlan, SkippedObject, SplitCopy, SseConfig
 from lambdas.restoring.estimate import RestoreEstimate, estimate_restores
 from lambdas.settings import Settings
-from sfncopy.progress import format_bytes, format_duration
+from lambdas.units import format_bytes
+from sfncopy.progress import format_duration
 
 if TYPE_CHECKING:
     from generator.settings import EnvSettings

@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from typing import TextIO
 
 from lambdas.models import PayloadCheckpoint, RunPlan
+from lambdas.units import format_bytes
 
 # The rate is measured over the last few seconds so the ETA follows changes in speed without jumping
 # at every poll.
 RATE_WINDOW_SECONDS = 10.0
-_UNITS = ("B", "KiB", "MiB", "GiB", "TiB", "PiB")
 
 
 @dataclass(frozen=True)
@@ -209,14 +209,6 @@ def worker_lines(workers: Sequence[WorkerProgress], limit: int = MAX_WORKER_LINE
 
 
 # --- formatting --------------------------------------------------------------------------------------
-def format_bytes(n: float) -> str:
-    """Binary units with one decimal: 0 B, 512 B, 1.5 KiB, 12.0 MiB."""
-    value = float(n)
-    for unit in _UNITS:
-        if abs(value) < 1024 or unit == _UNITS[-1]:
-            return f"{int(value)} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    raise AssertionError("unreachable")
 
 
 def format_duration(seconds: float | None) -> str:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from lambdas.models import CopyConfig, SourceConfig, TargetConfig
-from sfncopy.progress import format_bytes
+from lambdas.units import format_bytes
 
 FAILED_SHOWN = 5  # failed objects listed on the terminal; the report has them all
 

@@ -17,6 +17,7 @@ from collections.abc import Iterable, Sequence
 from itertools import groupby
 
 from lambdas.reporting.picture import COLUMNS, Lane, Marker, RunPicture
+from lambdas.units import format_bytes
 
 LABEL = 96  # px left of the time axis, for the lane labels
 LANE = 14  # px per lane
@@ -29,7 +30,6 @@ LEVELS = 4
 COLOURS = {1: "#4c9a6a", 2: "#e0a030", 3: "#c0392b"}  # done/continued, retried, failed or cut off
 OUTCOME_COLOURS = {"done": "#2e7d4f", "continued": "#6fb38a", "running": "#9ab", "failed": "#c0392b",
                    "lost": "#7b241c"}
-_UNITS = ("B", "KiB", "MiB", "GiB", "TiB", "PiB")
 
 CSS = """
 body{font:14px/1.4 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px;color:#222;max-width:1100px}
@@ -289,12 +289,5 @@ def _clock(ms: int, tenths: bool = False) -> str:
     return f"{text}.{ms % 1000 // 100}" if tenths else text
 
 
-def format_bytes(n: float) -> str:
-    value = float(n)
-    for unit in _UNITS:
-        if abs(value) < 1024 or unit == _UNITS[-1]:
-            return f"{int(value)} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} PiB"
 
 

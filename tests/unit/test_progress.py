@@ -6,6 +6,7 @@ import io
 
 import pytest
 
+from lambdas import units
 from lambdas.models import CopyConfig, ObjectResult, PayloadCheckpoint, PlanTotals, RunPlan, SplitCopy
 from sfncopy import progress
 from sfncopy.progress import Rate, Sample, Snapshot
@@ -102,7 +103,7 @@ def test_eta_by_bytes_objects_done_and_unknown():
 @pytest.mark.parametrize(("n", "text"), [(0, "0 B"), (512, "512 B"), (1536, "1.5 KiB"), (12 * MiB, "12.0 MiB"),
                                          (3 * 1024**4, "3.0 TiB")])
 def test_format_bytes(n, text):
-    assert progress.format_bytes(n) == text
+    assert units.format_bytes(n) == text
 
 
 @pytest.mark.parametrize(("seconds", "text"), [(None, "--"), (0, "0s"), (44.6, "45s"), (187, "3m07s"),
