@@ -250,13 +250,15 @@ class LaneBuilder:
             self.bytes_per_column[column] += round(nbytes * share / total) if total else nbytes // len(columns)
 
 
-def transitions_used(workers: int, payloads: int, invocations: int, retries: int, failed_payloads: int) -> int:
+def transitions_used(workers: int, payloads: int, invocations: int, retries: int, failed_payloads: int,
+                     finalize_shards: int = 2) -> int:
     """State transitions of the run as recorded: the plan's model (lambdas/estimate.py) with the invocations
     beyond one per payload as continuations, plus a transition for each retry (https://aws.amazon.com/
     step-functions/pricing/: "each retry will be charged as an additional state transition") and the
-    failure path's two states (RecordFailure, PayloadFailed) per failed payload."""
+    failure path's two states (RecordFailure, PayloadFailed) per failed payload. ``finalize_shards``: the
+    children the FinalizeShards Map started (report.json's timings; a small run's two)."""
     continuations = max(0, invocations - payloads - retries)
-    return (estimate.state_transitions(workers, payloads, continuations) + retries
+    return (estimate.state_transitions(workers, payloads, continuations, finalize_shards) + retries
             + 2 * failed_payloads)
 
 
@@ -277,7 +279,8 @@ def picture(plan: RunPlan, report: Mapping[str, Any], builder: LaneBuilder,
     cost.lambda_invocations = 1 + cost.invocations + int((timings or {}).get("invocations", 1))
     failed_payloads = sum(lane.failed for lane in builder.lanes)
     cost.state_transitions = transitions_used(plan.workers, totals["payloads"], cost.invocations,
-                                              sum(lane.retries for lane in builder.lanes), failed_payloads)
+                                              sum(lane.retries for lane in builder.lanes), failed_payloads,
+                                              int((timings or {}).get("finalize_shards", 2)))
     cost.requests += 2 * cost.invocations  # each invocation's head at its start and checkpoint at its end
     writes = cost.requests
     cost.s3_dollars = writes * estimate.S3_WRITE_OR_LIST_PER_1000 / 1000

@@ -167,14 +167,16 @@ def test_the_cost_counts_what_the_invocations_recorded_at_list_prices():
         Invocation(number=1, start=T0, end=T0 + 10_000, outcome="failed", requests=40, memory_mb=2048),
         Invocation(number=2, start=T0 + 11_000, end=T0 + 21_000, outcome="done", requests=60, retries=1,
                    memory_mb=2048))))
-    cost = pic.picture(plan, {"status": "succeeded", "timings": {"invocations": 1}}, builder).cost
-    # THEN: 40 GB-seconds; planner + 2 workers + finalizer; the plan's 13 transitions (8 fixed, 1 branch, 4 for the
-    # payload) and one for the retry, which Step Functions charges as a transition
-    assert (cost.gb_seconds, cost.lambda_invocations, cost.state_transitions) == (40.0, 4, 14)
+    cost = pic.picture(plan, {"status": "succeeded", "timings": {"invocations": 1, "finalize_shards": 2}},
+                       builder).cost
+    # THEN: 40 GB-seconds; planner + 2 workers + finalizer; the plan's 22 transitions (9 fixed, 1 branch, 4 for the
+    # payload, 4 for each of the 2 finalize shards' children) and one for the retry, which Step Functions charges
+    # as a transition
+    assert (cost.gb_seconds, cost.lambda_invocations, cost.state_transitions) == (40.0, 4, 23)
     # (the copy requests, and each invocation's two checkpoint writes)
     assert cost.requests == 100 + 2 * 2
     assert round(cost.s3_dollars, 8) == round((100 + 2 * 2) * 0.005 / 1000, 8)
-    assert round(cost.step_functions_dollars, 8) == round(14 * 0.025 / 1000, 8)
+    assert round(cost.step_functions_dollars, 8) == round(23 * 0.025 / 1000, 8)
     assert round(cost.lambda_dollars, 10) == round(40 * 0.0000166667 + 4 * 0.2 / 1e6, 10)
 
 
