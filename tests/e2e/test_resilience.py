@@ -144,8 +144,9 @@ def test_lambda_service_errors_on_the_first_invocations_are_retried(world: World
     definition = json.loads(world.sfn.describe_state_machine(stateMachineArn=main_stack.state_machine_arn)[
         "definition"])
     retriers = list(_retriers(definition, "Task"))
-    # Plan, Finalize, FinalizeMore, Cleanup, and each worker's task (in its Distributed Map's children)
-    assert len(retriers) == 4 + main_stack.spec.workers, retriers
+    # Plan, StartFinalize, FinalizeShard (in the FinalizeShards Map's children), Finalize, FinalizeMore, Cleanup,
+    # and each worker's task (in its Distributed Map's children)
+    assert len(retriers) == 6 + main_stack.spec.workers, retriers
     for retry in retriers:
         assert {"Lambda.ServiceException", "Lambda.TooManyRequestsException"} <= set(retry["ErrorEquals"])
         assert (retry["IntervalSeconds"] >= 1, retry["BackoffRate"] > 1, retry["MaxAttempts"] >= 3,
