@@ -63,7 +63,7 @@ class ScheduleNotFired(RuntimeError):
 
 
 def fire_schedule(endpoint: str, name: str, group: str = "default", region: str = "us-east-1") -> dict[str, Any]:
-    """Fire an EventBridge Scheduler schedule now (bridge 41): ``{"executionArn": ..., "schedule": <arn>}``;
+    """Fire an EventBridge Scheduler schedule now (bridge 16): ``{"executionArn": ..., "schedule": <arn>}``;
     ScheduleNotFired with the emulator's reason when it does not."""
     url = f"{endpoint.rstrip('/')}{CONTROL_PREFIX}schedules/{group}/{name}/fire?region={region}"
     request = urllib.request.Request(url, data=b"", method="POST")

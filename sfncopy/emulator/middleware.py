@@ -69,7 +69,7 @@ _S3_ERRORS = {
     "NoSuchKey": ("404 Not Found", "The specified key does not exist."),
     # Amazon S3 API Reference, "RestoreObject", Special errors: 409 Conflict, RestoreAlreadyInProgress.
     "RestoreAlreadyInProgress": ("409 Conflict", "Object restore is already in progress"),
-    # An archived object that is not restored (bridge 30): GetObject and HeadObject's codes for GLACIER
+    # An archived object that is not restored (bridge 14): GetObject and HeadObject's codes for GLACIER
     # (API Reference, "GetObject": InvalidObjectState; "CopyObject": ObjectNotInActiveTierError, 403).
     "InvalidObjectState": ("403 Forbidden", "The operation is not valid for the object's storage class"),
     "ObjectNotInActiveTierError": ("403 Forbidden", "The source object of the COPY operation is not in the active "
@@ -198,10 +198,10 @@ class EmulatorMiddleware:
                 return _s3_error(environ, start_response, "PreconditionFailed")
             refusal = _archived_refusal(environ, operation)
             if refusal:
-                self._log(environ, operation, f"403 {refusal} (bridge 30)")
+                self._log(environ, operation, f"403 {refusal} (bridge 14)")
                 return _s3_error(environ, start_response, refusal)
             if operation == "RestoreObject" and RESTORES.ongoing(bucket_and_key(path_style(environ))) is not None:
-                self._log(environ, operation, "409 RestoreAlreadyInProgress (bridge 30)")
+                self._log(environ, operation, "409 RestoreAlreadyInProgress (bridge 14)")
                 return _s3_error(environ, start_response, "RestoreAlreadyInProgress")
             if operation in KEY_WRITES:
                 return self._write(environ, start_response, operation)
@@ -292,7 +292,7 @@ class EmulatorMiddleware:
 
 
 def _archived_refusal(environ: Mapping[str, Any], operation: str) -> str:
-    """The error for reading or copying an Intelligent-Tiering object in an archive tier (bridge 30), or ""."""
+    """The error for reading or copying an Intelligent-Tiering object in an archive tier (bridge 14), or ""."""
     if operation == "GetObject":
         return "InvalidObjectState" if unreadable(*bucket_and_key(path_style(environ))) else ""
     if operation in ("CopyObject", "UploadPartCopy"):
@@ -301,7 +301,7 @@ def _archived_refusal(environ: Mapping[str, Any], operation: str) -> str:
     return ""
 
 
-# POST /_sfncopy/schedules/<group>/<name>/fire[?region=R]: fire a schedule now (bridge 41, scheduler_bridge.py).
+# POST /_sfncopy/schedules/<group>/<name>/fire[?region=R]: fire a schedule now (bridge 16, scheduler_bridge.py).
 _FIRE_ROUTE = re.compile(r"^schedules/([0-9A-Za-z_.-]+)/([0-9A-Za-z_.-]+)/fire$")
 
 

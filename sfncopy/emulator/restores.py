@@ -1,4 +1,4 @@
-"""Bridge 30: restores of archived objects that take time, as on S3, and finish when a test says so.
+"""Bridge 14: restores of archived objects that take time, as on S3, and finish when a test says so.
 
 moto 5.2.5 completes a RestoreObject at once (the key's restore status moves straight to RESTORED and
 HeadObject answers ``ongoing-request="false"`` at the first look) and lets UploadPartCopy read a GLACIER /

@@ -1,5 +1,5 @@
 """EventBridge Scheduler on the emulator: schedules made by CloudFormation, checked as AWS checks them, fired on
-demand (bridges 40 and 41 in README.md).
+demand (bridges 15 and 16 in README.md).
 
 40. moto 5.2.5 has the Scheduler API but no CloudFormation model for ``AWS::Scheduler::Schedule`` (its stack
     skips the resource with a warning), and its CreateSchedule accepts any expression. We add the model

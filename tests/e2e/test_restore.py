@@ -34,7 +34,7 @@ def test_archived_objects_are_restored_and_copied_while_the_rest_copies_at_once(
     stack = stacks.get(support.RESTORE)
     # GIVEN a source with readable objects, a GLACIER one and an INTELLIGENT_TIERING one in the Archive Access tier
     # whose restores the test will complete, one in an access tier (readable: only a HEAD tells), and a
-    # DEEP_ARCHIVE one whose restore never completes (the emulator holds restores until told: bridge 30)
+    # DEEP_ARCHIVE one whose restore never completes (the emulator holds restores until told: bridge 14)
     readable = [rich(f"in/rs/now-{i}.txt", 200 + i, "text/plain") for i in range(3)]
     source, target = world.source(*readable), world.target()
     thaw = _archived(world, source, "in/rs/thaw.txt", 300, "GLACIER")

@@ -1,5 +1,5 @@
 """Schedules and notifications end to end on the strict emulator (IAM enforced on S3): a schedule of the stack
-fires (bridge 41), starts a run that reads its stored config (the planner may read exactly that object) and
+fires (bridge 16), starts a run that reads its stored config (the planner may read exactly that object) and
 copies; the stack's SNS topic delivers each run's summary to a subscribed SQS queue, with the counts on success
 and the cause on failure."""
 

@@ -1,4 +1,4 @@
-"""Bridge 30: a restore of an archived object stays ongoing until the test completes it (or its delay passes), as
+"""Bridge 14: a restore of an archived object stays ongoing until the test completes it (or its delay passes), as
 on S3, and an archived object that is not restored cannot be read or copied (sfncopy/emulator/restores.py)."""
 
 from __future__ import annotations

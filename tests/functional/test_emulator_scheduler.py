@@ -1,4 +1,4 @@
-"""Bridges 40 and 41 (sfncopy/emulator/scheduler_bridge.py): CloudFormation makes EventBridge Scheduler schedules,
+"""Bridges 15 and 16 (sfncopy/emulator/scheduler_bridge.py): CloudFormation makes EventBridge Scheduler schedules,
 CreateSchedule refuses what Scheduler refuses, and a schedule fires on demand with its role and input as Scheduler
 would start a Step Functions target."""
 
@@ -80,13 +80,13 @@ def test_a_stack_makes_its_schedule_and_firing_it_starts_the_machine_with_its_in
     outputs = _deploy(clients, "sched-ok", assume_role_policy(SCHEDULER_SERVICE) | {
         "Statement": [{**assume_role_policy(SCHEDULER_SERVICE)["Statement"][0],
                        "Condition": {"StringEquals": {"aws:SourceAccount": ACCOUNT}}}]}, _start_policy("sched-ok"))
-    # THEN Scheduler holds the schedule as the template describes it (bridge 40)
+    # THEN Scheduler holds the schedule as the template describes it (bridge 15)
     schedule = clients["scheduler"].get_schedule(Name="sched-ok-nightly")
     assert outputs["Schedule"] == "sched-ok-nightly"
     assert outputs["ScheduleArn"] == schedule["Arn"]
     assert (schedule["ScheduleExpression"], schedule["ScheduleExpressionTimezone"]) == ("cron(0 2 * * ? *)",
                                                                                          "Europe/Paris")
-    # WHEN it fires (bridge 41)
+    # WHEN it fires (bridge 16)
     fired = control.fire_schedule(emulator.endpoint, "sched-ok-nightly")
     # THEN an execution of the machine ran with the schedule's input, named by Step Functions
     sfn = clients["stepfunctions"]

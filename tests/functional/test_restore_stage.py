@@ -1,4 +1,4 @@
-"""The restore stage on the emulator (bridge 30 holds restores until completed): request, wait, copy a restored
+"""The restore stage on the emulator (bridge 14 holds restores until completed): request, wait, copy a restored
 object in parts, and the finalizer's rows and counts (lambdas/restoring/)."""
 
 from __future__ import annotations

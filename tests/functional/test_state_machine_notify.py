@@ -33,7 +33,7 @@ STACK = "sfncopy-test"
 
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    # Bridge 42: $$.Execution.StartTime is text, as on AWS (moto's datetime breaks DescribeExecution's output).
+    # Bridge 17: $$.Execution.StartTime is text, as on AWS (moto's datetime breaks DescribeExecution's output).
     for owner, name, value in context_start_time_patches():
         monkeypatch.setattr(owner, name, value)
     with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
