@@ -141,6 +141,7 @@ class Bridges:
         self._bridge_state_machine_definitions()
         self._bridge_cloudformation_resource_failures()
         self._bridge_role_policy_documents()
+        self._read_part_copy_ranges()  # before the checksum and restore bridges, which wrap upload_part_copy
         self._bridge_checksums()
         self._bridge_map_iteration_recursion()
         self._bridge_lambda_account_settings()
@@ -463,11 +464,34 @@ class Bridges:
             self._set(owner, name, value)
 
     # 9 ------------------------------------------------------------------------------------------
+    # Not a fidelity bridge: speed. moto's UploadPartCopy reads the whole source object (FakeKey.value) for every
+    # part and keeps the range, so an object copied in n parts is read n times (a 256 MiB object in 16 parts:
+    # 4 GiB read, 3.2 s against 1.4 s for one CopyObject on this machine). This reads the range only, under the
+    # key's lock as FakeKey.value does; the part stored is the same bytes.
+    def _read_part_copy_ranges(self) -> None:
+        from moto.s3.models import S3Backend
+
+        self._set(S3Backend, "upload_part_copy", ranged_upload_part_copy)
+
     def _bridge_checksums(self) -> None:
         from sfncopy.emulator.checksums_bridge import checksum_patches
 
         for owner, name, value in checksum_patches():
             self._set(owner, name, value)
+
+
+def ranged_upload_part_copy(backend: Any, dest_bucket_name: str, multipart_id: str, part_id: int,
+                            src_bucket_name: str, src_key_name: str, src_version_id: str | None,
+                            start_byte: int | None, end_byte: int | None) -> Any:
+    """moto's S3Backend.upload_part_copy, reading only ``start_byte``..``end_byte`` (inclusive) of the source."""
+    multipart = backend.get_bucket(dest_bucket_name).multiparts[multipart_id]
+    source = backend.get_object(src_bucket_name, src_key_name, version_id=src_version_id)
+    if start_byte is None or end_byte is None:
+        return multipart.set_part(part_id, source.value)
+    with source.lock:
+        source._value_buffer.seek(start_byte)
+        value = source._value_buffer.read(end_byte + 1 - start_byte)
+    return multipart.set_part(part_id, value)
 
 
 # --- 13: Map iterations as a loop -----------------------------------------------------------------------------

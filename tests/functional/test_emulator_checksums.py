@@ -225,3 +225,22 @@ def test_a_corrupted_part_copy_fails_the_completion_with_a_checksum_error_and_no
         assert _open_uploads(s3, "corrupt.bin") == []
     finally:
         emulator.clear_faults()
+
+
+@pytest.mark.parametrize(("first", "last"), [(0, 0), (0, PART - 1), (PART, len(SOURCE) - 1),
+                                             (len(SOURCE) - 1, len(SOURCE) - 1), (123, 4567), (None, None)],
+                         ids=["first byte", "first part", "the rest", "last byte", "inside", "no range"])
+def test_a_part_copy_stores_exactly_its_range_of_the_source(s3, first, last):
+    # GIVEN an upload  WHEN a part is copied with a range (the emulator reads only that range: bridges.py,
+    # ranged_upload_part_copy), or without one (the whole source)
+    upload = s3.create_multipart_upload(Bucket="sum-dst", Key="ranged.bin")["UploadId"]
+    source = {"Bucket": "sum-src", "Key": "big.bin"}
+    extra = {"CopySourceRange": f"bytes={first}-{last}"} if first is not None else {}
+    copied = s3.upload_part_copy(Bucket="sum-dst", Key="ranged.bin", UploadId=upload, PartNumber=1,
+                                 CopySource=source, **extra)["CopyPartResult"]
+    s3.complete_multipart_upload(Bucket="sum-dst", Key="ranged.bin", UploadId=upload,
+                                 MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": copied["ETag"]}]})
+    # THEN the object is those bytes of the source, and the part's ETag is their MD5
+    expected = SOURCE if first is None else SOURCE[first:last + 1]
+    assert s3.get_object(Bucket="sum-dst", Key="ranged.bin")["Body"].read() == expected
+    assert copied["ETag"].strip('"') == hashlib.md5(expected).hexdigest()
