@@ -197,7 +197,7 @@ def plan(ctx: click.Context, config_path: str, env_name: str, workers: int | Non
         settings = settings.with_workers(workers)
     aws = clients_for(settings)
     result = dry_run.plan(document, settings, aws.s3)
-    concurrency = dry_run.check_concurrency(aws.lam, settings)
+    concurrency = dry_run.check_concurrency(aws.lam, settings, result)
     room = dry_run.headroom(result, settings, concurrency)
     if as_json:
         click.echo(json.dumps({**result.to_dict(), "lambda_concurrency": concurrency.to_dict(),

@@ -315,14 +315,16 @@ CONCURRENCY_WARNING_SHARE = 0.5
 
 @dataclass(frozen=True)
 class ConcurrencyCheck:
-    """Whether the account can run every worker invocation a run starts at once (``needed``: workers x
-    worker_concurrency). Lambda throttles invocations past the concurrency a function may use (Lambda developer
-    guide, "Lambda function scaling": throttled requests fail with TooManyRequestsException); the state machine
-    retries them with backoff, and a payload whose retries run out fails."""
+    """Whether the account can run the invocations a run starts at once in its busiest stage (``needed``: by
+    default the copy stage's workers x worker_concurrency; ``stage`` names it). Lambda throttles invocations past
+    the concurrency a function may use (Lambda developer guide, "Lambda function scaling": throttled requests
+    fail with TooManyRequestsException); the state machine retries them with backoff, and a payload whose
+    retries run out fails."""
 
     needed: int
-    available: int | None  # what the worker function may use at once; None: unknown
+    available: int | None  # what the busiest stage's function may use at once; None: unknown
     source: str  # where ``available`` comes from, or why it is unknown
+    stage: str = "workers"  # what runs ``needed`` invocations at once
 
     @property
     def verdict(self) -> str:
@@ -334,44 +336,76 @@ class ConcurrencyCheck:
         return "warn" if self.needed > self.available * CONCURRENCY_WARNING_SHARE else "ok"
 
     def message(self) -> str:
-        fix = ("lower num_copy_lambda_workers or worker_concurrency in the env file and redeploy, or ask AWS to "
-               "raise the account's Lambda concurrency quota")
+        fix = (f"lower {STAGE_SETTINGS.get(self.stage, 'num_copy_lambda_workers or worker_concurrency')} in the "
+               "env file and redeploy, or ask AWS to raise the account's Lambda concurrency quota")
         if self.available is None:
-            return (f"Lambda concurrency unknown ({self.source}): a run invokes up to {self.needed:,} workers at "
+            return (f"Lambda concurrency unknown ({self.source}): a run invokes up to {self.needed:,} {self.stage} at "
                     f"once; make sure the account has that much unreserved concurrency (a new account has "
                     f"{limits.DEFAULT_LAMBDA_ACCOUNT_CONCURRENCY:,} per Region)")
         if self.verdict == "refuse":
-            return (f"Lambda concurrency too low: a run invokes up to {self.needed:,} workers at once, but "
+            return (f"Lambda concurrency too low: a run invokes up to {self.needed:,} {self.stage} at once, but "
                     f"{self.source} allows {self.available:,}; the rest would be throttled: {fix}")
         if self.verdict == "warn":
-            return (f"Lambda concurrency: a run invokes up to {self.needed:,} workers at once, more than half of "
+            return (f"Lambda concurrency: a run invokes up to {self.needed:,} {self.stage} at once, more than half of "
                     f"the {self.available:,} {self.source} allows (other functions share it)")
-        return f"Lambda concurrency: up to {self.needed:,} workers at once, of {self.available:,} ({self.source})"
+        return f"Lambda concurrency: up to {self.needed:,} {self.stage} at once, of {self.available:,} ({self.source})"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"needed": self.needed, "available": self.available, "source": self.source,
+        return {"needed": self.needed, "available": self.available, "source": self.source, "stage": self.stage,
                 "verdict": self.verdict, "message": self.message()}
 
 
-def check_concurrency(lam: Any, env: EnvSettings) -> ConcurrencyCheck:
-    """Compare workers x worker_concurrency with what the worker function may use: its reserved concurrency
-    when the deployed function has one, else the account's unreserved concurrency (Lambda API reference,
-    GetAccountSettings, AccountLimit.UnreservedConcurrentExecutions; GetFunctionConcurrency)."""
+# What each stage's concurrency is set by (the fix a refusal names).
+STAGE_SETTINGS = {"workers": "num_copy_lambda_workers or worker_concurrency",
+                  "finalize shards": "finalizer_concurrency", "planning shards": "planner_shard_concurrency"}
+_VERDICT_RANK = {"ok": 0, "warn": 1, "refuse": 2}
+
+
+def stage_needs(env: EnvSettings, report: PlanReport | None = None) -> list[tuple[str, int]]:
+    """The Lambda invocations each stage runs at once. The stages run one after another (planning, copying,
+    finalizing: generator/state_machine.py), each its own function: the copy stage's workers x
+    worker_concurrency (plus the restore branch's one invocation beside them); the FinalizeShards Map's
+    finalizer_concurrency, or the plan's finalize shards when fewer; with planning=sharded the PlanShards Map's
+    planner_shard_concurrency, or the dry run's shards when fewer."""
+    from lambdas.estimate import finalize_shard_count
+
+    needs = [("workers", env.workers * env.worker_concurrency + (1 if env.restore_archived else 0))]
+    shards = env.finalizer_concurrency
+    if report is not None:
+        e = report.estimate
+        rows = e.copies + sum(n for _, n in e.skipped_by_reason)
+        shards = min(shards, finalize_shard_count(e.payloads, rows, env.finalizer_shard_rows))
+    needs.append(("finalize shards", shards))
+    if env.sharded:
+        planned = report.sharding.shards if report is not None and report.sharding is not None else None
+        needs.append(("planning shards", min(env.planner_shard_concurrency, planned or env.planner_shard_concurrency)))
+    return needs
+
+
+def check_concurrency(lam: Any, env: EnvSettings, report: PlanReport | None = None) -> ConcurrencyCheck:
+    """Each stage's invocations at once (``stage_needs``) against what its function may use: for the workers,
+    the worker function's reserved concurrency when the deployed function has one, else the account's
+    unreserved concurrency (Lambda API reference, GetAccountSettings, AccountLimit.UnreservedConcurrentExecutions;
+    GetFunctionConcurrency). The answer is the worst stage's (refused before warned; then the fuller one)."""
     from botocore.exceptions import BotoCoreError, ClientError
 
     from generator.template import FUNCTIONS
 
-    needed = env.workers * env.worker_concurrency
     worker = next(spec for spec in FUNCTIONS if spec.logical == "Worker").function_name(env)
     try:
         reserved = lam.get_function_concurrency(FunctionName=worker).get("ReservedConcurrentExecutions")
     except (ClientError, BotoCoreError):
         reserved = None  # not deployed yet, or not allowed to ask: the account's figure decides
-    if reserved is not None:
-        return ConcurrencyCheck(needed, int(reserved), f"the reserved concurrency of {worker}")
+    account: int | None = None
+    account_source = "the account's unreserved concurrency"
     try:
-        limit = lam.get_account_settings()["AccountLimit"]
+        account = int(lam.get_account_settings()["AccountLimit"]["UnreservedConcurrentExecutions"])
     except (ClientError, BotoCoreError) as err:
-        return ConcurrencyCheck(needed, None, f"GetAccountSettings failed: {err}")
-    return ConcurrencyCheck(needed, int(limit["UnreservedConcurrentExecutions"]),
-                            "the account's unreserved concurrency")
+        account_source = f"GetAccountSettings failed: {err}"
+    checks = []
+    for stage, needed in stage_needs(env, report):
+        if stage == "workers" and reserved is not None:
+            checks.append(ConcurrencyCheck(needed, int(reserved), f"the reserved concurrency of {worker}", stage))
+        else:
+            checks.append(ConcurrencyCheck(needed, account, account_source, stage))
+    return max(checks, key=lambda c: (_VERDICT_RANK[c.verdict], c.needed / c.available if c.available else 0.0))

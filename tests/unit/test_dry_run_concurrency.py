@@ -1,15 +1,18 @@
-"""``sfncopy plan``'s Lambda concurrency check by value: workers x worker_concurrency against what the worker
-function may use (its reserved concurrency, else the account's unreserved concurrency)."""
+"""``sfncopy plan``'s Lambda concurrency check by value: each stage's invocations at once (the workers x
+worker_concurrency against what the worker function may use, its reserved concurrency, else the account's
+unreserved concurrency; the finalize and planning fan-outs against the account's) and the worst one answers."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
+from typing import cast
 
 import boto3
 import pytest
 from botocore.stub import Stubber
 
-from sfncopy.dry_run import ConcurrencyCheck, check_concurrency
+from sfncopy.dry_run import ConcurrencyCheck, PlanReport, check_concurrency, stage_needs
 from tests.unit.generator_helpers import settings_for
 
 
@@ -51,3 +54,43 @@ def test_unknown_when_neither_answers(tmp_path: Path) -> None:
         check = check_concurrency(lam, env)
     assert (check.available, check.verdict) == (None, "warn")
     assert "GetAccountSettings failed" in check.message() and "1,000 per Region" in check.message()
+
+
+def _account(lam: object, stub: Stubber, unreserved: int) -> None:
+    stub.add_client_error("get_function_concurrency", "ResourceNotFoundException", http_status_code=404)
+    stub.add_response("get_account_settings", {"AccountLimit": {
+        "ConcurrentExecutions": 1000, "UnreservedConcurrentExecutions": unreserved}})
+
+
+def test_each_stage_is_held_to_the_concurrency_and_the_worst_one_answers(tmp_path: Path) -> None:
+    # GIVEN 2 workers x 1 payload, 300 finalize shards at once, 250 planning shards at once, an account with 200 free
+    env = settings_for(tmp_path, num_copy_lambda_workers="2", finalizer_concurrency="300", planning="sharded",
+                       planner_shard_concurrency="250")
+    assert stage_needs(env) == [("workers", 2), ("finalize shards", 300), ("planning shards", 250)]
+    lam = boto3.client("lambda", region_name="us-east-1")
+    with Stubber(lam) as stub:
+        _account(lam, stub, 200)
+        check = check_concurrency(lam, env)
+    # THEN the finalize fan-out is refused (300 of 200), naming its own setting
+    assert (check.stage, check.needed, check.available, check.verdict) == ("finalize shards", 300, 200, "refuse")
+    assert "a run invokes up to 300 finalize shards at once" in check.message()
+    assert "lower finalizer_concurrency" in check.message()
+
+
+def test_a_small_run_needs_only_its_own_finalize_shards(tmp_path: Path) -> None:
+    # GIVEN finalizer_concurrency 300 but a plan of 10 payloads and 5,000 rows: one payload shard and the skipped one
+    env = settings_for(tmp_path, num_copy_lambda_workers="2", finalizer_concurrency="300")
+    estimate = SimpleNamespace(copies=4_000, skipped_by_reason=(("exists", 1_000),), payloads=10)
+    report = cast(PlanReport, SimpleNamespace(estimate=estimate, sharding=None))
+    # THEN the finalize stage needs 2 at once, and the workers (2) answer for the run: ties go to the workers
+    assert stage_needs(env, report) == [("workers", 2), ("finalize shards", 2)]
+    lam = boto3.client("lambda", region_name="us-east-1")
+    with Stubber(lam) as stub:
+        _account(lam, stub, 200)
+        check = check_concurrency(lam, env, report)
+    assert (check.stage, check.needed, check.verdict) == ("workers", 2, "ok")
+
+
+def test_the_restore_branch_runs_beside_the_workers(tmp_path: Path) -> None:
+    env = settings_for(tmp_path, num_copy_lambda_workers="4", worker_concurrency="3", restore_archived="true")
+    assert stage_needs(env)[0] == ("workers", 13)
