@@ -85,6 +85,14 @@ def bucket_location(scope: BucketScope) -> Location:
     return Location(f"arn:${{AWS::Partition}}:s3:::{scope.bucket}", scope.prefix)
 
 
+def source_locations(settings: EnvSettings) -> list[Location]:
+    return [bucket_location(scope) for scope in settings.source_buckets]
+
+
+def target_locations(settings: EnvSettings) -> list[Location]:
+    return [bucket_location(scope) for scope in settings.target_buckets]
+
+
 def manifest_location(settings: EnvSettings) -> Location:
     if settings.manifest_bucket is None:
         return Location(f"${{{MANIFEST_BUCKET_RESOURCE}.Arn}}", settings.manifest_prefix)
@@ -175,8 +183,8 @@ def stored_config_statements(settings: EnvSettings) -> list[Statement]:
 
 
 def planner_policy(settings: EnvSettings, function_name: str) -> Document:
-    sources = [bucket_location(s) for s in settings.source_buckets]
-    targets = [bucket_location(t) for t in settings.target_buckets]
+    sources = source_locations(settings)
+    targets = target_locations(settings)
     return _document([
         log_statement(function_name),
         *stored_config_statements(settings),
@@ -191,8 +199,8 @@ def planner_policy(settings: EnvSettings, function_name: str) -> Document:
 
 
 def prepare_policy(settings: EnvSettings, function_name: str) -> Document:
-    sources = [bucket_location(s) for s in settings.source_buckets]
-    targets = [bucket_location(t) for t in settings.target_buckets]
+    sources = source_locations(settings)
+    targets = target_locations(settings)
     return _document([
         log_statement(function_name),
         *stored_config_statements(settings),
@@ -205,8 +213,8 @@ def prepare_policy(settings: EnvSettings, function_name: str) -> Document:
 
 
 def shard_policy(settings: EnvSettings, function_name: str) -> Document:
-    sources = [bucket_location(s) for s in settings.source_buckets]
-    targets = [bucket_location(t) for t in settings.target_buckets]
+    sources = source_locations(settings)
+    targets = target_locations(settings)
     return _document([
         log_statement(function_name),
         objects_statement("HeadSources", ("s3:GetObject",), sources),
@@ -223,8 +231,8 @@ def collect_policy(settings: EnvSettings, function_name: str) -> Document:
 
 
 def assemble_policy(settings: EnvSettings, function_name: str) -> Document:
-    sources = [bucket_location(s) for s in settings.source_buckets]
-    targets = [bucket_location(t) for t in settings.target_buckets]
+    sources = source_locations(settings)
+    targets = target_locations(settings)
     return _document([
         log_statement(function_name),
         objects_statement("ReadSources", SOURCE_READ, sources),
@@ -236,8 +244,8 @@ def assemble_policy(settings: EnvSettings, function_name: str) -> Document:
 
 
 def worker_policy(settings: EnvSettings, function_name: str) -> Document:
-    sources = [bucket_location(s) for s in settings.source_buckets]
-    targets = [bucket_location(t) for t in settings.target_buckets]
+    sources = source_locations(settings)
+    targets = target_locations(settings)
     return _document([
         log_statement(function_name),
         objects_statement("ReadSources", SOURCE_READ, sources),
@@ -254,13 +262,13 @@ def restore_policy(settings: EnvSettings, function_name: str) -> Document:
     """The restore function (restore_archived=true only): the worker's rights, since it copies what became
     readable with the worker's copy core, plus s3:RestoreObject on the sources alone (Amazon S3 API Reference,
     "RestoreObject", Permissions: "you must have permissions to perform the s3:RestoreObject action")."""
-    sources = [bucket_location(s) for s in settings.source_buckets]
+    sources = source_locations(settings)
     worker = worker_policy(settings, function_name)
     return _document([*worker["Statement"], objects_statement("RestoreSources", ("s3:RestoreObject",), sources)])
 
 
 def finalizer_policy(settings: EnvSettings, function_name: str) -> Document:
-    targets = [bucket_location(t) for t in settings.target_buckets]
+    targets = target_locations(settings)
     return _document([
         log_statement(function_name),
         objects_statement("CompleteAndCheckTargets", FINALIZER_TARGET, targets),
@@ -271,7 +279,7 @@ def finalizer_policy(settings: EnvSettings, function_name: str) -> Document:
 
 
 def cleanup_policy(settings: EnvSettings, function_name: str) -> Document:
-    targets = [bucket_location(t) for t in settings.target_buckets]
+    targets = target_locations(settings)
     buckets = sorted({t.bucket_arn for t in targets})
     return _document([
         log_statement(function_name),
