@@ -31,7 +31,7 @@ from bisect import bisect_right
 from collections.abc import Iterator
 from typing import Any
 
-from bench.planner_scale import _quiet_lambda_logs, cpu_seconds, max_rss_bytes, reference_seconds
+from bench.planner_scale import cpu_seconds, max_rss_bytes, quiet_lambda_logs, reference_seconds
 from lambdas import limits, manifest
 from lambdas.gateway import JSON_CONTENT_TYPE, ObjectHead, PartInfo, S3Gateway, Written, encode_json
 from lambdas.models import (
@@ -268,7 +268,7 @@ def measure(rows: int, skipped: int, layout: str = "spread") -> dict[str, Any]:
     rss_before = max_rss_bytes()
     cpu_before = cpu_seconds()
     settings = Settings(manifest_bucket=MANIFEST_BUCKET)
-    with _quiet_lambda_logs():
+    with quiet_lambda_logs():
         started = time.perf_counter()
         summary = finalize(fake.pointer(), settings, fake)
         seconds = time.perf_counter() - started

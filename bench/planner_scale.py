@@ -115,7 +115,7 @@ def plan_with_fake(document: Any, pages: Callable[[str, str], Iterable[list[Sour
     from lambdas.planner import plan_run
 
     gateway = FakeGateway(pages, keep=keep)
-    with _quiet_lambda_logs():
+    with quiet_lambda_logs():
         started = time.perf_counter()
         pointer = plan_run(document, RUN_ID, settings_for(workers), gateway, NOW)
         seconds = time.perf_counter() - started
@@ -123,7 +123,7 @@ def plan_with_fake(document: Any, pages: Callable[[str, str], Iterable[list[Sour
 
 
 @contextmanager
-def _quiet_lambda_logs() -> Iterator[None]:
+def quiet_lambda_logs() -> Iterator[None]:
     """The planner logs one JSON line per plan to stdout, where the benchmarks print tables and JSON."""
     logger = logging.getLogger("sfncopy")
     level = logger.level

@@ -31,23 +31,21 @@ import hashlib
 import io
 import itertools
 import json
-import logging
 import math
 import random
-import resource
 import sys
 import tempfile
 import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from bench.json_subprocess import run_json
+from bench.planner_scale import cpu_seconds, max_rss_bytes, quiet_lambda_logs
 
 SOURCE, TARGET, PLANS = "bench-src", "bench-dst", "bench-plans"
 RUN_ID = "bench-planning"
@@ -216,27 +214,6 @@ class SimS3:
         return Counter(op for op, _ in self.calls[since:])
 
 
-# --- measurement helpers -------------------------------------------------------------------------------
-def cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
-def max_rss_bytes() -> int:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
-
-
-@contextmanager
-def _quiet() -> Iterator[None]:
-    logger = logging.getLogger("sfncopy")
-    level = logger.level
-    logger.setLevel(logging.WARNING)
-    try:
-        yield
-    finally:
-        logger.setLevel(level)
-
-
 def document() -> dict[str, Any]:
     """W1's routing: six file types to three target prefixes of one target bucket."""
     routes = (("media", ("mp4", "mov")), ("images", ("jpg", "png")), ("docs", ("pdf", "csv")))
@@ -287,7 +264,7 @@ def role_prepare(objects: int) -> dict[str, Any]:
 
     client, gateway, settings = _setup(objects)
     rss0, cpu0 = max_rss_bytes(), cpu_seconds()
-    with _quiet():
+    with quiet_lambda_logs():
         answer, rounds, probes = _prepare(objects, client, gateway, settings)
     cpu = cpu_seconds() - cpu0 - client.own_cpu
     sequential = sum(lat for i, (_, lat) in enumerate(client.calls) if i not in probes)
@@ -325,7 +302,7 @@ def role_shard(objects: int, inputs: dict[str, Any]) -> dict[str, Any]:
     spec = ShardSpec.from_item(inputs["middle_item"])
     rss0, cpu0 = max_rss_bytes(), cpu_seconds()
     started = time.perf_counter()
-    with _quiet():
+    with quiet_lambda_logs():
         done = plan_shard(ShardJob(RUN_ID, loc, spec), gateway, Deadline.never(), threads=16)
     real = time.perf_counter() - started
     cpu = cpu_seconds() - cpu0 - client.own_cpu
@@ -365,7 +342,7 @@ def role_assemble(objects: int, inputs: dict[str, Any], shards: int) -> dict[str
     loc = _manifest()
     client.files[layout.context_key(loc)] = json.dumps({**inputs["context"], "shards": shards}).encode()
     rss0, cpu0 = max_rss_bytes(), cpu_seconds()
-    with _quiet():
+    with quiet_lambda_logs():
         plan = assemble.assemble(RUN_ID, loc, gateway)
     cpu = cpu_seconds() - cpu0
     gets = [lat for op, lat in client.calls if op == "get"]
