@@ -66,6 +66,7 @@ from operator import itemgetter
 from typing import Any, TypeVar
 
 from lambdas.gateway import JSON_CONTENT_TYPE, S3Gateway, encode_json
+from lambdas.json_stream import iter_array
 from lambdas.models import (
     SKIPPED_FILE,
     CopyTask,
@@ -265,10 +266,18 @@ def skipped_keys(loc: ManifestLocation, plan: RunPlan) -> list[str]:
     return [key(loc, name) for name in plan.skipped_files]
 
 
-def read_skipped(s3: S3Gateway, loc: ManifestLocation, plan: RunPlan | None = None) -> list[SkippedObject]:
-    """Every skipped object at once (small plans, tests): the finalizer streams them instead."""
+def iter_skipped(s3: S3Gateway, loc: ManifestLocation, plan: RunPlan | None = None) -> Iterator[SkippedObject]:
+    """Every skipped object, file after file as the index names them, each file streamed (lambdas/json_stream.py):
+    memory holds one object at a time. The finalizer streams them itself, to stop and resume at a byte offset."""
     keys = skipped_keys(loc, plan) if plan is not None else [key(loc, SKIPPED)]
-    return [SkippedObject.from_dict(s) for k in keys for s in s3.get_json(loc.bucket, k)]
+    for k in keys:
+        for data, _ in iter_array(s3.read_chunks(loc.bucket, k)):
+            yield SkippedObject.from_dict(data)
+
+
+def read_skipped(s3: S3Gateway, loc: ManifestLocation, plan: RunPlan | None = None) -> list[SkippedObject]:
+    """Every skipped object at once (small plans, tests)."""
+    return list(iter_skipped(s3, loc, plan))
 
 
 # --- checkpoints: a head and the result chunks it names (see the module doc) --------------------------

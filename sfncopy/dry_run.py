@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from lambdas import limits, manifest
 from lambdas.errors import SfnCopyError
-from lambdas.gateway import ObjectHead, PartInfo, S3Gateway, Written
+from lambdas.gateway import ObjectHead, PartInfo, S3Gateway, Written, encode_json
 from lambdas.models import Payload, RunPlan, SkippedObject, SplitCopy, SseConfig
 from lambdas.restoring.estimate import RestoreEstimate, estimate_restores
 from lambdas.settings import Settings
@@ -58,6 +59,15 @@ class MemoryGateway(S3Gateway):
     def get_json_or_none(self, bucket: str, key: str) -> Any:
         data = self.files.get((bucket, key))
         return json.loads(data) if isinstance(data, bytes) else data  # the planner writes payload files encoded
+
+    def read_chunks(self, bucket: str, key: str, start: int = 0, chunk_size: int = limits.MiB) -> Iterator[bytes]:
+        """A written file's bytes from ``start`` on, as S3Gateway.read_chunks gives a stored object's."""
+        data = self.files.get((bucket, key))
+        if data is None:
+            raise SfnCopyError(f"the dry run wrote no s3://{bucket}/{key}")
+        body = data if isinstance(data, bytes) else encode_json(data)
+        for offset in range(start, len(body), chunk_size):
+            yield body[offset:offset + chunk_size]
 
     def keys_under(self, bucket: str, prefix: str) -> list[str]:
         """The keys of files written under ``prefix`` (what a listing of the manifest bucket would answer)."""

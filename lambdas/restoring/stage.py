@@ -39,7 +39,6 @@ from lambdas.copying import CopyContext, copy_task, run_windowed
 from lambdas.deadline import Deadline
 from lambdas.errors import ObjectError, SettingsError
 from lambdas.gateway import S3Gateway
-from lambdas.json_stream import iter_array
 from lambdas.models import (
     CopyMethod,
     CopyOptions,
@@ -47,7 +46,6 @@ from lambdas.models import (
     ManifestLocation,
     ObjectResult,
     RestoreOptions,
-    RunPlan,
     SkippedObject,
 )
 from lambdas.planning import TO_RESTORE
@@ -154,14 +152,6 @@ def to_restore(entries: Iterator[SkippedObject]) -> list[RestoreItem]:
     return list(items.values())
 
 
-def skipped_entries(s3: S3Gateway, loc: ManifestLocation, plan: RunPlan) -> Iterator[SkippedObject]:
-    """The plan's skipped entries, streamed from every file the index names (plan/skipped.json, or the shards'
-    own files: sharded planning's publish step does not join them)."""
-    for key in manifest.skipped_keys(loc, plan):
-        for data, _ in iter_array(s3.read_chunks(loc.bucket, key)):
-            yield SkippedObject.from_dict(data)
-
-
 class _Uploads:
     """The copy core's UploadBook for one item: its open multipart uploads live in the item (and so in the
     book), so a call stopped mid-copy resumes them and the finalizer can abort what is left."""
@@ -263,7 +253,7 @@ def restore_step(progress: RestoreProgress, settings: Settings, s3: S3Gateway, d
     restore = plan.config.options.restore
     items = read_book(s3, loc)
     if items is None:
-        items = to_restore(skipped_entries(s3, loc, plan)) if restore is not None else []
+        items = to_restore(manifest.iter_skipped(s3, loc, plan)) if restore is not None else []
         write_book(s3, loc, items)
     if restore is None or not any(item.status != "settled" for item in items):
         return _answer(progress, items, finished=True, wait=0)
